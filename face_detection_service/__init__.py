@@ -1,0 +1,1 @@
+"""FaceBlur face detection service: YOLOv8-face over gRPC streaming."""

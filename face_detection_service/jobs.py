@@ -1,0 +1,88 @@
+"""One job, start to finish, with no I/O: image bytes -> pixels -> faces -> (anonymized image) -> encoded result."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .anonymize import AnonymizeOptions, anonymize
+from .detection.detector import FaceDetector
+from .detection.presets import Preset
+from .detection.types import Detections
+from .drawing import draw_detections
+from .imaging import decode, encode, output_format, read_header, to_rgb8
+
+REDUCED_DECODE_FACTORS = (8, 4, 2)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    blur: bool
+    preset: Preset
+    score_threshold: float | None = None
+    anonymize: AnonymizeOptions = field(default_factory=AnonymizeOptions)
+    draw: bool = False
+
+
+@dataclass
+class JobOutput:
+    faces: Detections
+    width: int
+    height: int
+    model: str
+    image: bytes | None = None
+    image_format: str = ""
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def reduced_decode_factor(long_side: int, needed_side: int) -> int:
+    """The strongest JPEG decoder reduction that still leaves at least `needed_side` pixels on the long side."""
+    return next((f for f in REDUCED_DECODE_FACTORS if long_side // f >= needed_side), 1)
+
+
+def run_job(data: bytes, spec: JobSpec, detector: FaceDetector, max_pixels: int) -> JobOutput:
+    """Raises imaging.ImageError (the user's fault) with a message naming the problem."""
+    clock = _Stopwatch()
+    header = read_header(data, max_pixels)
+    needs_full_image = spec.blur or spec.draw
+    reduce = 1
+    if not needs_full_image and header.format == "jpeg":
+        reduce = reduced_decode_factor(max(header.width, header.height), spec.preset.max_side)
+    pixels = decode(data, header, reduce)
+    model_view = to_rgb8(pixels)
+    clock.lap("decode_ms")
+
+    faces = detector.detect(model_view, spec.preset, spec.score_threshold)
+    if reduce > 1:
+        height, width = model_view.shape[:2]
+        faces = faces.rescaled(np.array([header.width / width, header.height / height], np.float32),
+                               header.width, header.height)
+    faces = faces.sorted_by_position()
+    clock.lap("inference_ms")
+
+    output = JobOutput(faces, header.width, header.height, detector.model_name(spec.preset))
+    if spec.blur:
+        picture = anonymize(pixels, faces.boxes, spec.anonymize)
+        clock.lap("anonymize_ms")
+        output.image_format = output_format(header.format)
+        output.image = encode(picture, output.image_format)
+        clock.lap("encode_ms")
+    elif spec.draw:
+        output.image_format = "jpeg"
+        output.image = encode(draw_detections(pixels, faces), "jpeg")
+        clock.lap("encode_ms")
+    output.timings_ms = clock.laps
+    return output
+
+
+class _Stopwatch:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = (now - self._last) * 1000
+        self._last = now

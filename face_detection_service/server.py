@@ -1,0 +1,98 @@
+"""Start the gRPC server: model workers, FaceDetection, health checking, reflection, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from faceblur_proto.v1 import face_detection_pb2 as pb
+from faceblur_proto.v1 import face_detection_pb2_grpc as pb_grpc
+
+from .config import Settings
+from .detection.loader import load_detector
+from .servicer import FaceDetectionServicer
+from .workers import WorkerPool
+
+log = logging.getLogger("face_detection_service")
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["FaceDetection"].full_name
+# Chunks are 1 MiB; this leaves room for any sane client while refusing absurd single messages.
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+class RunningServer:
+    def __init__(self, server: grpc.aio.Server, port: int, servicer: FaceDetectionServicer, health: HealthServicer):
+        self.server = server
+        self.port = port
+        self.servicer = servicer
+        self.health = health
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Refuse new jobs, let the jobs in flight finish (up to the grace period), then close the streams."""
+        self.servicer.draining = True
+        await self.health.enter_graceful_shutdown()
+        finished = await self.servicer.pool.wait_idle(grace_seconds)
+        if not finished:
+            log.warning("shutdown: jobs still running after %.0f s; stopping anyway", grace_seconds)
+        await self.server.stop(grace=1.0)
+        self.servicer.pool.close()
+
+
+async def start(settings: Settings) -> RunningServer:
+    pool = await asyncio.to_thread(
+        WorkerPool,
+        lambda: load_detector(settings.model_path, settings.threads_per_worker),
+        settings.workers,
+        settings.queue_size,
+    )
+    model_name = await pool.run(lambda detector: detector.name)
+    servicer = FaceDetectionServicer(settings, pool, model_name[0])
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ]
+    )
+    pb_grpc.add_FaceDetectionServicer_to_server(servicer, server)
+    health = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection((SERVICE_NAME, reflection.SERVICE_NAME, "grpc.health.v1.Health"), server)
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    if port == 0:
+        raise RuntimeError(f"cannot listen on {settings.host}:{settings.port}")
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info(
+        "face service listening on %s:%d with model %s (%d workers x %d threads, queue %d)",
+        settings.host, port, model_name[0], settings.workers, settings.threads_per_worker, settings.queue_size,
+    )
+    return RunningServer(server, port, servicer, health)
+
+
+async def serve(settings: Settings) -> None:
+    running = await start(settings)
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr=settings.host)
+    stop_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop_requested.set)
+    await stop_requested.wait()
+    log.info("shutting down: finishing jobs in flight (up to %.0f s)", settings.shutdown_grace_seconds)
+    await running.stop(settings.shutdown_grace_seconds)
+    log.info("stopped")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(Settings.from_env()))
