@@ -1,0 +1,46 @@
+"""What route handlers get injected: the process-wide services and the caller's identity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from gateway_service.core.config import Settings
+from gateway_service.readiness import ReadinessChecker
+from gateway_service.tasks.store import TaskStore
+from gateway_service.tasks.waiter import CompletionNotifier
+
+
+@dataclass
+class GatewayServices:
+    """Created once in the app's lifespan and kept on ``app.state.services``."""
+
+    settings: Settings
+    store: TaskStore
+    notifier: CompletionNotifier
+    readiness: ReadinessChecker
+    dispatcher_consumer: str | None = None
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent the request. ``owner`` is stored with each task, and only that owner may read it.
+
+    Everyone is anonymous (owner "") until API keys exist; then this becomes a hash of the caller's key.
+    """
+
+    owner: str = ""
+
+
+def get_services(request: Request) -> GatewayServices:
+    return request.app.state.services
+
+
+def get_caller() -> Caller:
+    return Caller()
+
+
+Services = Annotated[GatewayServices, Depends(get_services)]
+CurrentCaller = Annotated[Caller, Depends(get_caller)]

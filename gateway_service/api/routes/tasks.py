@@ -1,0 +1,210 @@
+"""Submitting images and reading task results: the FaceBlur-compatible part of the API."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile, status
+from starlette.datastructures import UploadFile as StarletteUploadFile
+
+from gateway_service.api.deps import Caller, CurrentCaller, GatewayServices, Services
+from gateway_service.api.render import task_json
+from gateway_service.api.schemas import ErrorBody, TaskAccepted, TaskResult
+from gateway_service.tasks.models import JobOptions, Mask, Mode, Preset, TaskKind, TaskRecord, TaskStatus
+from gateway_service.uploads import sniff_image_format, too_large_message, unsupported_type_message
+
+router = APIRouter(tags=["tasks"])
+
+UPLOAD_FIELD = "file"
+# Past this size the JSON body is built in a worker thread (base64 of a large image takes a while).
+_RENDER_IN_THREAD_BYTES = 64 * 1024
+
+_UPLOAD_ERRORS = {
+    400: {"model": ErrorBody, "description": "No image, an empty one, or more than one"},
+    413: {"model": ErrorBody, "description": "The upload is over GATEWAY_MAX_UPLOAD_BYTES"},
+    415: {"model": ErrorBody, "description": "Not a JPEG, PNG, GIF, BMP, WebP or TIFF image"},
+    422: {"description": "An option is out of range"},
+    503: {"model": ErrorBody, "description": "Redis is unreachable"},
+}
+
+ImageFile = Annotated[
+    UploadFile | None, File(description="The image: JPEG, PNG, GIF, BMP, WebP or TIFF.")
+]
+Threshold = Annotated[
+    float | None, Form(ge=0.0, le=1.0, description="Drop faces below this confidence (default: the preset's).")
+]
+PresetOption = Annotated[
+    Preset | None, Form(description="fast, balanced or max_recall (default: the face service's).")
+]
+
+
+@router.post(
+    "/detect_faces",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TaskAccepted,
+    responses=_UPLOAD_ERRORS,
+    summary="Find the faces in an image",
+)
+async def detect_faces(
+    request: Request,
+    services: Services,
+    caller: CurrentCaller,
+    file: ImageFile = None,
+    threshold: Threshold = None,
+    preset: PresetOption = None,
+    draw: Annotated[bool, Form(description="Also return the image with the faces drawn on it.")] = False,
+) -> TaskAccepted:
+    """Queue face detection; the answer is a task id to read the result with, at once (HTTP 202)."""
+    options = JobOptions(threshold=threshold, preset=preset, draw=draw)
+    return await _accept(request, services, caller, file, TaskKind.DETECT, options)
+
+
+@router.post(
+    "/blur_faces",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TaskAccepted,
+    responses=_UPLOAD_ERRORS,
+    summary="Anonymize the faces in an image",
+)
+async def blur_faces(
+    request: Request,
+    services: Services,
+    caller: CurrentCaller,
+    file: ImageFile = None,
+    threshold: Threshold = None,
+    preset: PresetOption = None,
+    mode: Annotated[Mode | None, Form(description="blur, pixelate or solid (default: blur).")] = None,
+    mask: Annotated[Mask | None, Form(description="ellipse or box (default: ellipse).")] = None,
+    box_scale: Annotated[
+        float | None, Form(ge=1.0, le=2.0, description="Grow each face box by this factor before anonymizing.")
+    ] = None,
+) -> TaskAccepted:
+    """Queue anonymization; the answer is a task id to read the result with, at once (HTTP 202)."""
+    options = JobOptions(threshold=threshold, preset=preset, mode=mode, mask=mask, box_scale=box_scale)
+    return await _accept(request, services, caller, file, TaskKind.BLUR, options)
+
+
+@router.get(
+    "/task_result/{task_id}",
+    response_model=TaskResult,
+    response_model_exclude_none=True,
+    responses={404: {"model": ErrorBody, "description": "No such task (or it expired)"}},
+    summary="A task's status and, once done, its result",
+)
+async def task_result(
+    task_id: str,
+    services: Services,
+    caller: CurrentCaller,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            description="Hold the request until the task finishes or this many seconds pass "
+            "(capped at GATEWAY_RESULT_WAIT_MAX_SECONDS).",
+        ),
+    ] = 0,
+) -> Response:
+    record = await services.store.get(task_id)
+    if record is None or not _visible_to(record, caller):
+        raise _not_found(task_id, services)
+    if wait > 0 and not record.status.is_final:
+        record = await _wait_until_final(services, task_id, min(wait, services.settings.result_wait_max_seconds))
+        if record is None:
+            raise _not_found(task_id, services)
+    if record.result_image is not None and len(record.result_image) > _RENDER_IN_THREAD_BYTES:
+        body = await asyncio.to_thread(task_json, record)
+    else:
+        body = task_json(record)
+    return Response(content=body, media_type="application/json")
+
+
+async def _accept(
+    request: Request,
+    services: Services,
+    caller: Caller,
+    file: UploadFile | None,
+    kind: TaskKind,
+    options: JobOptions,
+) -> TaskAccepted:
+    limit = services.settings.max_upload_bytes
+    upload = await _the_one_upload(request, file)
+    size = upload.size
+    if size is not None and size > limit:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, too_large_message(size, limit))
+    image = await upload.read()
+    if not image:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"the uploaded file '{upload.filename or ''}' is empty (0 bytes)")
+    if len(image) > limit:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, too_large_message(len(image), limit))
+    image_format = sniff_image_format(image[:16])
+    if image_format is None:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, unsupported_type_message(image[:16]))
+
+    record = TaskRecord(
+        task_id=str(uuid.uuid4()),
+        kind=kind,
+        status=TaskStatus.PENDING,
+        options=options,
+        created_at=time.time(),
+        image_format=image_format,
+        owner=caller.owner,
+    )
+    await services.store.create(record, image)
+    return TaskAccepted(task_id=record.task_id)
+
+
+async def _the_one_upload(request: Request, file: UploadFile | None) -> UploadFile:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            "send the image as multipart/form-data in a field named 'file' "
+            f"(the request's Content-Type is {content_type or 'missing'!r})",
+        )
+    form = await request.form()  # already parsed for the parameters; Starlette caches it
+    uploads = [(name, value) for name, value in form.multi_items() if isinstance(value, StarletteUploadFile)]
+    if len(uploads) > 1:
+        names = ", ".join(repr(name) for name, _ in uploads)
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, f"send exactly one image per request; got {len(uploads)} files ({names})"
+        )
+    if file is None:
+        if uploads:
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST, f"the image must be in the field 'file', not {uploads[0][0]!r}"
+            )
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "missing the multipart form field 'file' with the image")
+    return file
+
+
+async def _wait_until_final(services: GatewayServices, task_id: str, seconds: float) -> TaskRecord | None:
+    deadline = time.monotonic() + seconds
+    poll = services.settings.result_poll_seconds
+    async with services.notifier.watch(task_id) as finished:
+        while True:
+            finished.clear()  # before reading, so a notification after the read is not missed
+            current = await services.store.get_status(task_id)
+            remaining = deadline - time.monotonic()
+            if current is None or current.is_final or remaining <= 0:
+                break
+            try:
+                async with asyncio.timeout(min(remaining, poll)):
+                    await finished.wait()
+            except TimeoutError:
+                pass
+    return await services.store.get(task_id)
+
+
+def _visible_to(record: TaskRecord, caller: Caller) -> bool:
+    return not record.owner or record.owner == caller.owner
+
+
+def _not_found(task_id: str, services: GatewayServices) -> HTTPException:
+    hours = services.settings.task_ttl_seconds / 3600
+    return HTTPException(
+        status.HTTP_404_NOT_FOUND,
+        f"no task {task_id!r}: it never existed or expired (tasks are kept {hours:g} h, GATEWAY_TASK_TTL_SECONDS)",
+    )

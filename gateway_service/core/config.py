@@ -1,0 +1,105 @@
+"""The gateway's one settings object, read from environment variables.
+
+Gateway-specific variables carry the ``GATEWAY_`` prefix; ``REDIS_URL`` and ``FACE_SERVICE_ADDRESSES`` are
+shared with the rest of the deployment and have none. Every field's docstring names its variable.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", case_sensitive=False, extra="ignore")
+
+    host: str = "127.0.0.1"
+    """GATEWAY_HOST: address the HTTP server binds to."""
+
+    port: int = Field(8000, ge=0, le=65535)
+    """GATEWAY_PORT: HTTP port."""
+
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", validation_alias=AliasChoices("REDIS_URL", "GATEWAY_REDIS_URL")
+    )
+    """REDIS_URL: the Redis that holds tasks, uploaded images and the job stream."""
+
+    face_service_addresses: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1:50051"],
+        validation_alias=AliasChoices("FACE_SERVICE_ADDRESSES", "GATEWAY_FACE_SERVICE_ADDRESSES"),
+    )
+    """FACE_SERVICE_ADDRESSES: comma-separated host:port list of face services; jobs go to the least loaded."""
+
+    key_prefix: str = "faceblur"
+    """GATEWAY_KEY_PREFIX: prefix of every Redis key, stream and channel the gateway uses."""
+
+    max_upload_bytes: int = Field(20 * MIB, gt=0)
+    """GATEWAY_MAX_UPLOAD_BYTES: largest accepted image upload (bigger ones get HTTP 413)."""
+
+    task_ttl_seconds: int = Field(24 * 3600, gt=0)
+    """GATEWAY_TASK_TTL_SECONDS: how long a task record (and its result) is kept in Redis."""
+
+    result_wait_max_seconds: float = Field(30.0, ge=0)
+    """GATEWAY_RESULT_WAIT_MAX_SECONDS: cap on ``GET /task_result/{id}?wait=S``; longer waits are shortened."""
+
+    result_poll_seconds: float = Field(1.0, gt=0)
+    """GATEWAY_RESULT_POLL_SECONDS: how often a waiting request re-reads its task when no notification comes
+    (the fallback if Redis pub/sub is unavailable)."""
+
+    run_dispatcher: bool = True
+    """GATEWAY_RUN_DISPATCHER: run the dispatcher inside the HTTP process (set false when it runs standalone
+    via ``python -m gateway_service.dispatcher``)."""
+
+    max_in_flight: int = Field(8, gt=0)
+    """GATEWAY_MAX_IN_FLIGHT: most jobs one dispatcher holds at once (sent to or waiting for the face service)."""
+
+    claim_idle_seconds: float = Field(60.0, gt=0)
+    """GATEWAY_CLAIM_IDLE_SECONDS: a job whose dispatcher has shown no sign of life for this long is claimed
+    by another dispatcher. Live dispatchers refresh their jobs every third of this time."""
+
+    max_attempts: int = Field(3, gt=0)
+    """GATEWAY_MAX_ATTEMPTS: deliveries of one job to the face service before it fails as a poison job."""
+
+    face_service_wait_seconds: float = Field(300.0, ge=0)
+    """GATEWAY_FACE_SERVICE_WAIT_SECONDS: how long a task waits for an unreachable face service before it
+    fails."""
+
+    face_job_timeout_seconds: float = Field(120.0, gt=0)
+    """GATEWAY_FACE_JOB_TIMEOUT_SECONDS: longest the face service may take on one job before it is retried."""
+
+    shutdown_grace_seconds: float = Field(10.0, ge=0)
+    """GATEWAY_SHUTDOWN_GRACE_SECONDS: on shutdown, time the dispatcher's jobs in flight get to finish
+    (the rest are picked up again by another dispatcher, or by this one after a restart)."""
+
+    ready_timeout_seconds: float = Field(1.0, gt=0)
+    """GATEWAY_READY_TIMEOUT_SECONDS: timeout of each check behind ``GET /readyz``."""
+
+    log_level: str = "INFO"
+    """GATEWAY_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."""
+
+    log_format: str = Field("text", pattern="^(text|json)$")
+    """GATEWAY_LOG_FORMAT: ``text`` for people, ``json`` (one object a line, with task_id) for log shippers."""
+
+    @field_validator("face_service_addresses", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("face_service_addresses")
+    @classmethod
+    def _require_an_address(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("FACE_SERVICE_ADDRESSES needs at least one host:port")
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

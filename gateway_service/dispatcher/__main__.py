@@ -1,0 +1,44 @@
+"""``python -m gateway_service.dispatcher``: a dispatcher on its own, without the HTTP API.
+
+Run as many as needed beside gateways started with GATEWAY_RUN_DISPATCHER=false (or beside ordinary ones);
+each joins the same consumer group under its own name. Stops cleanly on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from redis.asyncio import Redis
+
+from gateway_service.core.config import get_settings
+from gateway_service.core.logging import configure_logging
+from gateway_service.dispatcher.worker import Dispatcher
+
+log = logging.getLogger(__name__)
+
+
+async def run() -> None:
+    settings = get_settings()
+    redis = Redis.from_url(settings.redis_url, health_check_interval=30)
+    dispatcher = Dispatcher(settings, redis)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await dispatcher.start()
+    try:
+        await stop.wait()
+    finally:
+        await dispatcher.stop(settings.shutdown_grace_seconds)
+        await redis.aclose()
+
+
+def main() -> None:
+    configure_logging(get_settings())
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

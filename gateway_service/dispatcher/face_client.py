@@ -1,0 +1,237 @@
+"""Long-lived gRPC streams to the face services: one ``ProcessJobs`` stream per address, many jobs on each.
+
+A ``FaceConnection`` keeps its stream open, reopening it (with gRPC's reconnect backoff) whenever the service
+goes away; jobs that were on a broken stream fail with ``FaceServiceUnavailable`` so the dispatcher can retry
+them. ``FacePool`` spreads jobs over the connected services, least loaded first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import grpc
+
+from faceblur_proto.v1 import face_detection_pb2 as pb
+from faceblur_proto.v1 import face_detection_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1024 * 1024
+_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+CHANNEL_OPTIONS: Sequence[tuple[str, int]] = (
+    # Reconnect quickly after the face service restarts (gRPC's default backoff grows to two minutes).
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+    # Notice a vanished host on an idle stream; no more often than gRPC servers accept by default.
+    ("grpc.keepalive_time_ms", 300_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+)
+
+
+class FaceServiceUnavailable(Exception):
+    """No face service answered the job: none is connected, or the stream broke before the answer came."""
+
+
+class FaceJobTimeout(Exception):
+    """The face service took longer than the job timeout to answer."""
+
+
+@dataclass
+class FaceOutcome:
+    """The face service's answer to one job: a result (with the returned image, if any) or a job error."""
+
+    result: pb.JobResult | None = None
+    image: bytes | None = None
+    error_code: grpc.StatusCode | None = None
+    error_message: str = ""
+
+
+@dataclass
+class _PendingJob:
+    future: asyncio.Future[FaceOutcome]
+    chunks: list[bytes] = field(default_factory=list)
+
+
+def status_code_from_int(value: int) -> grpc.StatusCode:
+    return next((code for code in grpc.StatusCode if code.value[0] == value), grpc.StatusCode.UNKNOWN)
+
+
+def job_requests(job_id: str, options: pb.JobOptions, image: bytes) -> list[pb.JobRequest]:
+    """The messages that upload one job: options on the first, 1 MiB image chunks, ``last`` on the final one."""
+    chunks = [image[start : start + CHUNK_BYTES] for start in range(0, len(image), CHUNK_BYTES)] or [b""]
+    return [
+        pb.JobRequest(
+            job_id=job_id,
+            options=options if index == 0 else None,
+            image_chunk=chunk,
+            last=index == len(chunks) - 1,
+        )
+        for index, chunk in enumerate(chunks)
+    ]
+
+
+class FaceConnection:
+    """One face service address: a channel and the one ProcessJobs stream on it."""
+
+    def __init__(self, address: str, on_change: asyncio.Event) -> None:
+        self.address = address
+        self._channel = grpc.aio.insecure_channel(address, options=list(CHANNEL_OPTIONS))
+        self._stub = pb_grpc.FaceDetectionStub(self._channel)
+        self._call: grpc.aio.StreamStreamCall | None = None
+        self._pending: dict[str, _PendingJob] = {}
+        self._write_lock = asyncio.Lock()
+        self._on_change = on_change
+        self.down_since: float | None = time.time()
+        self._last_problem = "never connected"
+
+    @property
+    def connected(self) -> bool:
+        return self._call is not None
+
+    def describe(self) -> str:
+        """Where the connection stands, for error messages: address, channel state, last problem."""
+        state = self._channel.get_state(try_to_connect=False).name
+        return f"face service {self.address} is {state} ({self._last_problem})"
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    async def run(self) -> None:
+        """Keep a stream open until cancelled."""
+        while True:
+            await self._channel.channel_ready()
+            call = self._stub.ProcessJobs()
+            self._call = call
+            self.down_since = None
+            self._on_change.set()
+            log.info("face service %s connected", self.address)
+            try:
+                problem = await self._read_responses(call)
+            except grpc.aio.AioRpcError as error:
+                problem = f"{error.code().name}: {error.details()}"
+            finally:
+                self._call = None
+                call.cancel()
+            self.down_since = time.time()
+            self._last_problem = f"stream lost: {problem}"
+            log.warning("lost the stream to face service %s: %s", self.address, problem)
+            self._fail_pending(FaceServiceUnavailable(f"face service {self.address}: stream lost: {problem}"))
+            await asyncio.sleep(0.2)
+
+    async def close(self) -> None:
+        self._fail_pending(FaceServiceUnavailable(f"face service {self.address}: client shutting down"))
+        await self._channel.close()
+
+    async def process(self, job_id: str, options: pb.JobOptions, image: bytes, timeout: float) -> FaceOutcome:
+        call = self._call
+        if call is None:
+            raise FaceServiceUnavailable(self.describe())
+        pending = _PendingJob(asyncio.get_running_loop().create_future())
+        self._pending[job_id] = pending
+        try:
+            async with self._write_lock:
+                for request in job_requests(job_id, options, image):
+                    await call.write(request)
+            async with asyncio.timeout(timeout):
+                return await pending.future
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as error:
+            raise FaceServiceUnavailable(f"face service {self.address}: stream closed while sending: {error}")
+        except TimeoutError:
+            raise FaceJobTimeout(f"face service {self.address} gave no answer within {timeout:g} s") from None
+        finally:
+            self._pending.pop(job_id, None)
+
+    async def _read_responses(self, call: grpc.aio.StreamStreamCall) -> str:
+        while True:
+            response = await call.read()
+            if response is grpc.aio.EOF:
+                return "the service closed the stream"
+            pending = self._pending.get(response.job_id)
+            if pending is None or pending.future.done():
+                continue  # a job that timed out or was abandoned
+            if response.image_chunk:
+                pending.chunks.append(response.image_chunk)
+            if response.last:
+                pending.future.set_result(_outcome(response, pending.chunks))
+
+    def _fail_pending(self, error: Exception) -> None:
+        for pending in self._pending.values():
+            if not pending.future.done():
+                pending.future.set_exception(error)
+
+
+def _outcome(response: pb.JobResponse, chunks: list[bytes]) -> FaceOutcome:
+    if response.HasField("error"):
+        return FaceOutcome(
+            error_code=status_code_from_int(response.error.code), error_message=response.error.message
+        )
+    return FaceOutcome(result=response.result, image=b"".join(chunks) or None)
+
+
+class FacePool:
+    """All configured face services; each job goes to the connected one with the fewest jobs in flight."""
+
+    def __init__(self, addresses: Sequence[str]) -> None:
+        self._changed = asyncio.Event()
+        self.connections = [FaceConnection(address, self._changed) for address in addresses]
+        self._tie_breaker = itertools.count()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(c.run(), name=f"face-{c.address}") for c in self.connections]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for connection in self.connections:
+            await connection.close()
+
+    @property
+    def available(self) -> bool:
+        return any(c.connected for c in self.connections)
+
+    @property
+    def down_since(self) -> float | None:
+        """When the last connected service went away; None while any is connected."""
+        if self.available:
+            return None
+        return max(c.down_since or 0.0 for c in self.connections)
+
+    def describe_problem(self) -> str:
+        return "; ".join(c.describe() for c in self.connections)
+
+    async def wait_available(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.available:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._changed.clear()
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._changed.wait()
+            except TimeoutError:
+                return self.available
+        return True
+
+    async def process(self, job_id: str, options: pb.JobOptions, image: bytes, timeout: float) -> FaceOutcome:
+        connected = [c for c in self.connections if c.connected]
+        if not connected:
+            raise FaceServiceUnavailable(self.describe_problem())
+        turn = next(self._tie_breaker)
+        # Least loaded first; the rotating tie-breaker spreads equal loads round-robin.
+        chosen = min(
+            connected, key=lambda c: (c.in_flight, (self.connections.index(c) - turn) % len(self.connections))
+        )
+        return await chosen.process(job_id, options, image, timeout)

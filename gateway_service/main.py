@@ -1,0 +1,80 @@
+"""The gateway's FastAPI application: ``create_app()`` wires settings, Redis, the routes and the dispatcher.
+
+Run it with ``python -m gateway_service`` or ``uvicorn --factory gateway_service.main:create_app``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from gateway_service.api.deps import GatewayServices
+from gateway_service.api.routes import health, tasks
+from gateway_service.core.config import Settings, get_settings
+from gateway_service.core.logging import configure_logging
+from gateway_service.dispatcher.worker import Dispatcher
+from gateway_service.readiness import ReadinessChecker
+from gateway_service.tasks.keys import RedisKeys
+from gateway_service.tasks.store import TaskStore
+from gateway_service.tasks.waiter import CompletionNotifier
+from gateway_service.uploads import UploadSizeLimitMiddleware
+
+log = logging.getLogger(__name__)
+
+UPLOAD_PATHS = ("/detect_faces", "/blur_faces")
+
+DESCRIPTION = """
+Asynchronous face detection and anonymization. Upload an image to `POST /detect_faces` or `POST /blur_faces`
+(multipart field `file`); the answer is a task id at once (HTTP 202). Read the outcome with
+`GET /task_result/{task_id}`, either by polling or with `?wait=S` to be answered as soon as the task finishes.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    if not logging.getLogger().handlers:
+        configure_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = Redis.from_url(settings.redis_url, health_check_interval=30)
+        keys = RedisKeys(settings.key_prefix)
+        notifier = CompletionNotifier(redis, keys)
+        readiness = ReadinessChecker(redis, settings.face_service_addresses, settings.ready_timeout_seconds)
+        dispatcher = Dispatcher(settings, redis) if settings.run_dispatcher else None
+        app.state.services = GatewayServices(
+            settings=settings,
+            store=TaskStore(redis, keys, settings.task_ttl_seconds),
+            notifier=notifier,
+            readiness=readiness,
+            dispatcher_consumer=dispatcher.consumer if dispatcher else None,
+        )
+        notifier.start()
+        if dispatcher is not None:
+            await dispatcher.start()
+        try:
+            yield
+        finally:
+            if dispatcher is not None:
+                await dispatcher.stop(settings.shutdown_grace_seconds)
+            await notifier.stop()
+            await readiness.close()
+            await redis.aclose()
+
+    app = FastAPI(title="FaceBlur gateway", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app.add_middleware(UploadSizeLimitMiddleware, limit_bytes=settings.max_upload_bytes, paths=UPLOAD_PATHS)
+    app.include_router(tasks.router)
+    app.include_router(health.router)
+    app.add_exception_handler(RedisError, _redis_unavailable)
+    return app
+
+
+async def _redis_unavailable(request: Request, error: Exception) -> JSONResponse:
+    log.warning("Redis error on %s %s: %s", request.method, request.url.path, error)
+    return JSONResponse({"detail": f"the task store (Redis) is unavailable: {error}"}, status_code=503)

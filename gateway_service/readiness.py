@@ -1,0 +1,80 @@
+"""The checks behind ``GET /readyz``: Redis answers PING and the face services answer gRPC health checks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from redis.asyncio import Redis
+
+from gateway_service.dispatcher.face_client import CHANNEL_OPTIONS
+
+FACE_SERVICE_NAME = "faceblur.v1.FaceDetection"
+
+
+@dataclass
+class ReadinessReport:
+    redis: str = "ok"
+    face_services: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def redis_ok(self) -> bool:
+        return self.redis == "ok"
+
+    @property
+    def face_service_ok(self) -> bool:
+        """At least one face service serves; jobs go to whichever do."""
+        return any(state == "SERVING" for state in self.face_services.values())
+
+    @property
+    def ready(self) -> bool:
+        return self.redis_ok and self.face_service_ok
+
+    def problems(self) -> list[str]:
+        found = []
+        if not self.redis_ok:
+            found.append(f"redis is down: {self.redis}")
+        if not self.face_service_ok:
+            states = "; ".join(f"{address}: {state}" for address, state in self.face_services.items())
+            found.append(f"no face service is serving ({states})")
+        return found
+
+
+class ReadinessChecker:
+    def __init__(self, redis: Redis, face_addresses: Sequence[str], timeout_seconds: float) -> None:
+        self._redis = redis
+        self._timeout = timeout_seconds
+        self._channels = {
+            address: grpc.aio.insecure_channel(address, options=list(CHANNEL_OPTIONS)) for address in face_addresses
+        }
+
+    async def check(self) -> ReadinessReport:
+        redis_state, *face_states = await asyncio.gather(
+            self._check_redis(), *(self._check_face(address) for address in self._channels)
+        )
+        return ReadinessReport(redis=redis_state, face_services=dict(zip(self._channels, face_states)))
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+
+    async def _check_redis(self) -> str:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._redis.ping()
+            return "ok"
+        except TimeoutError:
+            return f"no answer to PING within {self._timeout:g} s"
+        except Exception as error:  # any failure means not ready; say which
+            return f"{type(error).__name__}: {error}"
+
+    async def _check_face(self, address: str) -> str:
+        stub = health_pb2_grpc.HealthStub(self._channels[address])
+        try:
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=FACE_SERVICE_NAME), timeout=self._timeout)
+        except grpc.aio.AioRpcError as error:
+            return f"{error.code().name}: {error.details()}"
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)

@@ -1,0 +1,102 @@
+"""What a task is: its kind, the options the user chose, its status and the record kept in Redis."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Literal
+
+Preset = Literal["fast", "balanced", "max_recall"]
+Mode = Literal["blur", "pixelate", "solid"]
+Mask = Literal["ellipse", "box"]
+
+
+class TaskKind(StrEnum):
+    DETECT = "detect"
+    BLUR = "blur"
+
+
+class TaskStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (TaskStatus.SUCCESS, TaskStatus.FAILURE)
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """Per-job options; None means the face service's default."""
+
+    threshold: float | None = None
+    preset: Preset | None = None
+    mode: Mode | None = None
+    mask: Mask | None = None
+    box_scale: float | None = None
+    draw: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps({k: v for k, v in asdict(self).items() if v is not None and v is not False})
+
+    @classmethod
+    def from_json(cls, text: str) -> JobOptions:
+        return cls(**json.loads(text)) if text else cls()
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """One task as stored in its Redis hash. Timestamps are Unix seconds."""
+
+    task_id: str
+    kind: TaskKind
+    status: TaskStatus
+    options: JobOptions
+    created_at: float
+    image_format: str = ""
+    image_bytes: int = 0
+    owner: str = ""
+    started_at: float | None = None
+    finished_at: float | None = None
+    attempts: int = 0
+    waiting_since: float | None = None
+    last_problem: str = ""
+    result: dict | None = None
+    result_image: bytes | None = None
+    error: str | None = None
+
+
+def record_from_hash(task_id: str, fields: dict[bytes, bytes]) -> TaskRecord:
+    """Parse a task hash as read from Redis (bytes keys and values)."""
+    text = {k.decode(): v for k, v in fields.items()}
+
+    def string(name: str) -> str | None:
+        value = text.get(name)
+        return value.decode() if value is not None else None
+
+    def number(name: str) -> float | None:
+        value = string(name)
+        return float(value) if value else None
+
+    result_json = string("result")
+    return TaskRecord(
+        task_id=task_id,
+        kind=TaskKind(string("kind")),
+        status=TaskStatus(string("status")),
+        options=JobOptions.from_json(string("options") or ""),
+        created_at=float(string("created_at") or 0),
+        image_format=string("image_format") or "",
+        image_bytes=int(string("image_bytes") or 0),
+        owner=string("owner") or "",
+        started_at=number("started_at"),
+        finished_at=number("finished_at"),
+        attempts=int(string("attempts") or 0),
+        waiting_since=number("waiting_since"),
+        last_problem=string("last_problem") or "",
+        result=json.loads(result_json) if result_json else None,
+        result_image=text.get("result_image") or None,
+        error=string("error"),
+    )

@@ -1,0 +1,145 @@
+"""The task store: one Redis hash per task, the uploaded image under its own key, and the job stream entry.
+
+Every change of status is one atomic step in Redis (a MULTI or a Lua script, which Redis runs as one
+transaction), so readers never see a half-written task: the result lands, the image is deleted, the job is
+acknowledged and waiters are notified together. A task that is already SUCCESS or FAILURE is never changed
+again, so a job that two dispatchers ended up running (after a reclaim) keeps the first outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from redis.asyncio import Redis
+
+from gateway_service.tasks.keys import RedisKeys
+from gateway_service.tasks.models import TaskRecord, TaskStatus, record_from_hash
+
+_NOT_FINAL = "local s = redis.call('HGET', KEYS[1], 'status')\nif not s or s == 'SUCCESS' or s == 'FAILURE' then"
+
+# KEYS: task. ARGV: started_at. Returns the attempt number, or 0 if the task is gone or already finished.
+_START_ATTEMPT = f"""
+{_NOT_FINAL} return 0 end
+redis.call('HSET', KEYS[1], 'status', 'RUNNING', 'started_at', ARGV[1])
+return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+"""
+
+# KEYS: task. ARGV: problem, waiting_since ('' to leave it unset; an earlier one is kept).
+# Returns the waiting_since in force ('' if none), or false if the task is finished or gone.
+_BACK_TO_PENDING = f"""
+{_NOT_FINAL} return false end
+redis.call('HSET', KEYS[1], 'status', 'PENDING', 'last_problem', ARGV[1])
+if ARGV[2] ~= '' then redis.call('HSETNX', KEYS[1], 'waiting_since', ARGV[2]) end
+return redis.call('HGET', KEYS[1], 'waiting_since') or ''
+"""
+
+# KEYS: task, image, job stream. ARGV: group, entry id ('' for none), ttl, done channel, final status,
+# then field/value pairs. Returns 1 if this call finished the task, 0 if it was already finished or gone.
+_FINISH = f"""
+local wrote = 0
+{_NOT_FINAL} else
+  redis.call('HSET', KEYS[1], 'status', ARGV[5], unpack(ARGV, 6))
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  redis.call('PUBLISH', ARGV[4], ARGV[5])
+  wrote = 1
+end
+redis.call('DEL', KEYS[2])
+if ARGV[2] ~= '' then
+  redis.call('XACK', KEYS[3], ARGV[1], ARGV[2])
+  redis.call('XDEL', KEYS[3], ARGV[2])
+end
+return wrote
+"""
+
+
+class TaskStore:
+    def __init__(self, redis: Redis, keys: RedisKeys, ttl_seconds: int) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._ttl = ttl_seconds
+        self._start_attempt = redis.register_script(_START_ATTEMPT)
+        self._back_to_pending = redis.register_script(_BACK_TO_PENDING)
+        self._finish = redis.register_script(_FINISH)
+
+    async def create(self, record: TaskRecord, image: bytes) -> None:
+        """Store a new PENDING task and its image, and queue its job, in one transaction."""
+        task_key = self._keys.task(record.task_id)
+        fields = {
+            "kind": record.kind.value,
+            "status": TaskStatus.PENDING.value,
+            "options": record.options.to_json(),
+            "created_at": repr(record.created_at),
+            "image_format": record.image_format,
+            "image_bytes": str(len(image)),
+            "owner": record.owner,
+            "attempts": "0",
+        }
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(task_key, mapping=fields)
+            pipe.expire(task_key, self._ttl)
+            pipe.set(self._keys.image(record.task_id), image, ex=self._ttl)
+            pipe.xadd(self._keys.job_stream, {"task_id": record.task_id})
+            await pipe.execute()
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        fields = await self._redis.hgetall(self._keys.task(task_id))
+        return record_from_hash(task_id, fields) if fields else None
+
+    async def get_status(self, task_id: str) -> TaskStatus | None:
+        value = await self._redis.hget(self._keys.task(task_id), "status")
+        return TaskStatus(value.decode()) if value else None
+
+    async def get_image(self, task_id: str) -> bytes | None:
+        return await self._redis.get(self._keys.image(task_id))
+
+    async def start_attempt(self, task_id: str) -> int:
+        """Mark the task RUNNING and count the attempt; 0 means leave it alone (finished or expired)."""
+        return int(await self._start_attempt(keys=[self._keys.task(task_id)], args=[repr(time.time())]))
+
+    async def back_to_pending(self, task_id: str, problem: str, waiting_since: float | None = None) -> float | None:
+        """Return the task to PENDING after ``problem``; with ``waiting_since``, it waits for the face service.
+
+        Returns when the wait began (the first ``waiting_since`` given is kept; 0.0 if none ever was), or None
+        if the task is finished or gone.
+        """
+        since = repr(waiting_since) if waiting_since is not None else ""
+        value = await self._back_to_pending(keys=[self._keys.task(task_id)], args=[problem, since])
+        if value is None:
+            return None
+        return float(value) if value else 0.0
+
+    async def finish_success(
+        self, task_id: str, entry_id: str, result: dict, result_image: bytes | None
+    ) -> bool:
+        fields: list[str | bytes] = ["result", json.dumps(result)]
+        if result_image is not None:
+            fields += ["result_image", result_image]
+        return await self._finish_with(task_id, entry_id, TaskStatus.SUCCESS, fields)
+
+    async def finish_failure(self, task_id: str, entry_id: str, error: str) -> bool:
+        return await self._finish_with(task_id, entry_id, TaskStatus.FAILURE, ["error", error])
+
+    async def acknowledge(self, task_id: str, entry_id: str) -> None:
+        """Drop a job whose task is already finished or gone (and its image, if any is left)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._keys.image(task_id))
+            pipe.xack(self._keys.job_stream, self._keys.dispatcher_group, entry_id)
+            pipe.xdel(self._keys.job_stream, entry_id)
+            await pipe.execute()
+
+    async def _finish_with(
+        self, task_id: str, entry_id: str, status: TaskStatus, fields: list[str | bytes]
+    ) -> bool:
+        keys = [self._keys.task(task_id), self._keys.image(task_id), self._keys.job_stream]
+        args = [
+            self._keys.dispatcher_group,
+            entry_id,
+            str(self._ttl),
+            self._keys.done_channel(task_id),
+            status.value,
+            "finished_at",
+            repr(time.time()),
+            *fields,
+        ]
+        return bool(await self._finish(keys=keys, args=args))

@@ -1,0 +1,141 @@
+"""Checks every upload passes at the door: a size limit enforced while the body streams in, and magic bytes.
+
+``UploadSizeLimitMiddleware`` refuses an upload whose Content-Length is already too big, and counts the bytes
+of every other one as the application reads them, so a chunked or lying upload is cut off at the limit
+instead of being read whole first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Room for the multipart envelope (boundaries, part headers, the small option fields) around the image itself.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+_MAGIC_PREFIXES: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"BM", "bmp"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+)
+
+ACCEPTED_FORMATS = ("jpeg", "png", "gif", "bmp", "webp", "tiff")
+
+
+def sniff_image_format(head: bytes) -> str | None:
+    """The image format named by the file's first bytes, or None if it is none of ACCEPTED_FORMATS."""
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    for prefix, name in _MAGIC_PREFIXES:
+        if head.startswith(prefix):
+            return name
+    return None
+
+
+def describe_size(num_bytes: int) -> str:
+    """A size as people read it: '312 bytes', '48.5 KiB', '30.2 MiB' (trailing .0 dropped)."""
+    if num_bytes < 1024:
+        return f"{num_bytes} bytes"
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if num_bytes >= scale:
+            return f"{num_bytes / scale:.1f}".removesuffix(".0") + f" {unit}"
+    raise AssertionError("unreachable")
+
+
+def too_large_message(upload_bytes: int | None, limit_bytes: int) -> str:
+    """The 413 message: what came in (when known), the limit, and the setting that controls it."""
+    limit = f"the limit is {describe_size(limit_bytes)} (GATEWAY_MAX_UPLOAD_BYTES={limit_bytes})"
+    if upload_bytes is None:
+        return f"upload is too large; {limit}"
+    return f"upload is {describe_size(upload_bytes)}; {limit}"
+
+
+def unsupported_type_message(head: bytes) -> str:
+    return (
+        "the uploaded file is not a supported image: its first bytes "
+        f"({head[:8].hex(' ') or 'none'}) match none of {', '.join(f.upper() for f in ACCEPTED_FORMATS)}"
+    )
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class UploadSizeLimitMiddleware:
+    """Answers 413 to POSTs on ``paths`` whose body exceeds ``limit_bytes`` plus the multipart envelope."""
+
+    def __init__(self, app: ASGIApp, *, limit_bytes: int, paths: Collection[str]) -> None:
+        self.app = app
+        self.limit_bytes = limit_bytes
+        self.body_limit = limit_bytes + MULTIPART_OVERHEAD_BYTES
+        self.paths = frozenset(paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
+            return
+
+        declared = _content_length(scope)
+        if declared is not None and declared > self.body_limit:
+            await self._send_413(send, declared)
+            return
+
+        received = 0
+        exceeded = False
+        response_started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.body_limit:
+                    exceeded = True
+                    raise _BodyTooLarge()
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal response_started
+            if exceeded:
+                # The application turned our exception into an error response of its own; ours replaces it.
+                return
+            response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except _BodyTooLarge:
+            pass
+        if exceeded and not response_started:
+            await self._send_413(send, None)
+
+    async def _send_413(self, send: Send, upload_bytes: int | None) -> None:
+        body = json.dumps({"detail": too_large_message(upload_bytes, self.limit_bytes)}, separators=(",", ":")).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
