@@ -47,7 +47,12 @@ def read_header(data: bytes, max_pixels: int) -> ImageHeader:
             pil_format, (width, height) = probe.format or "", probe.size
             orientation = _exif_orientation(probe)
     except UnidentifiedImageError:
-        raise ImageError(f"not a supported image ({_describe_start(data)}); send JPEG, PNG, WebP, BMP, TIFF or GIF")
+        claimed = _format_by_signature(data)
+        if claimed:
+            raise ImageError(f"the data starts like a {claimed} file but its header is corrupt") from None
+        raise ImageError(
+            f"not a supported image ({_describe_start(data)}); send JPEG, PNG, WebP, BMP, TIFF or GIF"
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"the image header is corrupt: {exc}") from None
     if pil_format not in SUPPORTED_FORMATS:
@@ -136,6 +141,18 @@ def _exif_orientation(probe: Image.Image) -> int:
     except Exception:  # a malformed EXIF block must not make a good photo unusable
         return 1
     return orientation if 1 <= orientation <= 8 else 1
+
+
+SIGNATURES = {
+    b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP",
+    b"II*\x00": "TIFF", b"MM\x00*": "TIFF",
+}
+
+
+def _format_by_signature(data: bytes) -> str | None:
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for magic, name in SIGNATURES.items() if data.startswith(magic)), None)
 
 
 def _describe_start(data: bytes) -> str:
