@@ -191,7 +191,7 @@ class Dispatcher:
                         f"(GATEWAY_FACE_SERVICE_WAIT_SECONDS): {self._pool.describe_problem()}",
                     )
                     return
-            attempt = await self._store.start_attempt(entry.task_id)
+            attempt = await self._store.start_attempt(entry.task_id, self.consumer)
             if attempt == 0:
                 await self._store.acknowledge(entry.task_id, entry.entry_id)
                 return

@@ -18,10 +18,10 @@ from gateway_service.tasks.models import TaskRecord, TaskStatus, record_from_has
 
 _NOT_FINAL = "local s = redis.call('HGET', KEYS[1], 'status')\nif not s or s == 'SUCCESS' or s == 'FAILURE' then"
 
-# KEYS: task. ARGV: started_at. Returns the attempt number, or 0 if the task is gone or already finished.
+# KEYS: task. ARGV: started_at, dispatcher. Returns the attempt number, or 0 if the task is gone or finished.
 _START_ATTEMPT = f"""
 {_NOT_FINAL} return 0 end
-redis.call('HSET', KEYS[1], 'status', 'RUNNING', 'started_at', ARGV[1])
+redis.call('HSET', KEYS[1], 'status', 'RUNNING', 'started_at', ARGV[1], 'dispatcher', ARGV[2])
 return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 """
 
@@ -93,9 +93,10 @@ class TaskStore:
     async def get_image(self, task_id: str) -> bytes | None:
         return await self._redis.get(self._keys.image(task_id))
 
-    async def start_attempt(self, task_id: str) -> int:
-        """Mark the task RUNNING and count the attempt; 0 means leave it alone (finished or expired)."""
-        return int(await self._start_attempt(keys=[self._keys.task(task_id)], args=[repr(time.time())]))
+    async def start_attempt(self, task_id: str, dispatcher: str) -> int:
+        """Mark the task RUNNING by ``dispatcher`` and count the attempt; 0: leave it alone (finished or gone)."""
+        args = [repr(time.time()), dispatcher]
+        return int(await self._start_attempt(keys=[self._keys.task(task_id)], args=args))
 
     async def back_to_pending(self, task_id: str, problem: str, waiting_since: float | None = None) -> float | None:
         """Return the task to PENDING after ``problem``; with ``waiting_since``, it waits for the face service.
