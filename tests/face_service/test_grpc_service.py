@@ -175,3 +175,17 @@ def test_sigterm_lets_jobs_in_flight_finish(reference_jpeg):
     assert service.terminate() == 0
     assert all(a.error is None for a in answers)
     assert all(len(a.result.faces) == 2 for a in answers)
+
+
+def test_without_yolo_weights_the_centerface_fallback_serves_and_says_so(reference_jpeg, tmp_path):
+    service = FaceServiceProcess(FACE_MODEL=str(tmp_path / "missing.tflite"))
+    try:
+        with FaceServiceClient(service.address) as client:
+            answer = client.detect(reference_jpeg)
+            info = client.server_info()
+    finally:
+        service.terminate()
+
+    assert "centerface" in info.model and "centerface" in answer.result.model
+    assert min(best_iou_per_reference(boxes_of(answer.result))) >= 0.7
+    assert "using the CenterFace fallback" in service.log()
