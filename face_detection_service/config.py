@@ -26,6 +26,7 @@ class Settings:
     queue_size: int  # FACE_QUEUE_SIZE: jobs waiting for a worker before new ones get RESOURCE_EXHAUSTED
     max_image_bytes: int  # FACE_MAX_IMAGE_BYTES
     max_pixels: int  # FACE_MAX_PIXELS
+    max_message_bytes: int  # FACE_MAX_MESSAGE_BYTES: largest single gRPC message (clients send 1 MiB chunks)
     default_preset: str  # FACE_DEFAULT_PRESET
     metrics_port: int  # FACE_METRICS_PORT: Prometheus metrics over HTTP; 0 turns it off
     shutdown_grace_seconds: float  # FACE_SHUTDOWN_GRACE_SECONDS: time jobs in flight get to finish on SIGTERM
@@ -44,6 +45,7 @@ class Settings:
             queue_size=_int("FACE_QUEUE_SIZE", 64),
             max_image_bytes=_int("FACE_MAX_IMAGE_BYTES", 50 * 1024 * 1024),
             max_pixels=_int("FACE_MAX_PIXELS", 50_000_000),
+            max_message_bytes=_int("FACE_MAX_MESSAGE_BYTES", 8 * 1024 * 1024),
             default_preset=os.environ.get("FACE_DEFAULT_PRESET", DEFAULT_PRESET),
             metrics_port=_int("FACE_METRICS_PORT", 0),
             shutdown_grace_seconds=float(os.environ.get("FACE_SHUTDOWN_GRACE_SECONDS", 30)),

@@ -21,8 +21,6 @@ from .workers import WorkerPool
 
 log = logging.getLogger("face_detection_service")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["FaceDetection"].full_name
-# Chunks are 1 MiB; this leaves room for any sane client while refusing absurd single messages.
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
 class RunningServer:
@@ -54,8 +52,8 @@ async def start(settings: Settings) -> RunningServer:
     servicer = FaceDetectionServicer(settings, pool, model_name[0])
     server = grpc.aio.server(
         options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ]

@@ -13,7 +13,7 @@ from .support import REFERENCE_IMAGE, FaceServiceProcess
 
 @pytest.fixture(scope="session")
 def face_service() -> Iterator[FaceServiceProcess]:
-    service = FaceServiceProcess(FACE_MAX_PIXELS="40000000")
+    service = FaceServiceProcess(FACE_MAX_PIXELS="40000000", FACE_MAX_IMAGE_BYTES=str(12 * 2**20))
     yield service
     service.terminate()
 

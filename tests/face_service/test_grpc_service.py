@@ -189,3 +189,25 @@ def test_without_yolo_weights_the_centerface_fallback_serves_and_says_so(referen
     assert "centerface" in info.model and "centerface" in answer.result.model
     assert min(best_iou_per_reference(boxes_of(answer.result))) >= 0.7
     assert "using the CenterFace fallback" in service.log()
+
+
+def test_uploads_over_the_byte_limit_are_refused_and_the_stream_goes_on(client: FaceServiceClient, reference_jpeg):
+    oversized = reference_jpeg + bytes(13 * 2**20)
+    detect = pb.JobOptions(kind=pb.JOB_KIND_DETECT)
+
+    too_big, fine = client.run_jobs([(oversized, detect), (reference_jpeg, detect)])
+
+    assert too_big.error_code is grpc.StatusCode.INVALID_ARGUMENT
+    assert "12.0 MiB" in too_big.error.message and "FACE_MAX_IMAGE_BYTES" in too_big.error.message
+    assert len(fine.result.faces) == 2
+
+
+def test_a_single_message_over_the_message_limit_ends_only_that_stream(client: FaceServiceClient, reference_jpeg):
+    request = pb.JobRequest(
+        job_id="huge", options=pb.JobOptions(kind=pb.JOB_KIND_DETECT), image_chunk=bytes(9 * 2**20), last=True
+    )
+    with pytest.raises(grpc.RpcError) as refused:
+        list(client.stub.ProcessJobs(iter([request]), timeout=30))
+
+    assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert len(client.detect(reference_jpeg).result.faces) == 2
