@@ -1,0 +1,229 @@
+"""End-to-end load over real HTTP next to the bare detector, on the same photos, in one run.
+
+    python bench/e2e_bench.py                      # starts its own stacks: 1 and 2 face-service replicas
+    python bench/e2e_bench.py --url http://127.0.0.1:8000 --replicas 1   # against a running stack
+
+N closed-loop clients each upload a photo (POST /detect_faces or /blur_faces), wait for its result with
+GET /task_result/{id}?wait=..., and start the next one; every run is bounded in requests and seconds and talks to
+127.0.0.1 only. Latency is upload start to result received. The bare detector runs the same job code in-process
+(decode + detect [+ blur + encode]) with as many worker threads as the face service, each with its own model: the
+ceiling the stack can reach on this machine. The ratio says what HTTP, Redis, gRPC and polling cost on top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import http.client
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from face_detection_service.detection.loader import load_detector  # noqa: E402
+from face_detection_service.detection.presets import get_preset  # noqa: E402
+from face_detection_service.jobs import JobSpec, run_job  # noqa: E402
+
+SHARED = Path(os.environ.get("FACEBLUR_SHARED", REPO_ROOT.parent / "shared"))
+MODEL = Path(os.environ.get("FACE_MODEL", SHARED / "models" / "yolov8n-face_int8.tflite"))
+
+
+def bench_photos(count: int) -> list[bytes]:
+    data = SHARED / "data"
+    wider = sorted((data / "wider_train" / "images").rglob("*.jpg"))
+    masks = sorted((data / "face_mask" / "images").glob("*.jpg"))
+    paths = [data / "reference" / "test.jpg"]
+    for a, b in zip(wider[:: max(1, len(wider) // count)], masks[:: max(1, len(masks) // count)]):
+        paths += [a, b]
+    return [p.read_bytes() for p in paths[:count]]
+
+
+# ---------------------------------------------------------------- HTTP client (stdlib: keep the load generator light)
+
+class Client:
+    def __init__(self, base_url: str):
+        parsed = urlparse(base_url)
+        assert parsed.hostname in ("127.0.0.1", "localhost", "::1"), "the benchmark only targets loopback"
+        self.connection = http.client.HTTPConnection(parsed.hostname, parsed.port or 80, timeout=120)
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None) -> dict:
+        self.connection.request(method, path, body=body, headers=headers or {})
+        response = self.connection.getresponse()
+        payload = response.read()
+        if response.status >= 400:
+            raise RuntimeError(f"{method} {path}: HTTP {response.status}: {payload[:300]!r}")
+        return json.loads(payload)
+
+    def run_task(self, kind: str, photo: bytes) -> dict:
+        boundary = uuid.uuid4().hex
+        body = (
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"photo.jpg\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n"
+        ).encode() + photo + f"\r\n--{boundary}--\r\n".encode()
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        task_id = self.request("POST", f"/{kind}_faces", body, headers)["task_id"]
+        while True:
+            task = self.request("GET", f"/task_result/{task_id}?wait=30")
+            if task["status"] in ("SUCCESS", "FAILURE"):
+                return task
+
+
+@dataclass
+class LoadResult:
+    completed: int
+    failed: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def throughput(self) -> float:
+        return self.completed / self.seconds
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def run_load(url: str, kind: str, photos: list[bytes], concurrency: int, requests: int, max_seconds: float) -> LoadResult:
+    """Closed loop: `concurrency` clients, `requests` tasks in all (or until max_seconds), round-robin photos."""
+    counter = iter(range(requests))
+    lock = threading.Lock()
+    latencies: list[float] = []
+    failures = [0]
+    deadline = time.perf_counter() + max_seconds
+
+    def client_loop() -> None:
+        client = Client(url)
+        while time.perf_counter() < deadline:
+            with lock:
+                index = next(counter, None)
+            if index is None:
+                return
+            start = time.perf_counter()
+            task = client.run_task(kind, photos[index % len(photos)])
+            elapsed = time.perf_counter() - start
+            with lock:
+                if task["status"] == "SUCCESS":
+                    latencies.append(elapsed)
+                else:
+                    failures[0] += 1
+
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+        for future in [pool.submit(client_loop) for _ in range(concurrency)]:
+            future.result()
+    return LoadResult(len(latencies), failures[0], time.perf_counter() - start, latencies)
+
+
+# ---------------------------------------------------------------- the bare detector, in-process
+
+def bare_detector(photos: list[bytes], kind: str, workers: int, rounds: int) -> tuple[float, float]:
+    """(images per second with `workers` threads, median seconds per image with one), same job code as the service."""
+    spec = JobSpec(blur=kind == "blur", preset=get_preset(""))
+    detectors = [load_detector(MODEL, 1, with_centerface=False) for _ in range(workers)]
+    for photo in photos[:3]:
+        run_job(photo, spec, detectors[0], 10**9)
+    single = []
+    for photo in photos:
+        start = time.perf_counter()
+        run_job(photo, spec, detectors[0], 10**9)
+        single.append(time.perf_counter() - start)
+    work = photos * rounds
+
+    def worker(index: int) -> None:
+        for photo in work[index::workers]:
+            run_job(photo, spec, detectors[index], 10**9)
+
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        list(pool.map(worker, range(workers)))
+    return len(work) / (time.perf_counter() - start), statistics.median(single)
+
+
+# ---------------------------------------------------------------- stacks started by the benchmark
+
+def start_stack(work_dir: Path, replicas: int, workers_per_replica: int):
+    from tests.stack import FaceService, Gateway, RedisServer
+
+    redis_server = RedisServer(work_dir).start()
+    faces = [FaceService(work_dir, FACE_WORKERS=str(workers_per_replica)).start() for _ in range(replicas)]
+    gateway = Gateway(work_dir, redis_server.url, [f.address for f in faces], GATEWAY_LOG_LEVEL="WARNING").start()
+    return [gateway, *faces, redis_server]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", help="a running stack (default: start one per replica count)")
+    parser.add_argument("--replicas", default="1,2", help="face-service replica counts to compare (own stacks only)")
+    parser.add_argument("--concurrency", default="1,8")
+    parser.add_argument("--kinds", default="detect,blur")
+    parser.add_argument("--images", type=int, default=24)
+    parser.add_argument("--requests", type=int, default=96, help="tasks per load level (concurrency 1 runs a third)")
+    parser.add_argument("--max-seconds", type=float, default=120, help="cap per load level")
+    parser.add_argument("--json", type=Path, default=REPO_ROOT / "bench" / "out" / "e2e_bench.json")
+    args = parser.parse_args()
+
+    cores = os.cpu_count() or 1
+    photos = bench_photos(args.images)
+    kinds = args.kinds.split(",")
+    levels = [int(c) for c in args.concurrency.split(",")]
+    replica_counts = [1] if args.url else [int(r) for r in args.replicas.split(",")]
+    print(f"{len(photos)} photos, {cores} cores, default preset; bare detector = same job code, {cores} threads\n")
+
+    bare = {kind: bare_detector(photos, kind, cores, rounds=2) for kind in kinds}
+    rows = []
+    for replicas in replica_counts:
+        with tempfile.TemporaryDirectory(prefix="faceblur-bench-") as work_dir:
+            processes = [] if args.url else start_stack(Path(work_dir), replicas, max(1, cores // replicas))
+            url = args.url or processes[0].url
+            try:
+                for kind in kinds:
+                    run_load(url, kind, photos[:4], 2, 8, 60)  # warm-up
+                    for concurrency in levels:
+                        count = args.requests if concurrency > 1 else max(8, args.requests // 3)
+                        load = run_load(url, kind, photos, concurrency, count, args.max_seconds)
+                        bare_throughput, bare_latency = bare[kind]
+                        rows.append({
+                            "kind": kind, "replicas": replicas, "concurrency": concurrency,
+                            "completed": load.completed, "failed": load.failed,
+                            "images_per_s": load.throughput, "p50_ms": load.percentile(0.5),
+                            "p95_ms": load.percentile(0.95), "p99_ms": load.percentile(0.99),
+                            "bare_images_per_s": bare_throughput, "bare_p50_ms": bare_latency * 1000,
+                            "throughput_ratio": load.throughput / bare_throughput,
+                        })
+                        print_row(rows[-1])
+            finally:
+                for process in processes:
+                    process.stop()
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"cores": cores, "photos": len(photos), "rows": rows}, indent=2))
+    return 0
+
+
+HEADER = (f"{'kind':6} {'replicas':>8} {'clients':>7} {'done':>5} {'fail':>4} {'img/s':>7} {'p50 ms':>7} "
+          f"{'p95 ms':>7} {'p99 ms':>7} {'bare img/s':>10} {'bare p50':>8} {'ratio':>6}")
+_printed_header = False
+
+
+def print_row(row: dict) -> None:
+    global _printed_header
+    if not _printed_header:
+        print(HEADER)
+        _printed_header = True
+    print(f"{row['kind']:6} {row['replicas']:8d} {row['concurrency']:7d} {row['completed']:5d} {row['failed']:4d} "
+          f"{row['images_per_s']:7.2f} {row['p50_ms']:7.0f} {row['p95_ms']:7.0f} {row['p99_ms']:7.0f} "
+          f"{row['bare_images_per_s']:10.2f} {row['bare_p50_ms']:8.0f} {row['throughput_ratio']:6.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
