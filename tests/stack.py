@@ -98,11 +98,21 @@ class ManagedProcess:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
 
+    def pause(self) -> None:
+        """SIGSTOP: the process keeps its sockets but does nothing, like a hung service."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM, then kill -9 if it has not exited within ``timeout``."""
         if not self.running:
             return
         assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)  # in case it was paused
         self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout)

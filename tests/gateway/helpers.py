@@ -19,6 +19,15 @@ def reference_jpeg() -> bytes:
     return REFERENCE_IMAGE.read_bytes()
 
 
+def small_jpeg(width: int = 640) -> bytes:
+    """The reference photo scaled down: quick to process, for tests that push many jobs."""
+    original = cv2.imread(str(REFERENCE_IMAGE))
+    height = round(original.shape[0] * width / original.shape[1])
+    ok, encoded = cv2.imencode(".jpg", cv2.resize(original, (width, height), interpolation=cv2.INTER_AREA))
+    assert ok
+    return encoded.tobytes()
+
+
 def submit(api: httpx.Client, endpoint: str, image: bytes, filename: str = "photo.jpg", **options: object) -> str:
     """POST the image; returns the task id (and checks the answer was 202 Accepted)."""
     response = api.post(
