@@ -55,7 +55,7 @@ class ReadinessChecker:
         redis_state, *face_states = await asyncio.gather(
             self._check_redis(), *(self._check_face(address) for address in self._channels)
         )
-        return ReadinessReport(redis=redis_state, face_services=dict(zip(self._channels, face_states)))
+        return ReadinessReport(redis=redis_state, face_services=dict(zip(self._channels, face_states, strict=True)))
 
     async def close(self) -> None:
         for channel in self._channels.values():
@@ -63,10 +63,9 @@ class ReadinessChecker:
 
     async def _check_redis(self) -> str:
         try:
-            async with asyncio.timeout(self._timeout):
-                await self._redis.ping()
+            await asyncio.wait_for(self._redis.ping(), self._timeout)
             return "ok"
-        except TimeoutError:
+        except asyncio.TimeoutError:
             return f"no answer to PING within {self._timeout:g} s"
         except Exception as error:  # any failure means not ready; say which
             return f"{type(error).__name__}: {error}"

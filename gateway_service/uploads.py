@@ -7,6 +7,7 @@ instead of being read whole first.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Collection
 
@@ -108,10 +109,8 @@ class UploadSizeLimitMiddleware:
             response_started = True
             await send(message)
 
-        try:
+        with contextlib.suppress(_BodyTooLarge):
             await self.app(scope, counting_receive, guarded_send)
-        except _BodyTooLarge:
-            pass
         if exceeded and not response_started:
             await self._send_413(send, None)
 

@@ -82,7 +82,9 @@ class ManagedProcess:
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if not self.running:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode if self.process else None}:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode if self.process else None}:\n{self.log_tail()}"
+                )
             if self.is_ready():
                 return
             time.sleep(0.05)
@@ -176,7 +178,9 @@ class FaceService(ManagedProcess):
             "FACE_GRPC_PORT": str(self.port),
             **env,
         }
-        super().__init__([sys.executable, "-m", "face_detection_service"], environment, work_dir / f"face-{self.port}.log")
+        super().__init__(
+            [sys.executable, "-m", "face_detection_service"], environment, work_dir / f"face-{self.port}.log"
+        )
 
     @property
     def address(self) -> str:
@@ -221,6 +225,20 @@ class Gateway(ManagedProcess):
             return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
+
+
+class StandaloneDispatcher(ManagedProcess):
+    """``python -m gateway_service.dispatcher``: the dispatcher without the HTTP API."""
+
+    name = "dispatcher"
+
+    def __init__(self, work_dir: Path, redis_url: str, face_addresses: list[str], **env: str) -> None:
+        environment = os.environ | {"REDIS_URL": redis_url, "FACE_SERVICE_ADDRESSES": ",".join(face_addresses), **env}
+        log_path = work_dir / f"dispatcher-{free_port()}.log"
+        super().__init__([sys.executable, "-m", "gateway_service.dispatcher"], environment, log_path)
+
+    def is_ready(self) -> bool:
+        return " started (face services:" in self.log_tail(200)
 
 
 class Stack:

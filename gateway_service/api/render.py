@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from gateway_service.tasks.models import TaskKind, TaskRecord, TaskStatus
 
@@ -14,7 +14,7 @@ _RESULT_SIBLINGS = ("face_count", "image_format", "image_width", "image_height",
 def iso_time(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
-    moment = datetime.fromtimestamp(timestamp, UTC)
+    moment = datetime.fromtimestamp(timestamp, timezone.utc)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

@@ -24,9 +24,7 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     """GATEWAY_PORT: HTTP port."""
 
-    redis_url: str = Field(
-        "redis://127.0.0.1:6379/0", validation_alias=AliasChoices("REDIS_URL", "GATEWAY_REDIS_URL")
-    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=AliasChoices("REDIS_URL", "GATEWAY_REDIS_URL"))
     """REDIS_URL: the Redis that holds tasks, uploaded images and the job stream."""
 
     face_service_addresses: Annotated[list[str], NoDecode] = Field(

@@ -142,11 +142,12 @@ class FaceConnection:
             async with self._write_lock:
                 for request in job_requests(job_id, options, image):
                     await call.write(request)
-            async with asyncio.timeout(timeout):
-                return await pending.future
+            return await asyncio.wait_for(pending.future, timeout)
         except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as error:
-            raise FaceServiceUnavailable(f"face service {self.address}: stream closed while sending: {error}")
-        except TimeoutError:
+            raise FaceServiceUnavailable(
+                f"face service {self.address}: stream closed while sending: {error}"
+            ) from error
+        except asyncio.TimeoutError:
             raise FaceJobTimeout(f"face service {self.address} gave no answer within {timeout:g} s") from None
         finally:
             self._pending.pop(job_id, None)
@@ -172,9 +173,7 @@ class FaceConnection:
 
 def _outcome(response: pb.JobResponse, chunks: list[bytes]) -> FaceOutcome:
     if response.HasField("error"):
-        return FaceOutcome(
-            error_code=status_code_from_int(response.error.code), error_message=response.error.message
-        )
+        return FaceOutcome(error_code=status_code_from_int(response.error.code), error_message=response.error.message)
     return FaceOutcome(result=response.result, image=b"".join(chunks) or None)
 
 
@@ -219,9 +218,8 @@ class FacePool:
                 return False
             self._changed.clear()
             try:
-                async with asyncio.timeout(remaining):
-                    await self._changed.wait()
-            except TimeoutError:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except asyncio.TimeoutError:
                 return self.available
         return True
 
@@ -231,7 +229,5 @@ class FacePool:
             raise FaceServiceUnavailable(self.describe_problem())
         turn = next(self._tie_breaker)
         # Least loaded first; the rotating tie-breaker spreads equal loads round-robin.
-        chosen = min(
-            connected, key=lambda c: (c.in_flight, (self.connections.index(c) - turn) % len(self.connections))
-        )
+        chosen = min(connected, key=lambda c: (c.in_flight, (self.connections.index(c) - turn) % len(self.connections)))
         return await chosen.process(job_id, options, image, timeout)

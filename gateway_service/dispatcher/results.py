@@ -43,7 +43,8 @@ def face_entry(face: pb.Face) -> dict:
     }
     if len(face.landmarks) == len(LANDMARK_NAMES):
         entry["landmarks"] = {
-            name: [round(point.x, 1), round(point.y, 1)] for name, point in zip(LANDMARK_NAMES, face.landmarks)
+            name: [round(point.x, 1), round(point.y, 1)]
+            for name, point in zip(LANDMARK_NAMES, face.landmarks, strict=True)
         }
     return entry
 

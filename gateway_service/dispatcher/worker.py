@@ -9,6 +9,7 @@ acknowledged together with its task's final status, so no accepted task is lost 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -58,7 +59,9 @@ class Dispatcher:
             asyncio.create_task(self._read_loop(), name="dispatcher-read"),
             asyncio.create_task(self._upkeep_loop(), name="dispatcher-upkeep"),
         ]
-        log.info("dispatcher %s started (face services: %s)", self.consumer, ", ".join(self._settings.face_service_addresses))
+        log.info(
+            "dispatcher %s started (face services: %s)", self.consumer, ", ".join(self._settings.face_service_addresses)
+        )
 
     async def stop(self, grace_seconds: float = 0.0) -> None:
         """Stop taking jobs, give held ones ``grace_seconds`` to finish, then drop the rest (they get reclaimed)."""
@@ -110,7 +113,9 @@ class Dispatcher:
                     self._take(entry)
                 if time.monotonic() - last_forget > 60:
                     last_forget = time.monotonic()
-                    forget_after_ms = int(max(_FORGET_CONSUMERS_AFTER_SECONDS, 10 * self._settings.claim_idle_seconds) * 1000)
+                    forget_after_ms = int(
+                        max(_FORGET_CONSUMERS_AFTER_SECONDS, 10 * self._settings.claim_idle_seconds) * 1000
+                    )
                     await self._queue.remove_idle_consumers(forget_after_ms)
             except RedisError as error:
                 log.warning("job upkeep failed (%s); retrying", error)
@@ -149,15 +154,19 @@ class Dispatcher:
         extra = {"task_id": entry.task_id}
         try:
             await self._process(entry)
+        except asyncio.CancelledError:
+            # Stopping: show the task as waiting again; another dispatcher (or this one, restarted) claims it.
+            with contextlib.suppress(RedisError, asyncio.TimeoutError):
+                problem = "its dispatcher stopped; it will be picked up again"
+                await asyncio.wait_for(self._store.back_to_pending(entry.task_id, problem), 1.0)
+            raise
         except RedisError as error:
             # Left unacknowledged: once this dispatcher stops refreshing it, it is claimed again.
             log.warning("job interrupted by a Redis error (%s); it will be claimed again", error, extra=extra)
         except Exception as error:
             log.exception("job failed inside the gateway", extra=extra)
-            try:
+            with contextlib.suppress(RedisError):  # if Redis is down, the job is claimed again later
                 await self._fail(entry, f"internal gateway error: {type(error).__name__}: {error}")
-            except RedisError:
-                pass  # claimed again later, as above
 
     async def _process(self, entry: JobEntry) -> None:
         settings = self._settings

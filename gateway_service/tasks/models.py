@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from enum import StrEnum
+from enum import Enum
 from typing import Literal
 
 Preset = Literal["fast", "balanced", "max_recall"]
@@ -12,12 +12,12 @@ Mode = Literal["blur", "pixelate", "solid"]
 Mask = Literal["ellipse", "box"]
 
 
-class TaskKind(StrEnum):
+class TaskKind(str, Enum):
     DETECT = "detect"
     BLUR = "blur"
 
 
-class TaskStatus(StrEnum):
+class TaskStatus(str, Enum):
     PENDING = "PENDING"
     RUNNING = "RUNNING"
     SUCCESS = "SUCCESS"

@@ -61,9 +61,7 @@ class JobQueue:
                 entries.append(_entry(entry_id, fields, deliveries=1))
         return entries
 
-    async def claim_abandoned(
-        self, min_idle_ms: int, count: int, exclude: Collection[str] = ()
-    ) -> list[JobEntry]:
+    async def claim_abandoned(self, min_idle_ms: int, count: int, exclude: Collection[str] = ()) -> list[JobEntry]:
         """Take over up to ``count`` jobs that other (or earlier) consumers have held idle for ``min_idle_ms``."""
         if count <= 0:
             return []

@@ -110,9 +110,7 @@ class TaskStore:
             return None
         return float(value) if value else 0.0
 
-    async def finish_success(
-        self, task_id: str, entry_id: str, result: dict, result_image: bytes | None
-    ) -> bool:
+    async def finish_success(self, task_id: str, entry_id: str, result: dict, result_image: bytes | None) -> bool:
         fields: list[str | bytes] = ["result", json.dumps(result)]
         if result_image is not None:
             fields += ["result_image", result_image]
@@ -129,9 +127,7 @@ class TaskStore:
             pipe.xdel(self._keys.job_stream, entry_id)
             await pipe.execute()
 
-    async def _finish_with(
-        self, task_id: str, entry_id: str, status: TaskStatus, fields: list[str | bytes]
-    ) -> bool:
+    async def _finish_with(self, task_id: str, entry_id: str, status: TaskStatus, fields: list[str | bytes]) -> bool:
         keys = [self._keys.task(task_id), self._keys.image(task_id), self._keys.job_stream]
         args = [
             self._keys.dispatcher_group,

@@ -11,7 +11,7 @@ import httpx
 
 from gateway_service.tasks.keys import RedisKeys
 from tests.gateway.helpers import reference_jpeg, small_jpeg, statuses, submit, wait_for, wait_for_all
-from tests.stack import FaceService, Gateway, RedisServer, Stack, free_port
+from tests.stack import FaceService, Gateway, RedisServer, Stack, StandaloneDispatcher, free_port
 
 BATCH = 20
 
@@ -85,7 +85,10 @@ def test_tasks_wait_for_an_unreachable_face_service_then_fail_with_the_reason(
 ) -> None:
     nowhere = f"127.0.0.1:{free_port()}"
     gateway = make_gateway(
-        redis_server.url, [nowhere], GATEWAY_KEY_PREFIX=f"t-{uuid.uuid4().hex[:8]}", GATEWAY_FACE_SERVICE_WAIT_SECONDS="2"
+        redis_server.url,
+        [nowhere],
+        GATEWAY_KEY_PREFIX=f"t-{uuid.uuid4().hex[:8]}",
+        GATEWAY_FACE_SERVICE_WAIT_SECONDS="2",
     )
     with gateway.client() as api:
         task_id = submit(api, "detect_faces", reference_jpeg())
@@ -194,3 +197,26 @@ def test_jobs_are_spread_over_several_face_services(
     for face in (stack.face, second_face):
         served = sum(task_id in face.log_path.read_text() for task_id in task_ids)
         assert served >= 2, f"{face.address} got {served} of {len(task_ids)} jobs"
+
+
+def test_a_standalone_dispatcher_serves_gateways_that_run_none(
+    redis_server: RedisServer, stack: Stack, make_gateway: Callable[..., Gateway], work_dir: Path
+) -> None:
+    prefix = f"t-{uuid.uuid4().hex[:8]}"
+    gateway = make_gateway(
+        redis_server.url, [stack.face.address], GATEWAY_KEY_PREFIX=prefix, GATEWAY_RUN_DISPATCHER="false"
+    )
+    with gateway.client() as api:
+        task_id = submit(api, "detect_faces", small_jpeg(), preset="fast")
+        assert "GATEWAY_RUN_DISPATCHER=false" in api.get("/readyz").json()["dispatcher"]
+        time.sleep(0.5)
+        assert statuses(api, [task_id]) == ["PENDING"]
+
+        dispatcher = StandaloneDispatcher(work_dir, redis_server.url, [stack.face.address], GATEWAY_KEY_PREFIX=prefix)
+        dispatcher.start()
+        try:
+            body = wait_for(api, task_id, timeout=20)
+        finally:
+            dispatcher.stop()
+    assert body["status"] == "SUCCESS", body
+    assert dispatcher.process is not None and dispatcher.process.returncode == 0, "SIGTERM should stop it cleanly"

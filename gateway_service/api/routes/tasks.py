@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from typing import Annotated
@@ -30,15 +31,11 @@ _UPLOAD_ERRORS = {
     503: {"model": ErrorBody, "description": "Redis is unreachable"},
 }
 
-ImageFile = Annotated[
-    UploadFile | None, File(description="The image: JPEG, PNG, GIF, BMP, WebP or TIFF.")
-]
+ImageFile = Annotated[UploadFile | None, File(description="The image: JPEG, PNG, GIF, BMP, WebP or TIFF.")]
 Threshold = Annotated[
     float | None, Form(ge=0.0, le=1.0, description="Drop faces below this confidence (default: the preset's).")
 ]
-PresetOption = Annotated[
-    Preset | None, Form(description="fast, balanced or max_recall (default: the face service's).")
-]
+PresetOption = Annotated[Preset | None, Form(description="fast, balanced or max_recall (default: the face service's).")]
 
 
 @router.post(
@@ -136,7 +133,9 @@ async def _accept(
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, too_large_message(size, limit))
     image = await upload.read()
     if not image:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"the uploaded file '{upload.filename or ''}' is empty (0 bytes)")
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, f"the uploaded file '{upload.filename or ''}' is empty (0 bytes)"
+        )
     if len(image) > limit:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, too_large_message(len(image), limit))
     image_format = sniff_image_format(image[:16])
@@ -190,11 +189,8 @@ async def _wait_until_final(services: GatewayServices, task_id: str, seconds: fl
             remaining = deadline - time.monotonic()
             if current is None or current.is_final or remaining <= 0:
                 break
-            try:
-                async with asyncio.timeout(min(remaining, poll)):
-                    await finished.wait()
-            except TimeoutError:
-                pass
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(finished.wait(), min(remaining, poll))
     return await services.store.get(task_id)
 
 
