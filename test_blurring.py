@@ -3,35 +3,43 @@
 
     python test_blurring.py [IMAGE] [-o blurred_image.jpg] [--url http://127.0.0.1:8000] [--mode pixelate]
 
-Standard library only (with faceblur_client.py beside it). Exits 1 when the task fails or times out.
+Standard library only (with the faceblur_client package beside it). Exits 1 when the task fails or times out.
 """
 
 from __future__ import annotations
 
-import base64
+import argparse
 import sys
 from pathlib import Path
 
-from faceblur_client import TaskError, common_arguments, submit, wait_for_result
+from faceblur_client import DEFAULT_URL, FaceBlurClient, FaceBlurError
+
+# ../shared beside the checkout: the reference project's own test image, two faces.
+DEFAULT_IMAGE = Path(__file__).resolve().parent.parent / "shared" / "data" / "reference" / "test.jpg"
 
 
 def main() -> int:
-    parser = common_arguments("Blur the faces in an image with the FaceBlur API and save the result.")
+    parser = argparse.ArgumentParser(description="Blur the faces in an image with the FaceBlur API; save the result.")
+    parser.add_argument("image", nargs="?", type=Path, default=DEFAULT_IMAGE, help="image file (default: %(default)s)")
     parser.add_argument("-o", "--output", type=Path, default=Path("blurred_image.jpg"), help="default: %(default)s")
+    parser.add_argument("--url", default=DEFAULT_URL, help="the gateway's base URL (default: %(default)s)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the result (default: 120)")
+    parser.add_argument("--preset", choices=("fast", "balanced", "max_recall"), help="detection preset")
+    parser.add_argument("--threshold", type=float, help="drop faces below this confidence (0..1)")
     parser.add_argument("--mode", choices=("blur", "pixelate", "solid"), help="how faces are hidden (default: blur)")
     parser.add_argument("--mask", choices=("ellipse", "box"), help="shape of the hidden area (default: ellipse)")
     args = parser.parse_args()
-    fields = {"preset": args.preset, "threshold": args.threshold, "mode": args.mode, "mask": args.mask}
+    client = FaceBlurClient(args.url, timeout=args.timeout)
+    options = {"preset": args.preset, "threshold": args.threshold, "mode": args.mode, "mask": args.mask}
     try:
-        task_id = submit(args.url, "blur_faces", args.image, fields)
-        print(f"task {task_id} submitted; waiting for the result", file=sys.stderr)
-        task = wait_for_result(args.url, task_id, args.timeout)
-        args.output.write_bytes(base64.b64decode(task["result"]))
-    except (TaskError, OSError) as error:
+        task_id = client.submit("blur", args.image, **options)
+        print(f"task {task_id} submitted; waiting for the result")
+        outcome = client.wait(task_id)
+        outcome.save(args.output)
+    except (FaceBlurError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    image_format = task.get("image_format", "jpeg")
-    print(f"{len(task.get('faces') or {})} face(s) anonymized; {image_format} image saved to {args.output}")
+    print(f"{outcome.face_count} face(s) anonymized; {outcome.image_format} image saved to {args.output}")
     return 0
 
 

@@ -1,0 +1,19 @@
+"""Python client and `faceblur` command line for the FaceBlur HTTP API (standard library only).
+
+Usage: ``client = FaceBlurClient("http://127.0.0.1:8000")``, then ``client.detect("photo.jpg").faces`` or
+``client.blur("photo.jpg", mode="pixelate").save("photo_blurred.jpg")``.
+"""
+
+from faceblur_client.client import DEFAULT_URL, FaceBlurClient, TaskOutcome
+from faceblur_client.errors import ApiError, FaceBlurError, GatewayUnreachable, TaskFailed, TaskTimeout
+
+__all__ = [
+    "DEFAULT_URL",
+    "ApiError",
+    "FaceBlurClient",
+    "FaceBlurError",
+    "GatewayUnreachable",
+    "TaskFailed",
+    "TaskOutcome",
+    "TaskTimeout",
+]

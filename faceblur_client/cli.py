@@ -1,0 +1,211 @@
+"""The `faceblur` command: detect or blur the faces in many images through a FaceBlur gateway.
+
+    faceblur detect photo.jpg more/*.png              one JSON line per image on stdout
+    faceblur blur photos/ -o blurred/ --mode pixelate anonymized copies in blurred/
+
+Progress and errors go to stderr. Exit status: 0 when every image succeeded, 1 when any failed, 2 for bad usage.
+Settings: --url (or FACEBLUR_URL), --api-key (or FACEBLUR_API_KEY).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from faceblur_client.client import DEFAULT_URL, FaceBlurClient, TaskOutcome
+from faceblur_client.errors import FaceBlurError, GatewayUnreachable
+from faceblur_client.progress import Progress
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+@dataclass(frozen=True)
+class FileResult:
+    image: Path
+    ok: bool
+    message: str  # for the progress line: faces found, or why it failed
+    record: dict | None = None  # the JSON line for stdout
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--url", default=os.environ.get("FACEBLUR_URL", DEFAULT_URL), help="gateway URL (env FACEBLUR_URL; %(default)s)"
+    )
+    common.add_argument("--api-key", default=os.environ.get("FACEBLUR_API_KEY"), help="API key (env FACEBLUR_API_KEY)")
+    common.add_argument(
+        "-j", "--concurrency", type=_positive_int, default=4, help="images in flight at once (default: %(default)s)"
+    )
+    common.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds to wait for each image's result (default: %(default)g)"
+    )
+    common.add_argument("--threshold", type=_fraction, help="drop faces below this confidence, 0..1")
+    common.add_argument("--preset", choices=("fast", "balanced", "max_recall"), help="detection preset")
+    common.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files, or folders of images")
+
+    parser = argparse.ArgumentParser(prog="faceblur", description="Detect or anonymize faces with a FaceBlur gateway.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser(
+        "detect",
+        parents=[common],
+        help="print the faces in each image as one JSON line",
+        description="Find the faces in each image; prints one JSON line per image on stdout.",
+    )
+    blur = commands.add_parser(
+        "blur",
+        parents=[common],
+        help="write an anonymized copy of each image to a folder",
+        description="Anonymize the faces in each image and save the results in a folder (same names; "
+        "GIF, BMP and TIFF come back as PNG). Prints one JSON line per image on stdout.",
+    )
+    blur.add_argument("-o", "--output-dir", type=Path, required=True, help="folder for the anonymized images")
+    blur.add_argument("--mode", choices=("blur", "pixelate", "solid"), help="how faces are hidden (default: blur)")
+    blur.add_argument("--mask", choices=("ellipse", "box"), help="shape of the hidden area (default: ellipse)")
+    blur.add_argument("--box-scale", type=float, help="grow each face box by this factor first, 1..2")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    client = FaceBlurClient(args.url, api_key=args.api_key, timeout=args.timeout)
+    images = expand_images(args.images)
+    if args.command == "detect":
+        process: Callable[[Path], FileResult] = lambda image: detect_one(client, args, image)  # noqa: E731
+    else:
+        namer = OutputNamer(args.output_dir)
+        process = lambda image: blur_one(client, args, image, namer)  # noqa: E731
+    results = run_batch(images, process, args.concurrency)
+    return EXIT_OK if results and all(result.ok for result in results) else EXIT_FAILED
+
+
+def run_batch(images: list[Path], process: Callable[[Path], FileResult], concurrency: int) -> list[FileResult]:
+    """Process the images `concurrency` at a time; JSON lines on stdout in completion order, progress on
+    stderr. Once the gateway proves unreachable, the files not yet started are skipped."""
+    progress = Progress(len(images))
+    unreachable = threading.Event()
+    output_lock = threading.Lock()
+
+    def work(image: Path) -> FileResult:
+        if unreachable.is_set():
+            result = FileResult(image, False, "skipped: the gateway is unreachable")
+        else:
+            try:
+                result = process(image)
+            except GatewayUnreachable as error:
+                unreachable.set()
+                result = FileResult(image, False, str(error))
+        if result.record is not None:
+            with output_lock:
+                print(json.dumps(result.record), flush=True)
+        progress.done(str(image), result.message, result.ok)
+        return result
+
+    progress.start()
+    try:
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            results = list(pool.map(work, images))
+    finally:
+        progress.close()
+    failed = sum(not result.ok for result in results)
+    if failed and len(images) > 1:
+        print(f"{failed} of {len(images)} images failed", file=sys.stderr)
+    if not images:
+        print("no images given", file=sys.stderr)
+    return results
+
+
+def detect_one(client: FaceBlurClient, args: argparse.Namespace, image: Path) -> FileResult:
+    try:
+        outcome = client.detect(image, threshold=args.threshold, preset=args.preset)
+    except (FaceBlurError, OSError) as error:
+        return FileResult(image, False, _reason(error))
+    return FileResult(image, True, _faces(outcome), {"file": str(image), **outcome.summary()})
+
+
+def blur_one(client: FaceBlurClient, args: argparse.Namespace, image: Path, namer: OutputNamer) -> FileResult:
+    try:
+        outcome = client.blur(
+            image,
+            threshold=args.threshold,
+            preset=args.preset,
+            mode=args.mode,
+            mask=args.mask,
+            box_scale=args.box_scale,
+        )
+        target = namer.claim(image, outcome.file_extension)
+        outcome.save(target)
+    except (FaceBlurError, OSError, ValueError) as error:
+        return FileResult(image, False, _reason(error))
+    record = {"file": str(image), "output": str(target), **outcome.summary()}
+    record.pop("result", None)  # the image itself is in the output file
+    return FileResult(image, True, f"{_faces(outcome)} -> {target}", record)
+
+
+class OutputNamer:
+    """Output paths in one folder: the input's name with the result's extension, never overwriting an input
+    and never giving two inputs of the same name the same output (the second gets "-2", and so on)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._taken: set[Path] = set()
+        self._lock = threading.Lock()
+
+    def claim(self, image: Path, extension: str) -> Path:
+        with self._lock:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            candidate = self.folder / f"{image.stem}{extension}"
+            number = 1
+            while candidate.resolve() in self._taken or candidate.resolve() == image.resolve():
+                number += 1
+                candidate = self.folder / f"{image.stem}-{number}{extension}"
+            self._taken.add(candidate.resolve())
+            return candidate
+
+
+def expand_images(paths: list[Path]) -> list[Path]:
+    """Files as given (whatever their names); folders become the image files directly inside them."""
+    images: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            images.extend(sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            images.append(path)
+    return images
+
+
+def _faces(outcome: TaskOutcome) -> str:
+    return f"{outcome.face_count} face{'' if outcome.face_count == 1 else 's'}"
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, FileNotFoundError):
+        return "no such file"
+    if isinstance(error, IsADirectoryError | PermissionError):
+        return f"cannot read it: {error.strerror}"
+    return str(error)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

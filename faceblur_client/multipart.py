@@ -1,0 +1,31 @@
+"""multipart/form-data request bodies: the option fields, then the image in the field `file`."""
+
+from __future__ import annotations
+
+import mimetypes
+import uuid
+from collections.abc import Mapping
+
+
+def _quoted(value: str) -> str:
+    """A header parameter value that cannot break out of its quotes or its line."""
+    return value.replace("\\", "\\\\").replace('"', "%22").replace("\r", " ").replace("\n", " ")
+
+
+def encode_form(fields: Mapping[str, object], file_name: str, file_data: bytes) -> tuple[bytes, str]:
+    """The body and its Content-Type header; `fields` whose value is None are left out."""
+    boundary = f"faceblur-{uuid.uuid4().hex}"
+    parts: list[bytes] = []
+    for name, value in fields.items():
+        if value is None:
+            continue
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{text}\r\n'.encode())
+    content_type = mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{_quoted(file_name)}"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n".encode()
+    )
+    parts.append(file_data)
+    parts.append(f"\r\n--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
