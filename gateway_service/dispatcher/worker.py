@@ -43,6 +43,7 @@ class Dispatcher:
         self._pool = pool or FacePool(settings.face_service_addresses)
         self._held: dict[str, asyncio.Task[None]] = {}  # stream entry id -> the task working on it
         self._slot_freed = asyncio.Event()
+        self._group_ready = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
 
     @property
@@ -81,6 +82,7 @@ class Dispatcher:
 
     async def _read_loop(self) -> None:
         await self._retry_redis(self._queue.ensure_group)
+        self._group_ready.set()
         failures = 0
         while True:
             free = self._settings.max_in_flight - len(self._held)
@@ -104,6 +106,7 @@ class Dispatcher:
         interval = max(self._settings.claim_idle_seconds / 3, 0.05)
         min_idle_ms = int(self._settings.claim_idle_seconds * 1000)
         last_forget = 0.0
+        await self._group_ready.wait()
         while True:
             try:
                 await self._refresh_held()

@@ -17,6 +17,8 @@ from redis.exceptions import ResponseError
 
 from gateway_service.tasks.keys import RedisKeys
 
+_PENDING_PAGE = 200
+
 
 @dataclass(frozen=True)
 class JobEntry:
@@ -65,10 +67,17 @@ class JobQueue:
         """Take over up to ``count`` jobs that other (or earlier) consumers have held idle for ``min_idle_ms``."""
         if count <= 0:
             return []
-        pending = await self._redis.xpending_range(self._stream, self._group, "-", "+", count + len(exclude) + 100)
-        candidates = [
-            p for p in pending if p["time_since_delivered"] >= min_idle_ms and _text(p["message_id"]) not in exclude
-        ][:count]
+        candidates: list[dict] = []
+        start = "-"
+        while len(candidates) < count:
+            page = await self._redis.xpending_range(self._stream, self._group, start, "+", _PENDING_PAGE)
+            candidates += [
+                p for p in page if p["time_since_delivered"] >= min_idle_ms and _text(p["message_id"]) not in exclude
+            ]
+            if len(page) < _PENDING_PAGE:
+                break
+            start = _next_id(_text(page[-1]["message_id"]))
+        candidates = candidates[:count]
         if not candidates:
             return []
         deliveries = {_text(p["message_id"]): int(p["times_delivered"]) + 1 for p in candidates}
@@ -108,6 +117,12 @@ class JobQueue:
                 await self._redis.xgroup_delconsumer(self._stream, self._group, name)
                 removed += 1
         return removed
+
+
+def _next_id(entry_id: str) -> str:
+    """The smallest stream id after ``entry_id`` (Redis 6.0 has no exclusive "(id" ranges)."""
+    milliseconds, sequence = entry_id.split("-")
+    return f"{milliseconds}-{int(sequence) + 1}"
 
 
 def _text(value: bytes | str) -> str:

@@ -220,3 +220,19 @@ def test_a_standalone_dispatcher_serves_gateways_that_run_none(
             dispatcher.stop()
     assert body["status"] == "SUCCESS", body
     assert dispatcher.process is not None and dispatcher.process.returncode == 0, "SIGTERM should stop it cleanly"
+
+
+def test_tasks_survive_a_redis_restart(make_stack: Callable[..., Stack]) -> None:
+    stack = make_stack()
+    with stack.gateway.client() as api:
+        stack.face.pause()
+        task_ids = submit_batch(api, 10)
+        wait_for_statuses(api, task_ids, {"PENDING", "RUNNING"})
+        stack.redis.stop()  # a clean restart: the append-only file has every accepted task
+        assert api.get("/readyz").json()["redis"] != "ok"
+        stack.redis.start()
+        stack.face.resume()
+        results = wait_for_all(api, task_ids)
+
+    assert [r["status"] for r in results] == ["SUCCESS"] * 10, [r.get("error") for r in results]
+    assert_nothing_left_behind(stack.redis)
