@@ -36,14 +36,19 @@ def free_port() -> int:
 
 
 def find_redis_server() -> str:
-    """REDIS_SERVER_BIN, else redis-server on PATH, else the one `make` puts in .run/bin."""
-    candidates = [os.environ.get("REDIS_SERVER_BIN"), shutil.which("redis-server"), REPO_ROOT / ".run/bin/redis-server"]
+    """REDIS_SERVER_BIN, else redis-server on PATH, else one scripts/ensure_redis.sh unpacked from PyPI."""
+    candidates = [
+        os.environ.get("REDIS_SERVER_BIN"),
+        shutil.which("redis-server"),
+        REPO_ROOT / ".venv/redis-server/redis_server/bin/redis-server",
+        REPO_ROOT / ".run/bin/redis-server",
+    ]
     for candidate in candidates:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
     raise RuntimeError(
         "no redis-server binary: the gateway tests run a real Redis. Install one (apt-get install redis-server, "
-        "or `make redis` for .run/bin/redis-server) or point REDIS_SERVER_BIN at it."
+        "or scripts/ensure_redis.sh) or point REDIS_SERVER_BIN at it."
     )
 
 
