@@ -33,7 +33,7 @@ def main() -> int:
     options = {"preset": args.preset, "threshold": args.threshold, "mode": args.mode, "mask": args.mask}
     try:
         task_id = client.submit("blur", args.image, **options)
-        print(f"task {task_id} submitted; waiting for the result")
+        print(f"task {task_id} submitted; waiting for the result", file=sys.stderr)  # stdout: results only
         outcome = client.wait(task_id)
         outcome.save(args.output)
     except (FaceBlurError, OSError) as error:

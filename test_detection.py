@@ -31,7 +31,7 @@ def main() -> int:
     client = FaceBlurClient(args.url, timeout=args.timeout)
     try:
         task_id = client.submit("detect", args.image, preset=args.preset, threshold=args.threshold)
-        print(f"task {task_id} submitted; waiting for the result")
+        print(f"task {task_id} submitted; waiting for the result", file=sys.stderr)  # stdout: results only
         outcome = client.wait(task_id)
     except (FaceBlurError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -183,7 +183,7 @@ def test_detection_script_prints_the_faces_of_the_reference_image(running_stack:
     assert done.stdout.count("facial_area [") == len(expected)
 
 
-def test_detection_script_json_output_has_the_reference_boxes(running_stack: RunningStack) -> None:
+def test_detection_script_json_output_is_pure_json_with_the_reference_boxes(running_stack: RunningStack) -> None:
     expected = [face["facial_area"] for face in json.loads(REFERENCE_DETECTIONS.read_text())["result"].values()]
 
     done = run_client("test_detection.py", str(REFERENCE_IMAGE), "--url", running_stack.url, "--json")
@@ -222,7 +222,7 @@ def test_client_scripts_exit_non_zero_when_no_gateway_answers() -> None:
     done = run_client("test_blurring.py", str(REFERENCE_IMAGE), "--url", f"http://127.0.0.1:{free_port()}")
 
     assert done.returncode == 1
-    assert "cannot reach the gateway" in done.stderr
+    assert "cannot reach the FaceBlur gateway" in done.stderr
 
 
 def test_sigterm_stops_all_three_services_and_exits_zero(tmp_path: Path) -> None:
