@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 
@@ -178,7 +179,12 @@ class Dispatcher:
             await self._store.acknowledge(entry.task_id, entry.entry_id)
             return
         if record.attempts >= settings.max_attempts:
-            await self._fail(entry, _gave_up(record.attempts, record.last_problem or "its processing never ended"))
+            await self._fail(
+                entry,
+                _gave_up(
+                    record.attempts, record.last_problem or "the dispatcher or face service stopped while working on it"
+                ),
+            )
             return
         image = await self._store.get_image(entry.task_id)
         if image is None:
@@ -234,7 +240,7 @@ class Dispatcher:
         timeout = self._settings.face_job_timeout_seconds
         deadline = time.monotonic() + timeout
         delay = 0.1
-        for send in range(1, 1_000_000):
+        for send in itertools.count(1):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise FaceJobTimeout(f"the face service stayed busy for {timeout:g} s")
@@ -245,7 +251,7 @@ class Dispatcher:
                 return outcome
             await asyncio.sleep(min(delay, max(deadline - time.monotonic(), 0)))
             delay = min(delay * 2, 2.0)
-        raise AssertionError("unreachable")
+        raise AssertionError("unreachable")  # for type checkers: the loop above only returns or raises
 
     async def _fail(self, entry: JobEntry, error: str) -> None:
         log.info("task failed: %s", error, extra={"task_id": entry.task_id})

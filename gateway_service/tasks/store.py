@@ -22,6 +22,7 @@ _NOT_FINAL = "local s = redis.call('HGET', KEYS[1], 'status')\nif not s or s == 
 _START_ATTEMPT = f"""
 {_NOT_FINAL} return 0 end
 redis.call('HSET', KEYS[1], 'status', 'RUNNING', 'started_at', ARGV[1], 'dispatcher', ARGV[2])
+redis.call('HDEL', KEYS[1], 'waiting_since', 'last_problem')
 return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 """
 
