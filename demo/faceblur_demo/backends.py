@@ -1,0 +1,124 @@
+"""Where the faces are found: a FaceBlur gateway over HTTP, or the face service's detector in this process.
+
+Both answer a `Request` for one image with an `Outcome` in the gateway API's JSON shape, so the page shows the
+same thing either way.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from faceblur_demo.options import LANDMARK_NAMES, DemoError, Outcome, Request
+
+
+class Backend(Protocol):
+    description: str  # for the page: where the faces are found
+
+    def process(self, image: bytes, filename: str, request: Request) -> Outcome: ...
+
+
+class GatewayBackend:
+    """A running FaceBlur gateway, through faceblur_client."""
+
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 120.0) -> None:
+        from faceblur_client import FaceBlurClient
+
+        self.client = FaceBlurClient(url, api_key=api_key, timeout=timeout)
+        self.description = f"the FaceBlur gateway at {self.client.url}"
+
+    def process(self, image: bytes, filename: str, request: Request) -> Outcome:
+        from faceblur_client import ApiError, FaceBlurError
+
+        try:
+            if request.action == "blur":
+                outcome = self.client.blur(
+                    image,
+                    filename=filename,
+                    threshold=request.threshold,
+                    preset=request.preset,
+                    mode=request.mode,
+                    mask=request.mask,
+                    box_scale=request.box_scale,
+                )
+            else:
+                outcome = self.client.detect(
+                    image, filename=filename, threshold=request.threshold, preset=request.preset
+                )
+        except ApiError as error:  # the gateway refused the upload; its reason is the user's answer
+            raise DemoError(f"{filename}: {error.detail}") from None
+        except FaceBlurError as error:
+            raise DemoError(f"{filename}: {error}") from None
+        return Outcome(outcome.faces, outcome.summary(), outcome.image, outcome.image_format)
+
+
+class LocalBackend:
+    """The face service's own pipeline (decode, detect, anonymize, encode), run in this process."""
+
+    def __init__(self, model_path: Path | None, threads: int = 2, max_pixels: int = 50_000_000) -> None:
+        from face_detection_service.detection.loader import load_detector
+
+        self.detector = load_detector(model_path, threads)
+        self.max_pixels = max_pixels
+        self.description = f"{self.detector.name}, in this process"
+        self._lock = threading.Lock()  # one model instance: one image at a time
+
+    def process(self, image: bytes, filename: str, request: Request) -> Outcome:
+        from face_detection_service.anonymize import AnonymizeOptions, Mask, Mode
+        from face_detection_service.detection.presets import get_preset
+        from face_detection_service.imaging import ImageError
+        from face_detection_service.jobs import JobSpec, run_job
+
+        spec = JobSpec(
+            blur=request.action == "blur",
+            preset=get_preset(request.preset),
+            score_threshold=request.threshold,
+            anonymize=AnonymizeOptions(Mode(request.mode), Mask(request.mask), request.box_scale),
+        )
+        started = time.perf_counter()
+        try:
+            with self._lock:
+                output = run_job(image, spec, self.detector, self.max_pixels)
+        except ImageError as error:
+            raise DemoError(f"{filename}: {error}") from None
+        faces = faces_by_number(output.faces.boxes, output.faces.scores, output.faces.landmarks)
+        details: dict[str, Any] = {
+            "kind": request.action,
+            "options": _options(request),
+            "face_count": len(faces),
+            "faces" if request.action == "blur" else "result": faces,
+            "image_width": output.width,
+            "image_height": output.height,
+            "model": output.model,
+            "preset": spec.preset.name,
+            "timings_ms": {name.removesuffix("_ms"): round(ms, 2) for name, ms in output.timings_ms.items()}
+            | {"total": round((time.perf_counter() - started) * 1000, 2)},
+        }
+        if output.image is not None:
+            details = {"image_format": output.image_format, **details}
+        return Outcome(faces, details, output.image, output.image_format or "jpeg")
+
+
+def faces_by_number(boxes: Any, scores: Any, landmarks: Any) -> dict[str, Any]:
+    """The gateway API's face listing (face_1, face_2... in the detector's order), rounded as the API rounds."""
+    faces: dict[str, Any] = {}
+    for number, (box, score, points) in enumerate(zip(boxes, scores, landmarks, strict=True), start=1):
+        entry: dict[str, Any] = {
+            "facial_area": [round(float(v)) for v in box],
+            "confidence": round(float(score), 4),
+        }
+        known = [(float(x), float(y)) for x, y in points if x == x and y == y]  # NaN marks an unknown point
+        if len(known) == len(LANDMARK_NAMES):
+            named = zip(LANDMARK_NAMES, known, strict=True)
+            entry["landmarks"] = {name: [round(x, 1), round(y, 1)] for name, (x, y) in named}
+        faces[f"face_{number}"] = entry
+    return faces
+
+
+def _options(request: Request) -> dict[str, Any]:
+    chosen: dict[str, Any] = {"preset": request.preset, "threshold": request.threshold}
+    if request.action == "blur":
+        chosen |= {"mode": request.mode, "mask": request.mask, "box_scale": request.box_scale}
+    return {name: value for name, value in chosen.items() if value is not None}
