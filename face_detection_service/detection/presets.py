@@ -1,9 +1,15 @@
-"""Named detection presets: how hard to look for faces, and at what cost.
+"""Named detection presets: how hard to look for faces, and at what cost (figures: bench/ACCURACY.md).
 
-    fast        one pass over the whole image at the model's input size.
-    balanced    the whole image plus overlapping full-resolution tiles when the image is larger than the model
-                input, so small faces in big photos are seen at their real size (default).
-    max_recall  balanced, plus CenterFace over the whole image, fused; for when a missed face is unacceptable.
+    fast        one pass over the whole image at the model input size (640 px).
+    balanced    (default) the whole image plus a grid of at most 4 tiles that see it up to twice as large, so
+                faces down to ~10 px in a 1024 px photo are found; 5 model passes.
+    max_recall  the whole image, at most 6 tiles, and CenterFace over the image at the tiles' scale, fused with
+                CenterFace's scores mapped onto YOLO's; for when a missed face is unacceptable (several times
+                slower, and more false boxes).
+
+Thresholds are operating points read off each preset's precision-recall curve on WIDER FACE (bench.accuracy):
+the lowest score at which precision stays at or above `target_precision` (0.93 for fast and balanced,
+0.85 for max_recall). They apply to the primary model's score scale (YOLOv8n-face int8, which tops out near 0.85).
 """
 
 from __future__ import annotations
@@ -14,26 +20,21 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Preset:
     name: str
-    score_threshold: float  # for the primary (YOLO) model
-    # Images are looked at with their long side at most this many pixels (tiles cover the rest of the detail).
+    score_threshold: float  # on the primary model's scale; CenterFace scores are mapped onto it
+    # The detector never needs more than this many pixels on the long side (tiles included), so callers may
+    # decode or shrink larger images to it first.
     max_side: int = 640
-    tile: bool = False
-    # Tiles are used only when the image's long side exceeds the model input by this factor.
-    tile_trigger: float = 1.25
-    tile_overlap: float = 0.25
+    max_tiles: int = 0  # zoomed-in tiles on top of the whole-image pass; 0: the whole image only
+    tile_zoom: float = 2.0  # tiles see the image at most this many times larger than the whole-image pass
     fuse_centerface: bool = False
-    centerface_threshold: float = 0.5
 
 
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
-        Preset("fast", score_threshold=0.3, max_side=640),
-        Preset("balanced", score_threshold=0.3, max_side=1920, tile=True),
-        Preset(
-            "max_recall", score_threshold=0.2, max_side=2560, tile=True, fuse_centerface=True,
-            centerface_threshold=0.4,
-        ),
+        Preset("fast", score_threshold=0.21, max_side=640),
+        Preset("balanced", score_threshold=0.29, max_side=1280, max_tiles=4),
+        Preset("max_recall", score_threshold=0.2, max_side=1920, max_tiles=6, tile_zoom=2.5, fuse_centerface=True),
     )
 }
 DEFAULT_PRESET = "balanced"

@@ -1,0 +1,184 @@
+"""Detection quality side by side: this service's presets, Ultralytics and deface on real annotated photos.
+
+    .venv/bin/python -m bench.accuracy                      # everything (about an hour on 2 cores)
+    .venv/bin/python -m bench.accuracy --stride 4 --configs 'yolov8n-face/*,ultralytics'
+    .venv/bin/python -m bench.accuracy --datasets face_mask --misses yolov8n-face/balanced
+
+Prints AP at IoU 0.5, precision and recall at each configuration's threshold, recall by face width and seconds
+per image (detector call only, single process, `--threads` per model), and writes the same as JSON (with each
+configuration's precision-recall curve) to bench/out/accuracy.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .common import SIZE_BUCKETS, Dataset, Evaluation, evaluate, face_coverage, load_dataset, subset
+from .detectors import COLLECT_THRESHOLD, Config, all_configs
+from .misses import write_contact_sheet
+
+OUT_DIR = Path(__file__).resolve().parent / "out"
+CURVE_THRESHOLDS = np.round(np.arange(COLLECT_THRESHOLD, 0.951, 0.05), 2)
+FINE_THRESHOLDS = np.round(np.arange(COLLECT_THRESHOLD, 0.9, 0.01), 2)
+TARGET_PRECISIONS = (0.95, 0.93, 0.90, 0.85)
+BOX_SCALES = (1.0, 1.1, 1.2, 1.3, 1.4, 1.5)
+COVERED = 0.95  # a face counts as hidden when this much of it is inside the anonymized area
+
+
+@dataclass
+class Run:
+    config: Config
+    dataset: Dataset
+    detections: list[tuple[np.ndarray, np.ndarray]]
+    seconds: list[float]
+
+
+def run_config(config: Config, dataset: Dataset, threads: int, progress: bool) -> Run:
+    detect = config.build(threads)
+    detections, seconds = [], []
+    for index, sample in enumerate(dataset.samples):
+        image_bgr = cv2.imread(str(sample.path), cv2.IMREAD_COLOR)
+        image_rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+        if index == 0:
+            detect(image_bgr, image_rgb)  # warm-up: first calls allocate and initialise
+        started = time.perf_counter()
+        boxes, scores = detect(image_bgr, image_rgb)
+        seconds.append(time.perf_counter() - started)
+        detections.append((np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32)))
+        if progress and (index + 1) % 50 == 0:
+            print(f"  {config.name} {dataset.name}: {index + 1}/{len(dataset.samples)}", file=sys.stderr)
+    return Run(config, dataset, detections, seconds)
+
+
+def operating_points(evaluation: Evaluation) -> dict[str, dict | None]:
+    """For each target precision, the lowest threshold that keeps precision at or above it, and its recall."""
+    points: dict[str, dict | None] = {}
+    curve = evaluation.pr_curve(FINE_THRESHOLDS)
+    for target in TARGET_PRECISIONS:
+        meeting = [(t, p, r) for t, p, r in curve if p >= target]
+        best = max(meeting, key=lambda point: (point[2], -point[0]), default=None)
+        points[f"{target:.2f}"] = None if best is None else {"threshold": best[0], "precision": best[1], "recall": best[2]}
+    return points
+
+
+def coverage_by_box_scale(run: Run) -> dict[str, dict]:
+    """How much of each face the blur covers, for the default ellipse mask grown by each box scale."""
+    result = {}
+    for box_scale in BOX_SCALES:
+        fractions = np.concatenate([
+            face_coverage(sample, boxes[scores >= run.config.threshold], box_scale)
+            for sample, (boxes, scores) in zip(run.dataset.samples, run.detections)
+        ])
+        result[f"{box_scale:.1f}"] = {
+            "faces_hidden": float((fractions >= COVERED).mean()),
+            "mean_coverage": float(fractions.mean()),
+        }
+    return result
+
+
+def summarize(run: Run, evaluation: Evaluation) -> dict:
+    threshold = run.config.threshold
+    precision, recall = evaluation.precision_recall(threshold)
+    by_size = evaluation.recall_by_size(threshold)
+    large = evaluation.face_width >= 32
+    return {
+        "config": run.config.name,
+        "description": run.config.description,
+        "dataset": run.dataset.name,
+        "images": evaluation.images,
+        "faces": evaluation.valid_faces,
+        "threshold": threshold,
+        "ap50": evaluation.average_precision(),
+        "precision": precision if run.dataset.precision_meaningful else None,
+        "precision_understated": precision,
+        "recall": recall,
+        "recall_by_width": by_size,
+        "recall_ge32": float((evaluation.face_match_score[large] >= threshold).mean()) if large.any() else None,
+        "seconds_per_image": float(np.mean(run.seconds)),
+        "seconds_p90": float(np.percentile(run.seconds, 90)),
+        "threshold_for_precision": operating_points(evaluation) if run.dataset.precision_meaningful else None,
+        "coverage_by_box_scale": coverage_by_box_scale(run),
+        "pr_curve": [
+            {"threshold": t, "precision": p, "recall": r} for t, p, r in evaluation.pr_curve(CURVE_THRESHOLDS)
+        ],
+    }
+
+
+def format_table(rows: list[dict]) -> str:
+    size_names = [name for name, _, _ in SIZE_BUCKETS]
+    header = ["data set", "configuration", "thr", "AP50", "P", "R", "R>=32", *(f"R{n}" for n in size_names), "s/img"]
+    lines = [header]
+    for row in rows:
+        def number(value: float | None) -> str:
+            return "-" if value is None else f"{value:.3f}"
+
+        lines.append([
+            row["dataset"], row["config"], f"{row['threshold']:.2f}", number(row["ap50"]), number(row["precision"]),
+            number(row["recall"]), number(row["recall_ge32"]),
+            *(number(row["recall_by_width"][n]) for n in size_names), f"{row['seconds_per_image']:.3f}",
+        ])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    rendered = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths)) + " |" for line in lines]
+    rendered.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(rendered)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", default="wider_train,face_mask")
+    parser.add_argument("--configs", default="*", help="comma-separated names or patterns, e.g. 'yolov8n-face/*'")
+    parser.add_argument("--stride", type=int, default=1, help="use every n-th image")
+    parser.add_argument("--offset", type=int, default=0, help="start at this image (with --stride)")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many images per data set")
+    parser.add_argument("--threads", type=int, default=2, help="intra-op threads of each model")
+    parser.add_argument("--json", type=Path, default=OUT_DIR / "accuracy.json")
+    parser.add_argument("--misses", default="", help="configurations whose missed faces go on a contact sheet")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+
+    patterns = [p.strip() for p in args.configs.split(",") if p.strip()]
+    configs = [c for c in all_configs() if any(fnmatch.fnmatchcase(c.name, p) for p in patterns)]
+    if not configs:
+        parser.error(f"no configuration matches {args.configs!r}; known: {', '.join(c.name for c in all_configs())}")
+    miss_patterns = [p.strip() for p in args.misses.split(",") if p.strip()]
+
+    rows = []
+    for dataset_name in [d.strip() for d in args.datasets.split(",") if d.strip()]:
+        dataset = subset(load_dataset(dataset_name), args.stride, args.limit, args.offset)
+        for config in configs:
+            run = run_config(config, dataset, args.threads, progress=not args.quiet)
+            wants_sheet = any(fnmatch.fnmatchcase(config.name, p) for p in miss_patterns)
+            evaluation = evaluate(dataset.samples, run.detections, keep_matches=wants_sheet)
+            row = summarize(run, evaluation)
+            rows.append(row)
+            if not args.quiet:
+                print(format_table([row]).splitlines()[-1], file=sys.stderr)
+            if wants_sheet:
+                sheet = OUT_DIR / f"misses_{dataset.name}_{config.name.replace('/', '_')}.jpg"
+                row["misses"] = write_contact_sheet(dataset, evaluation, config.threshold, sheet)
+                print(f"missed faces: {sheet}", file=sys.stderr)
+
+    print(format_table(rows))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "threads": args.threads, "stride": args.stride, "offset": args.offset, "limit": args.limit,
+        "machine": platform.platform(), "processor": platform.processor(),
+        "collect_threshold": COLLECT_THRESHOLD,
+    }
+    args.json.write_text(json.dumps({"meta": meta, "results": rows}, indent=1))
+    print(f"\nJSON: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
