@@ -25,12 +25,12 @@ import numpy as np
 
 from .common import SIZE_BUCKETS, Dataset, Evaluation, evaluate, face_coverage, load_dataset, subset
 from .detectors import COLLECT_THRESHOLD, Config, all_configs
-from .misses import write_contact_sheet
+from .misses import describe, face_table, write_contact_sheet
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
-CURVE_THRESHOLDS = np.round(np.arange(COLLECT_THRESHOLD, 0.951, 0.05), 2)
-FINE_THRESHOLDS = np.round(np.arange(COLLECT_THRESHOLD, 0.9, 0.01), 2)
+CURVE_THRESHOLDS = np.round(np.arange(COLLECT_THRESHOLD, 0.951, 0.01), 2)
 TARGET_PRECISIONS = (0.95, 0.93, 0.90, 0.85)
+F_BETAS = (1, 2, 3)  # how many times more a miss counts than a false box, squared
 BOX_SCALES = (1.0, 1.1, 1.2, 1.3, 1.4, 1.5)
 COVERED = 0.95  # a face counts as hidden when this much of it is inside the anonymized area
 
@@ -60,14 +60,20 @@ def run_config(config: Config, dataset: Dataset, threads: int, progress: bool) -
     return Run(config, dataset, detections, seconds)
 
 
-def operating_points(evaluation: Evaluation) -> dict[str, dict | None]:
-    """For each target precision, the lowest threshold that keeps precision at or above it, and its recall."""
-    points: dict[str, dict | None] = {}
-    curve = evaluation.pr_curve(FINE_THRESHOLDS)
+def operating_points(curve: list[tuple[float, float, float]]) -> dict[str, dict | None]:
+    """Thresholds read off the precision-recall curve: the best F-beta for each beta, and for each target
+    precision the threshold with the most recall that keeps precision at or above it."""
+    def point(entry: tuple[float, float, float] | None) -> dict | None:
+        return None if entry is None else {"threshold": entry[0], "precision": entry[1], "recall": entry[2]}
+
+    def f_beta(entry: tuple[float, float, float], beta: float) -> float:
+        _, p, r = entry
+        return (1 + beta**2) * p * r / max(beta**2 * p + r, 1e-9)
+
+    points = {f"best_f{beta}": point(max(curve, key=lambda e: f_beta(e, beta))) for beta in F_BETAS}
     for target in TARGET_PRECISIONS:
-        meeting = [(t, p, r) for t, p, r in curve if p >= target]
-        best = max(meeting, key=lambda point: (point[2], -point[0]), default=None)
-        points[f"{target:.2f}"] = None if best is None else {"threshold": best[0], "precision": best[1], "recall": best[2]}
+        meeting = [entry for entry in curve if entry[1] >= target]
+        points[f"precision_{target:.2f}"] = point(max(meeting, key=lambda e: (e[2], -e[0]), default=None))
     return points
 
 
@@ -89,6 +95,7 @@ def coverage_by_box_scale(run: Run) -> dict[str, dict]:
 def summarize(run: Run, evaluation: Evaluation) -> dict:
     threshold = run.config.threshold
     precision, recall = evaluation.precision_recall(threshold)
+    curve = evaluation.pr_curve(CURVE_THRESHOLDS)
     by_size = evaluation.recall_by_size(threshold)
     large = evaluation.face_width >= 32
     return {
@@ -106,11 +113,9 @@ def summarize(run: Run, evaluation: Evaluation) -> dict:
         "recall_ge32": float((evaluation.face_match_score[large] >= threshold).mean()) if large.any() else None,
         "seconds_per_image": float(np.mean(run.seconds)),
         "seconds_p90": float(np.percentile(run.seconds, 90)),
-        "threshold_for_precision": operating_points(evaluation) if run.dataset.precision_meaningful else None,
+        "operating_points": operating_points(curve) if run.dataset.precision_meaningful else None,
         "coverage_by_box_scale": coverage_by_box_scale(run),
-        "pr_curve": [
-            {"threshold": t, "precision": p, "recall": r} for t, p, r in evaluation.pr_curve(CURVE_THRESHOLDS)
-        ],
+        "pr_curve": [{"threshold": t, "precision": p, "recall": r} for t, p, r in curve],
     }
 
 
@@ -164,9 +169,12 @@ def main(argv: list[str] | None = None) -> int:
             if not args.quiet:
                 print(format_table([row]).splitlines()[-1], file=sys.stderr)
             if wants_sheet:
-                sheet = OUT_DIR / f"misses_{dataset.name}_{config.name.replace('/', '_')}.jpg"
-                row["misses"] = write_contact_sheet(dataset, evaluation, config.threshold, sheet)
-                print(f"missed faces: {sheet}", file=sys.stderr)
+                faces = face_table(dataset, evaluation, config.threshold)
+                row["misses"] = describe(faces)
+                stem = OUT_DIR / f"misses_{dataset.name}_{config.name.replace('/', '_')}"
+                write_contact_sheet(faces, stem.with_suffix(".jpg"))
+                write_contact_sheet(faces, stem.parent / f"{stem.name}_32px_up.jpg", min_width=32)
+                print(f"missed faces: {stem}.jpg, {stem.name}_32px_up.jpg", file=sys.stderr)
 
     print(format_table(rows))
     args.json.parent.mkdir(parents=True, exist_ok=True)
