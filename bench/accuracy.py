@@ -63,6 +63,7 @@ def run_config(config: Config, dataset: Dataset, threads: int, progress: bool) -
 def operating_points(curve: list[tuple[float, float, float]]) -> dict[str, dict | None]:
     """Thresholds read off the precision-recall curve: the best F-beta for each beta, and for each target
     precision the threshold with the most recall that keeps precision at or above it."""
+
     def point(entry: tuple[float, float, float] | None) -> dict | None:
         return None if entry is None else {"threshold": entry[0], "precision": entry[1], "recall": entry[2]}
 
@@ -81,10 +82,12 @@ def coverage_by_box_scale(run: Run) -> dict[str, dict]:
     """How much of each face the blur covers, for the default ellipse mask grown by each box scale."""
     result = {}
     for box_scale in BOX_SCALES:
-        fractions = np.concatenate([
-            face_coverage(sample, boxes[scores >= run.config.threshold], box_scale)
-            for sample, (boxes, scores) in zip(run.dataset.samples, run.detections)
-        ])
+        fractions = np.concatenate(
+            [
+                face_coverage(sample, boxes[scores >= run.config.threshold], box_scale)
+                for sample, (boxes, scores) in zip(run.dataset.samples, run.detections, strict=True)
+            ]
+        )
         result[f"{box_scale:.1f}"] = {
             "faces_hidden": float((fractions >= COVERED).mean()),
             "mean_coverage": float(fractions.mean()),
@@ -124,16 +127,25 @@ def format_table(rows: list[dict]) -> str:
     header = ["data set", "configuration", "thr", "AP50", "P", "R", "R>=32", *(f"R{n}" for n in size_names), "s/img"]
     lines = [header]
     for row in rows:
+
         def number(value: float | None) -> str:
             return "-" if value is None else f"{value:.3f}"
 
-        lines.append([
-            row["dataset"], row["config"], f"{row['threshold']:.2f}", number(row["ap50"]), number(row["precision"]),
-            number(row["recall"]), number(row["recall_ge32"]),
-            *(number(row["recall_by_width"][n]) for n in size_names), f"{row['seconds_per_image']:.3f}",
-        ])
+        lines.append(
+            [
+                row["dataset"],
+                row["config"],
+                f"{row['threshold']:.2f}",
+                number(row["ap50"]),
+                number(row["precision"]),
+                number(row["recall"]),
+                number(row["recall_ge32"]),
+                *(number(row["recall_by_width"][n]) for n in size_names),
+                f"{row['seconds_per_image']:.3f}",
+            ]
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    rendered = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths)) + " |" for line in lines]
+    rendered = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) + " |" for line in lines]
     rendered.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(rendered)
 
@@ -179,8 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(rows))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     meta = {
-        "threads": args.threads, "stride": args.stride, "offset": args.offset, "limit": args.limit,
-        "machine": platform.platform(), "processor": platform.processor(),
+        "threads": args.threads,
+        "stride": args.stride,
+        "offset": args.offset,
+        "limit": args.limit,
+        "machine": platform.platform(),
+        "processor": platform.processor(),
         "collect_threshold": COLLECT_THRESHOLD,
     }
     args.json.write_text(json.dumps({"meta": meta, "results": rows}, indent=1))

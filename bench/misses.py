@@ -30,19 +30,21 @@ def sharpness(image_gray: np.ndarray, box: np.ndarray) -> float:
 def face_table(dataset: Dataset, evaluation: Evaluation, threshold: float) -> list[dict]:
     """Every valid face: its width, sharpness, whether it was found, and the best overlap of a kept detection."""
     faces = []
-    for sample, match in zip(dataset.samples, evaluation.per_image):
+    for sample, match in zip(dataset.samples, evaluation.per_image, strict=True):
         gray = cv2.imread(str(sample.path), cv2.IMREAD_GRAYSCALE)
         kept = match.boxes[match.scores >= threshold]
         for index in np.flatnonzero(~sample.invalid):
             box = sample.boxes[index]
-            faces.append({
-                "sample": sample,
-                "box": box,
-                "width": float(box[2] - box[0]),
-                "sharpness": sharpness(gray, box),
-                "found": bool(match.face_match_score[index] >= threshold),
-                "best_iou": float(_iou(box[None], kept).max()) if len(kept) else 0.0,
-            })
+            faces.append(
+                {
+                    "sample": sample,
+                    "box": box,
+                    "width": float(box[2] - box[0]),
+                    "sharpness": sharpness(gray, box),
+                    "found": bool(match.face_match_score[index] >= threshold),
+                    "best_iou": float(_iou(box[None], kept).max()) if len(kept) else 0.0,
+                }
+            )
     return faces
 
 
@@ -53,12 +55,15 @@ def describe(faces: list[dict]) -> dict:
     widths = np.array([f["width"] for f in faces])
     missed = ~found
     low, high = np.percentile(sharp, [100 / 3, 200 / 3]) if len(faces) else (0.0, 0.0)
-    terciles = {"blurred (lowest third)": sharp < low, "middle third": (sharp >= low) & (sharp < high),
-                "sharp (highest third)": sharp >= high}
+    terciles = {
+        "blurred (lowest third)": sharp < low,
+        "middle third": (sharp >= low) & (sharp < high),
+        "sharp (highest third)": sharp >= high,
+    }
     return {
         "faces": len(faces),
         "missed": int(missed.sum()),
-        "recall_by_sharpness": {name: float(found[mask].mean()) if mask.any() else None for name, mask in terciles.items()},
+        "recall_by_sharpness": {name: float(found[m].mean()) if m.any() else None for name, m in terciles.items()},
         "missed_under_16px": int((missed & (widths < 16)).sum()),
         "missed_16_32px": int((missed & (widths >= 16) & (widths < 32)).sum()),
         "missed_32px_up": int((missed & (widths >= 32)).sum()),
@@ -87,8 +92,8 @@ def _cell(image: np.ndarray, miss: dict) -> np.ndarray:
     x1, y1, x2, y2 = miss["box"]
     side = max(x2 - x1, y2 - y1) * (1 + 2 * CONTEXT)
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
-    size = max(int(round(side)), 4)
+    left, top = round(cx - side / 2), round(cy - side / 2)
+    size = max(round(side), 4)
     padded = cv2.copyMakeBorder(image, size, size, size, size, cv2.BORDER_CONSTANT, value=(255, 255, 255))
     crop = padded[top + size : top + 2 * size, left + size : left + 2 * size]
     scale = CELL / size

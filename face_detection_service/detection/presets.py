@@ -8,9 +8,10 @@
                 slower, and more false boxes).
 
 Each threshold is the operating point that maximises F-beta on the preset's own precision-recall curve
-(bench.accuracy on every 4th WIDER FACE image), where recall counts beta times as much as precision: beta = 2 for
-fast and balanced (a missed face is a privacy leak, a needless blur only cosmetic), 3 for max_recall. Scores are on the primary model's scale
-(YOLOv8n-face int8 tops out near 0.85); CenterFace's are mapped onto it (fusion.CENTERFACE_TO_YOLO).
+(bench.accuracy on every 4th WIDER FACE image), where recall counts beta times as much as precision:
+beta = 2 for fast and balanced (a missed face is a privacy leak, a needless blur only cosmetic), 3 for max_recall.
+Scores are on the primary model's scale (YOLOv8n-face int8 tops out near 0.85); CenterFace's are mapped onto it
+(fusion.CENTERFACE_TO_YOLO).
 """
 
 from __future__ import annotations

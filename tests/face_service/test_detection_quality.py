@@ -6,6 +6,7 @@ in process. Real faces come from the reference photo (../shared/data/reference/t
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -63,8 +64,14 @@ def small_faces_on_canvas(photo: np.ndarray, faces: np.ndarray, face_width: int,
         left = 140 + (index % 4) * (width - 200) // 4
         top = 210 + (index // 4) * (height - 300) // 2
         canvas[top : top + crop.shape[0], left : left + crop.shape[1]] = crop
-        placed.append([left + margin_x * scale, top + margin_y * scale,
-                       left + crop.shape[1] - margin_x * scale, top + crop.shape[0] - margin_y * scale])
+        placed.append(
+            [
+                left + margin_x * scale,
+                top + margin_y * scale,
+                left + crop.shape[1] - margin_x * scale,
+                top + crop.shape[0] - margin_y * scale,
+            ]
+        )
     return canvas, np.array(placed, np.float32)
 
 
@@ -173,7 +180,7 @@ def test_balanced_tiles_cover_every_pixel_with_overlap_for_the_faces_they_own_an
     assert covered.min() >= 1
     for axis in (0, 1):  # neighbours share at least the largest face a tile reports
         starts = sorted({(t.x, t.width) if axis else (t.y, t.height) for t in plan.tiles})
-        for (start, length), (next_start, _) in zip(starts, starts[1:]):
+        for (start, length), (next_start, _) in itertools.pairwise(starts):
             assert start + length - next_start >= FACE_LIMIT * 640 - 1
 
 
