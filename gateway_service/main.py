@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from gateway_service.access import AccessMiddleware, access_control
 from gateway_service.api.deps import GatewayServices
 from gateway_service.api.routes import health, tasks
 from gateway_service.core.config import Settings, get_settings
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="FaceBlur gateway", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.add_middleware(UploadSizeLimitMiddleware, limit_bytes=settings.max_upload_bytes, paths=UPLOAD_PATHS)
+    app.add_middleware(AccessMiddleware, **access_control(settings))
     app.include_router(tasks.router)
     app.include_router(health.router)
     app.add_exception_handler(RedisError, _redis_unavailable)

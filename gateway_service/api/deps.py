@@ -28,7 +28,8 @@ class GatewayServices:
 class Caller:
     """Who sent the request. ``owner`` is stored with each task, and only that owner may read it.
 
-    Everyone is anonymous (owner "") until API keys exist; then this becomes a hash of the caller's key.
+    Everyone is anonymous (owner "") unless API keys are configured; then it is the SHA-256 of the caller's
+    key, set by ``AccessMiddleware``.
     """
 
     owner: str = ""
@@ -38,8 +39,8 @@ def get_services(request: Request) -> GatewayServices:
     return request.app.state.services
 
 
-def get_caller() -> Caller:
-    return Caller()
+def get_caller(request: Request) -> Caller:
+    return Caller(owner=request.scope.get("state", {}).get("owner", ""))
 
 
 Services = Annotated[GatewayServices, Depends(get_services)]

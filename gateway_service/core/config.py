@@ -7,6 +7,7 @@ shared with the rest of the deployment and have none. Every field's docstring na
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AliasChoices, Field, field_validator
@@ -41,6 +42,28 @@ class Settings(BaseSettings):
 
     task_ttl_seconds: int = Field(24 * 3600, gt=0)
     """GATEWAY_TASK_TTL_SECONDS: how long a task record (and its result) is kept in Redis."""
+
+    webhook_secret: str = ""
+    """GATEWAY_WEBHOOK_SECRET: key of the HMAC-SHA256 signature on webhook calls (``X-FaceBlur-Signature``).
+    Empty (the default): webhooks are off, and a ``callback_url`` is refused."""
+
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """GATEWAY_WEBHOOK_ALLOWED_HOSTS: comma-separated host names a ``callback_url`` may point at
+    (``*.example.com`` matches subdomains). Empty (the default): any host with a public address."""
+
+    webhook_allow_private: bool = False
+    """GATEWAY_WEBHOOK_ALLOW_PRIVATE: also call back to private, loopback and link-local addresses (for
+    receivers on the same host or network). Off by default, so the gateway cannot be used to probe them."""
+
+    webhook_attempts: int = Field(5, gt=0)
+    """GATEWAY_WEBHOOK_ATTEMPTS: tries to deliver one webhook before it is recorded as failed."""
+
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    """GATEWAY_WEBHOOK_TIMEOUT_SECONDS: timeout of each webhook request."""
+
+    webhook_backoff_seconds: float = Field(1.0, ge=0)
+    """GATEWAY_WEBHOOK_BACKOFF_SECONDS: wait before the second try of a webhook; it doubles before each
+    further try."""
 
     result_wait_max_seconds: float = Field(30.0, ge=0)
     """GATEWAY_RESULT_WAIT_MAX_SECONDS: cap on ``GET /task_result/{id}?wait=S``; longer waits are shortened."""
@@ -77,11 +100,31 @@ class Settings(BaseSettings):
     ready_timeout_seconds: float = Field(1.0, gt=0)
     """GATEWAY_READY_TIMEOUT_SECONDS: timeout of each check behind ``GET /readyz``."""
 
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """GATEWAY_API_KEYS: comma-separated API keys. With any key set (here or in the file), every endpoint but
+    /healthz, /readyz and the docs needs ``Authorization: Bearer <key>`` or ``X-API-Key``, and a task is
+    visible only to the key that created it. Empty (the default): no keys, open access."""
+
+    api_keys_file: Path | None = None
+    """GATEWAY_API_KEYS_FILE: a file with one API key a line (``#`` comments), added to GATEWAY_API_KEYS."""
+
+    rate_limit_per_minute: int = Field(0, ge=0)
+    """GATEWAY_RATE_LIMIT_PER_MINUTE: uploads (POSTs) one API key, or one client IP when keys are off, may make
+    per clock minute, shared by every gateway on the same Redis; more get HTTP 429 with Retry-After. 0: no
+    limit."""
+
     log_level: str = "INFO"
     """GATEWAY_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."""
 
     log_format: str = Field("text", pattern="^(text|json)$")
     """GATEWAY_LOG_FORMAT: ``text`` for people, ``json`` (one object a line, with task_id) for log shippers."""
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("face_service_addresses", mode="before")
     @classmethod
@@ -95,6 +138,13 @@ class Settings(BaseSettings):
     def _require_an_address(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("FACE_SERVICE_ADDRESSES needs at least one host:port")
+        return value
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
         return value
 
 
