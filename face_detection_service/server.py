@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import signal
+import time
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -91,6 +94,32 @@ async def serve(settings: Settings) -> None:
     log.info("stopped")
 
 
+class JsonLogFormatter(logging.Formatter):
+    """FACE_LOG_FORMAT=json: one JSON object a line, with the job id on the lines about a job."""
+
+    converter = time.gmtime
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        # The servicer's job lines are "job %s: ..." with the job id as first argument.
+        job_id = getattr(record, "job_id", None)
+        if job_id is None and str(record.msg).startswith("job %s") and record.args:
+            job_id = record.args[0]
+        if job_id is not None:
+            entry["job_id"] = str(job_id)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if os.environ.get("FACE_LOG_FORMAT", "text") == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonLogFormatter())
     asyncio.run(serve(Settings.from_env()))

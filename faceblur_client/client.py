@@ -57,7 +57,7 @@ class TaskOutcome:
     @property
     def image(self) -> bytes | None:
         """blur: the anonymized image; detect with draw=True: the image with the faces drawn; else None."""
-        encoded = self.task.get("result") if self.kind == "blur" else self.task.get("image")
+        encoded = self.task.get("result") if self.kind == "blur" else self.task.get("drawn_image")
         return base64.b64decode(encoded) if isinstance(encoded, str) else None
 
     @property
@@ -82,7 +82,7 @@ class TaskOutcome:
         return {
             name: (
                 f"<{len(value) * 3 // 4} bytes, base64>"
-                if name in ("result", "image") and isinstance(value, str)
+                if name in ("result", "drawn_image") and isinstance(value, str)
                 else value
             )
             for name, value in self.task.items()

@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from gateway_service.access import AccessMiddleware, access_control
 from gateway_service.api.deps import GatewayServices
-from gateway_service.api.routes import health, tasks
+from gateway_service.api.routes import health, metrics, tasks
 from gateway_service.core.config import Settings, get_settings
 from gateway_service.core.logging import configure_logging
 from gateway_service.dispatcher.worker import Dispatcher
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AccessMiddleware, **access_control(settings))
     app.include_router(tasks.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.add_exception_handler(RedisError, _redis_unavailable)
     return app
 

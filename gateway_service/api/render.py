@@ -38,12 +38,20 @@ def task_body(record: TaskRecord) -> dict:
         else:
             body["result"] = stored["faces"]
             if image is not None:
-                body["image"] = image
+                body["drawn_image"] = image
         body.update({name: stored[name] for name in _RESULT_SIBLINGS if stored.get(name) not in (None, "")})
     elif record.status is TaskStatus.FAILURE:
         body["error"] = record.error or "unknown error"
     elif record.status is TaskStatus.PENDING and record.last_problem:
         body["retry_reason"] = record.last_problem
+    if record.callback_url:
+        webhook = {
+            "url": record.callback_url,
+            "status": record.webhook_status or "pending",
+            "attempts": record.webhook_attempts,
+            "error": record.webhook_error or None,
+        }
+        body["webhook"] = {name: value for name, value in webhook.items() if value is not None}
     return {name: value for name, value in body.items() if value is not None}
 
 

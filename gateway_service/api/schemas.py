@@ -35,7 +35,9 @@ class TaskResult(BaseModel):
     )
     faces: dict[str, Any] | None = Field(None, description="blur: the faces that were anonymized")
     face_count: int | None = None
-    image: str | None = Field(None, description="detect with draw=true: the annotated image, base64-encoded")
+    drawn_image: str | None = Field(
+        None, description="detect with draw=true: the image with the boxes and landmarks drawn, base64-encoded JPEG"
+    )
     image_format: str | None = Field(None, description="Format of the returned image: jpeg, png, ...")
     image_width: int | None = None
     image_height: int | None = None
@@ -44,6 +46,10 @@ class TaskResult(BaseModel):
     timings_ms: dict[str, float] | None = None
     error: str | None = None
     retry_reason: str | None = Field(None, description="PENDING after a problem: why the task waits")
+    webhook: dict[str, Any] | None = Field(
+        None,
+        description="With a callback_url: {url, status: pending|sending|delivered|failed, attempts, error}",
+    )
 
 
 class Readiness(BaseModel):

@@ -22,9 +22,12 @@ from faceblur_proto.v1 import face_detection_pb2 as pb
 from gateway_service.core.config import Settings
 from gateway_service.dispatcher.face_client import FaceJobTimeout, FaceOutcome, FacePool, FaceServiceUnavailable
 from gateway_service.dispatcher.results import job_options_message, stored_result
+from gateway_service.metrics import STAGE_SECONDS, TASKS_FINISHED, observe_face_timings
 from gateway_service.tasks.keys import RedisKeys
+from gateway_service.tasks.models import TaskKind, TaskStatus
 from gateway_service.tasks.queue import JobEntry, JobQueue, unique_consumer_name
 from gateway_service.tasks.store import TaskStore
+from gateway_service.webhooks.delivery import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,7 @@ class Dispatcher:
         self._store = TaskStore(redis, keys, settings.task_ttl_seconds)
         self._queue = JobQueue(redis, keys, unique_consumer_name())
         self._pool = pool or FacePool(settings.face_service_addresses)
+        self._webhooks = WebhookSender(settings, self._store)
         self._held: dict[str, asyncio.Task[None]] = {}  # stream entry id -> the task working on it
         self._slot_freed = asyncio.Event()
         self._group_ready = asyncio.Event()
@@ -77,6 +81,7 @@ class Dispatcher:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
         await self._pool.close()
+        await self._webhooks.close(grace_seconds)
         log.info("dispatcher %s stopped", self.consumer)
 
     # --- loops ---------------------------------------------------------------------------------------------
@@ -213,8 +218,12 @@ class Dispatcher:
             if attempt == 0:
                 await self._store.acknowledge(entry.task_id, entry.entry_id)
                 return
+            if attempt == 1:
+                STAGE_SECONDS.labels(stage="queue_wait").observe(max(time.time() - record.created_at, 0.0))
+            sent_at = time.monotonic()
             try:
                 outcome = await self._send_until_answered(entry.task_id, attempt, options, image)
+                STAGE_SECONDS.labels(stage="face_service").observe(time.monotonic() - sent_at)
                 break
             except (FaceServiceUnavailable, FaceJobTimeout) as problem:
                 if attempt >= settings.max_attempts:
@@ -230,7 +239,10 @@ class Dispatcher:
             await self._fail(entry, f"{outcome.error_message} ({outcome.error_code.name})")
             return
         assert outcome.result is not None
-        await self._store.finish_success(entry.task_id, entry.entry_id, stored_result(outcome.result), outcome.image)
+        observe_face_timings(outcome.result.timings)
+        result = stored_result(outcome.result)
+        if await self._store.finish_success(entry.task_id, entry.entry_id, result, outcome.image):
+            self._finished(entry.task_id, record.kind, TaskStatus.SUCCESS, record.created_at)
         log.info("task done", extra={"task_id": entry.task_id})
 
     async def _send_until_answered(
@@ -255,7 +267,17 @@ class Dispatcher:
 
     async def _fail(self, entry: JobEntry, error: str) -> None:
         log.info("task failed: %s", error, extra={"task_id": entry.task_id})
-        await self._store.finish_failure(entry.task_id, entry.entry_id, error)
+        if await self._store.finish_failure(entry.task_id, entry.entry_id, error):
+            record = await self._store.get_summary(entry.task_id)
+            kind, created_at = record if record else (None, None)
+            self._finished(entry.task_id, kind, TaskStatus.FAILURE, created_at)
+
+    def _finished(self, task_id: str, kind: TaskKind | None, status: TaskStatus, created_at: float | None) -> None:
+        """After this dispatcher wrote the task's final state: count it and send its webhook, if any."""
+        TASKS_FINISHED.labels(kind=kind.value if kind else "unknown", status=status.value).inc()
+        if created_at:
+            STAGE_SECONDS.labels(stage="total").observe(max(time.time() - created_at, 0.0))
+        self._webhooks.task_finished(task_id)
 
 
 def _gave_up(attempts: int, problem: str) -> str:

@@ -67,6 +67,17 @@ class TaskRecord:
     result: dict | None = None
     result_image: bytes | None = None
     error: str | None = None
+    callback_url: str = ""
+    webhook_status: str = ""
+    webhook_attempts: int = 0
+    webhook_error: str = ""
+
+
+class WebhookStatus(str, Enum):
+    PENDING = "pending"  # the task is not finished yet
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
 
 
 def record_from_hash(task_id: str, fields: dict[bytes, bytes]) -> TaskRecord:
@@ -99,4 +110,8 @@ def record_from_hash(task_id: str, fields: dict[bytes, bytes]) -> TaskRecord:
         result=json.loads(result_json) if result_json else None,
         result_image=text.get("result_image") or None,
         error=string("error"),
+        callback_url=string("callback_url") or "",
+        webhook_status=string("webhook_status") or "",
+        webhook_attempts=int(string("webhook_attempts") or 0),
+        webhook_error=string("webhook_error") or "",
     )

@@ -14,7 +14,7 @@ import time
 from redis.asyncio import Redis
 
 from gateway_service.tasks.keys import RedisKeys
-from gateway_service.tasks.models import TaskRecord, TaskStatus, record_from_hash
+from gateway_service.tasks.models import TaskKind, TaskRecord, TaskStatus, WebhookStatus, record_from_hash
 
 _NOT_FINAL = "local s = redis.call('HGET', KEYS[1], 'status')\nif not s or s == 'SUCCESS' or s == 'FAILURE' then"
 
@@ -53,6 +53,13 @@ end
 return wrote
 """
 
+# KEYS: task. ARGV: field/value pairs. Writes them only if the task still exists (an expired one stays gone).
+_UPDATE_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
 
 class TaskStore:
     def __init__(self, redis: Redis, keys: RedisKeys, ttl_seconds: int) -> None:
@@ -62,6 +69,7 @@ class TaskStore:
         self._start_attempt = redis.register_script(_START_ATTEMPT)
         self._back_to_pending = redis.register_script(_BACK_TO_PENDING)
         self._finish = redis.register_script(_FINISH)
+        self._update_if_exists = redis.register_script(_UPDATE_IF_EXISTS)
 
     async def create(self, record: TaskRecord, image: bytes) -> None:
         """Store a new PENDING task and its image, and queue its job, in one transaction."""
@@ -76,6 +84,8 @@ class TaskStore:
             "owner": record.owner,
             "attempts": "0",
         }
+        if record.callback_url:
+            fields |= {"callback_url": record.callback_url, "webhook_status": WebhookStatus.PENDING.value}
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(task_key, mapping=fields)
             pipe.expire(task_key, self._ttl)
@@ -86,6 +96,32 @@ class TaskStore:
     async def get(self, task_id: str) -> TaskRecord | None:
         fields = await self._redis.hgetall(self._keys.task(task_id))
         return record_from_hash(task_id, fields) if fields else None
+
+    async def get_summary(self, task_id: str) -> tuple[TaskKind, float] | None:
+        """The task's kind and creation time (cheap: the result and image stay in Redis)."""
+        kind, created_at = await self._redis.hmget(self._keys.task(task_id), ["kind", "created_at"])
+        if kind is None:
+            return None
+        return TaskKind(kind.decode()), float(created_at or 0)
+
+    async def get_callback_url(self, task_id: str) -> str:
+        value = await self._redis.hget(self._keys.task(task_id), "callback_url")
+        return value.decode() if value else ""
+
+    async def record_webhook(self, task_id: str, status: WebhookStatus, attempts: int, error: str = "") -> None:
+        fields = ["webhook_status", status.value, "webhook_attempts", str(attempts), "webhook_error", error]
+        await self._update_if_exists(keys=[self._keys.task(task_id)], args=fields)
+
+    async def queue_depth(self) -> tuple[int, int]:
+        """Jobs in the stream (queued or in flight) and, of those, the ones a dispatcher holds."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xlen(self._keys.job_stream)
+            pipe.xpending(self._keys.job_stream, self._keys.dispatcher_group)
+            length, pending = await pipe.execute(raise_on_error=False)
+        if isinstance(length, Exception):
+            raise length
+        held = 0 if isinstance(pending, Exception) else int(pending["pending"])  # no group yet: nothing held
+        return int(length), held
 
     async def get_status(self, task_id: str) -> TaskStatus | None:
         value = await self._redis.hget(self._keys.task(task_id), "status")

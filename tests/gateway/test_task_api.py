@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from datetime import datetime
@@ -61,11 +62,33 @@ def test_options_reach_the_face_service(api: httpx.Client) -> None:
 
     drawn = wait_for(api, submit(api, "detect_faces", reference_jpeg(), draw=True))
     assert drawn["status"] == "SUCCESS", drawn
-    assert decode_image(drawn["image"]).shape[:2] == (1000, 1634)
+    assert drawn["options"] == {"draw": True}
 
     solid = wait_for(api, submit(api, "blur_faces", reference_jpeg(), mode="solid", mask="box", box_scale=1.2))
     assert solid["status"] == "SUCCESS", solid
     assert solid["options"] == {"mode": "solid", "mask": "box", "box_scale": 1.2}
+
+
+def test_detect_with_draw_returns_the_photo_with_each_face_outlined(api: httpx.Client) -> None:
+    plain = wait_for(api, submit(api, "detect_faces", reference_jpeg()))
+    drawn = wait_for(api, submit(api, "detect_faces", reference_jpeg(), draw=True))
+
+    assert "drawn_image" not in plain
+    assert drawn["status"] == "SUCCESS", drawn
+    assert base64.b64decode(drawn["drawn_image"]).startswith(b"\xff\xd8\xff"), "drawn_image is not a JPEG"
+    annotated = decode_image(drawn["drawn_image"])
+    original = cv2.imread(str(REFERENCE_IMAGE))
+    assert annotated.shape == original.shape
+    assert drawn["result"] == plain["result"], "drawing changes what is returned about the faces"
+    for face in drawn["result"].values():
+        x1, y1, x2, y2 = face["facial_area"]
+        edge_change = np.abs(annotated[y1:y2, x1 - 2 : x1 + 3].astype(int) - original[y1:y2, x1 - 2 : x1 + 3]).mean()
+        inside_change = np.abs(
+            annotated[y1 + 40 : y2 - 40, x1 + 40 : x2 - 40].astype(int) - original[y1 + 40 : y2 - 40, x1 + 40 : x2 - 40]
+        ).mean()
+        assert edge_change > 20 > inside_change, (
+            f"{face['facial_area']}: box edge change {edge_change:.1f}, inside {inside_change:.1f}"
+        )
 
 
 def test_a_task_goes_from_pending_or_running_to_success(api: httpx.Client) -> None:

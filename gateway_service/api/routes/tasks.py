@@ -14,8 +14,11 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 from gateway_service.api.deps import Caller, CurrentCaller, GatewayServices, Services
 from gateway_service.api.render import task_json
 from gateway_service.api.schemas import ErrorBody, TaskAccepted, TaskResult
+from gateway_service.core.config import Settings
+from gateway_service.metrics import TASKS_SUBMITTED
 from gateway_service.tasks.models import JobOptions, Mask, Mode, Preset, TaskKind, TaskRecord, TaskStatus
 from gateway_service.uploads import sniff_image_format, too_large_message, unsupported_type_message
+from gateway_service.webhooks.policy import CallbackRefused, check_callback_url
 
 router = APIRouter(tags=["tasks"])
 
@@ -24,7 +27,7 @@ UPLOAD_FIELD = "file"
 _RENDER_IN_THREAD_BYTES = 64 * 1024
 
 _UPLOAD_ERRORS = {
-    400: {"model": ErrorBody, "description": "No image, an empty one, or more than one"},
+    400: {"model": ErrorBody, "description": "No image, an empty one, or more than one; or a refused callback_url"},
     413: {"model": ErrorBody, "description": "The upload is over GATEWAY_MAX_UPLOAD_BYTES"},
     415: {"model": ErrorBody, "description": "Not a JPEG, PNG, GIF, BMP, WebP or TIFF image"},
     422: {"description": "An option is out of range"},
@@ -36,6 +39,13 @@ Threshold = Annotated[
     float | None, Form(ge=0.0, le=1.0, description="Drop faces below this confidence (default: the preset's).")
 ]
 PresetOption = Annotated[Preset | None, Form(description="fast, balanced or max_recall (default: the face service's).")]
+CallbackUrl = Annotated[
+    str | None,
+    Form(
+        description="When the task finishes, POST its result JSON (as GET /task_result returns it) here, signed "
+        "with X-FaceBlur-Signature: sha256=HMAC-SHA256(GATEWAY_WEBHOOK_SECRET, body)."
+    ),
+]
 
 
 @router.post(
@@ -52,11 +62,14 @@ async def detect_faces(
     file: ImageFile = None,
     threshold: Threshold = None,
     preset: PresetOption = None,
-    draw: Annotated[bool, Form(description="Also return the image with the faces drawn on it.")] = False,
+    draw: Annotated[
+        bool, Form(description="Also return the image with the boxes and landmarks drawn, as drawn_image (JPEG).")
+    ] = False,
+    callback_url: CallbackUrl = None,
 ) -> TaskAccepted:
     """Queue face detection; the answer is a task id to read the result with, at once (HTTP 202)."""
     options = JobOptions(threshold=threshold, preset=preset, draw=draw)
-    return await _accept(request, services, caller, file, TaskKind.DETECT, options)
+    return await _accept(request, services, caller, file, TaskKind.DETECT, options, callback_url)
 
 
 @router.post(
@@ -78,10 +91,11 @@ async def blur_faces(
     box_scale: Annotated[
         float | None, Form(ge=1.0, le=2.0, description="Grow each face box by this factor before anonymizing.")
     ] = None,
+    callback_url: CallbackUrl = None,
 ) -> TaskAccepted:
     """Queue anonymization; the answer is a task id to read the result with, at once (HTTP 202)."""
     options = JobOptions(threshold=threshold, preset=preset, mode=mode, mask=mask, box_scale=box_scale)
-    return await _accept(request, services, caller, file, TaskKind.BLUR, options)
+    return await _accept(request, services, caller, file, TaskKind.BLUR, options, callback_url)
 
 
 @router.get(
@@ -125,9 +139,12 @@ async def _accept(
     file: UploadFile | None,
     kind: TaskKind,
     options: JobOptions,
+    callback_url: str | None = None,
 ) -> TaskAccepted:
     limit = services.settings.max_upload_bytes
     upload = await _the_one_upload(request, file)
+    if callback_url:
+        await _check_callback(services.settings, callback_url)
     size = upload.size
     if size is not None and size > limit:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, too_large_message(size, limit))
@@ -150,8 +167,10 @@ async def _accept(
         created_at=time.time(),
         image_format=image_format,
         owner=caller.owner,
+        callback_url=callback_url or "",
     )
     await services.store.create(record, image)
+    TASKS_SUBMITTED.labels(kind=kind.value).inc()
     return TaskAccepted(task_id=record.task_id)
 
 
@@ -192,6 +211,17 @@ async def _wait_until_final(services: GatewayServices, task_id: str, seconds: fl
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(finished.wait(), min(remaining, poll))
     return await services.store.get(task_id)
+
+
+async def _check_callback(settings: Settings, url: str) -> None:
+    if not settings.webhook_secret:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, "webhooks are off on this gateway (it has no GATEWAY_WEBHOOK_SECRET)"
+        )
+    try:
+        await check_callback_url(url, settings.webhook_allowed_hosts, settings.webhook_allow_private)
+    except CallbackRefused as refused:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(refused)) from None
 
 
 def _visible_to(record: TaskRecord, caller: Caller) -> bool:
