@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -108,7 +109,12 @@ class AccessMiddleware:
         if self.limiter is not None and scope["method"] == "POST":
             client = scope.get("client")
             who = owner or f"ip:{client[0] if client else 'unknown'}"
-            decision = await self.limiter.hit(who)
+            try:
+                decision = await self.limiter.hit(who)
+            except RedisError as error:
+                detail = f"the task store (Redis) is unavailable: {error}"
+                await _refuse(scope, receive, send, 503, detail, {})
+                return
             if not decision.allowed:
                 detail = (
                     f"rate limit of {self.limiter.per_minute} uploads a minute exceeded "
