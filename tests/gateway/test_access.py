@@ -47,6 +47,7 @@ def test_with_keys_on_every_endpoint_but_the_probes_needs_a_key(keyed: tuple[Gat
             upload = api.post("/detect_faces", files={"file": ("a.jpg", small_jpeg(), "image/jpeg")})
             assert upload.status_code == 401
             assert api.get(f"/task_result/{uuid.uuid4()}").status_code == 401
+            assert api.get("/metrics").status_code == 401
         assert "Authorization: Bearer <key>" in anonymous.get("/task_result/x").json()["detail"]
         assert "not recognised" in wrong.get("/task_result/x").json()["detail"]
         for open_path in ("/healthz", "/readyz", "/openapi.json"):
