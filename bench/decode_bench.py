@@ -59,16 +59,21 @@ def main() -> int:
     detector = load_detector(SHARED / "models" / "yolov8n-face_int8.tflite", 2)
     data = twelve_megapixel_jpeg()
     print(f"12 MP JPEG (4000x3000, {len(data) / 2**20:.1f} MiB), 2 threads, median of {args.repeats}\n")
-    print(f"{'preset':11} {'full decode ms':>14} {'reduced ms':>10} {'ratio':>6} {'faces full/reduced':>19} {'min IoU':>8}")
+    print(
+        f"{'preset':11} {'full decode ms':>14} {'reduced ms':>10} {'ratio':>6} "
+        f"{'faces full/reduced':>19} {'min IoU':>8}"
+    )
     for preset in PRESETS.values():
         spec = JobSpec(blur=False, preset=preset)
-        full = median_seconds(lambda: full_resolution_detect(data, detector, preset), args.repeats)
-        reduced = median_seconds(lambda: run_job(data, spec, detector, 10**9), args.repeats)
+        full = median_seconds(lambda preset=preset: full_resolution_detect(data, detector, preset), args.repeats)
+        reduced = median_seconds(lambda spec=spec: run_job(data, spec, detector, 10**9), args.repeats)
         full_boxes = full_resolution_detect(data, detector, preset)
         reduced_boxes = run_job(data, spec, detector, 10**9).faces.boxes
         overlap = iou_matrix(full_boxes, reduced_boxes).max(axis=1).min() if len(full_boxes) else 1.0
-        print(f"{preset.name:11} {full * 1000:14.0f} {reduced * 1000:10.0f} {reduced / full:6.2f} "
-              f"{len(full_boxes):>9}/{len(reduced_boxes):<9} {overlap:8.3f}")
+        print(
+            f"{preset.name:11} {full * 1000:14.0f} {reduced * 1000:10.0f} {reduced / full:6.2f} "
+            f"{len(full_boxes):>9}/{len(reduced_boxes):<9} {overlap:8.3f}"
+        )
     return 0
 
 

@@ -30,25 +30,20 @@ from urllib.parse import urlparse
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.photos import SHARED, sample_photo_paths  # noqa: E402
 from face_detection_service.detection.loader import load_detector  # noqa: E402
 from face_detection_service.detection.presets import get_preset  # noqa: E402
 from face_detection_service.jobs import JobSpec, run_job  # noqa: E402
 
-SHARED = Path(os.environ.get("FACEBLUR_SHARED", REPO_ROOT.parent / "shared"))
 MODEL = Path(os.environ.get("FACE_MODEL", SHARED / "models" / "yolov8n-face_int8.tflite"))
 
 
 def bench_photos(count: int) -> list[bytes]:
-    data = SHARED / "data"
-    wider = sorted((data / "wider_train" / "images").rglob("*.jpg"))
-    masks = sorted((data / "face_mask" / "images").glob("*.jpg"))
-    paths = [data / "reference" / "test.jpg"]
-    for a, b in zip(wider[:: max(1, len(wider) // count)], masks[:: max(1, len(masks) // count)]):
-        paths += [a, b]
-    return [p.read_bytes() for p in paths[:count]]
+    return [path.read_bytes() for path in sample_photo_paths(count)]
 
 
 # ---------------------------------------------------------------- HTTP client (stdlib: keep the load generator light)
+
 
 class Client:
     def __init__(self, base_url: str):
@@ -67,9 +62,13 @@ class Client:
     def run_task(self, kind: str, photo: bytes) -> dict:
         boundary = uuid.uuid4().hex
         body = (
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"photo.jpg\"\r\n"
-            f"Content-Type: image/jpeg\r\n\r\n"
-        ).encode() + photo + f"\r\n--{boundary}--\r\n".encode()
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="photo.jpg"\r\n'
+                f"Content-Type: image/jpeg\r\n\r\n"
+            ).encode()
+            + photo
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
         headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
         task_id = self.request("POST", f"/{kind}_faces", body, headers)["task_id"]
         while True:
@@ -94,7 +93,9 @@ class LoadResult:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def run_load(url: str, kind: str, photos: list[bytes], concurrency: int, requests: int, max_seconds: float) -> LoadResult:
+def run_load(
+    url: str, kind: str, photos: list[bytes], concurrency: int, requests: int, max_seconds: float
+) -> LoadResult:
     """Closed loop: `concurrency` clients, `requests` tasks in all (or until max_seconds), round-robin photos."""
     counter = iter(range(requests))
     lock = threading.Lock()
@@ -127,6 +128,7 @@ def run_load(url: str, kind: str, photos: list[bytes], concurrency: int, request
 
 # ---------------------------------------------------------------- the bare detector, in-process
 
+
 def bare_detector(photos: list[bytes], kind: str, workers: int, rounds: int) -> tuple[float, float]:
     """(images per second with `workers` threads, median seconds per image with one), same job code as the service."""
     spec = JobSpec(blur=kind == "blur", preset=get_preset(""))
@@ -151,6 +153,7 @@ def bare_detector(photos: list[bytes], kind: str, workers: int, rounds: int) -> 
 
 
 # ---------------------------------------------------------------- stacks started by the benchmark
+
 
 def start_stack(work_dir: Path, replicas: int, workers_per_replica: int):
     from tests.stack import FaceService, Gateway, RedisServer
@@ -193,14 +196,22 @@ def main() -> int:
                         count = args.requests if concurrency > 1 else max(8, args.requests // 3)
                         load = run_load(url, kind, photos, concurrency, count, args.max_seconds)
                         bare_throughput, bare_latency = bare[kind]
-                        rows.append({
-                            "kind": kind, "replicas": replicas, "concurrency": concurrency,
-                            "completed": load.completed, "failed": load.failed,
-                            "images_per_s": load.throughput, "p50_ms": load.percentile(0.5),
-                            "p95_ms": load.percentile(0.95), "p99_ms": load.percentile(0.99),
-                            "bare_images_per_s": bare_throughput, "bare_p50_ms": bare_latency * 1000,
-                            "throughput_ratio": load.throughput / bare_throughput,
-                        })
+                        rows.append(
+                            {
+                                "kind": kind,
+                                "replicas": replicas,
+                                "concurrency": concurrency,
+                                "completed": load.completed,
+                                "failed": load.failed,
+                                "images_per_s": load.throughput,
+                                "p50_ms": load.percentile(0.5),
+                                "p95_ms": load.percentile(0.95),
+                                "p99_ms": load.percentile(0.99),
+                                "bare_images_per_s": bare_throughput,
+                                "bare_p50_ms": bare_latency * 1000,
+                                "throughput_ratio": load.throughput / bare_throughput,
+                            }
+                        )
                         print_row(rows[-1])
             finally:
                 for process in processes:
@@ -210,8 +221,10 @@ def main() -> int:
     return 0
 
 
-HEADER = (f"{'kind':6} {'replicas':>8} {'clients':>7} {'done':>5} {'fail':>4} {'img/s':>7} {'p50 ms':>7} "
-          f"{'p95 ms':>7} {'p99 ms':>7} {'bare img/s':>10} {'bare p50':>8} {'ratio':>6}")
+HEADER = (
+    f"{'kind':6} {'replicas':>8} {'clients':>7} {'done':>5} {'fail':>4} {'img/s':>7} {'p50 ms':>7} "
+    f"{'p95 ms':>7} {'p99 ms':>7} {'bare img/s':>10} {'bare p50':>8} {'ratio':>6}"
+)
 _printed_header = False
 
 
@@ -220,9 +233,12 @@ def print_row(row: dict) -> None:
     if not _printed_header:
         print(HEADER)
         _printed_header = True
-    print(f"{row['kind']:6} {row['replicas']:8d} {row['concurrency']:7d} {row['completed']:5d} {row['failed']:4d} "
-          f"{row['images_per_s']:7.2f} {row['p50_ms']:7.0f} {row['p95_ms']:7.0f} {row['p99_ms']:7.0f} "
-          f"{row['bare_images_per_s']:10.2f} {row['bare_p50_ms']:8.0f} {row['throughput_ratio']:6.2f}", flush=True)
+    print(
+        f"{row['kind']:6} {row['replicas']:8d} {row['concurrency']:7d} {row['completed']:5d} {row['failed']:4d} "
+        f"{row['images_per_s']:7.2f} {row['p50_ms']:7.0f} {row['p95_ms']:7.0f} {row['p99_ms']:7.0f} "
+        f"{row['bare_images_per_s']:10.2f} {row['bare_p50_ms']:8.0f} {row['throughput_ratio']:6.2f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

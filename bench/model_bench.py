@@ -23,22 +23,15 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.photos import SHARED, sample_photo_paths  # noqa: E402
 from face_detection_service.detection.loader import load_detector  # noqa: E402
 from face_detection_service.detection.presets import get_preset  # noqa: E402
 
-SHARED = Path(os.environ.get("FACEBLUR_SHARED", REPO_ROOT.parent / "shared"))
 WARMUP_RUNS = 3
 
 
 def bench_images(count: int) -> list[tuple[str, np.ndarray]]:
-    """The reference photo, then WIDER and face-mask photos alternately (BGR, decoded)."""
-    data = SHARED / "data"
-    wider = sorted((data / "wider_train" / "images").rglob("*.jpg"))
-    masks = sorted((data / "face_mask" / "images").glob("*.jpg"))
-    paths = [data / "reference" / "test.jpg"]
-    for a, b in zip(wider[:: max(1, len(wider) // count)], masks[:: max(1, len(masks) // count)]):
-        paths += [a, b]
-    return [(p.name, cv2.imread(str(p))) for p in paths[:count]]
+    return [(path.name, cv2.imread(str(path))) for path in sample_photo_paths(count)]
 
 
 def time_calls(function, images: list[np.ndarray]) -> list[float]:
@@ -73,7 +66,7 @@ def main() -> int:
     rows = []
     for weights in [p for p in (args.model, args.onnx, args.pt) if p]:
         ultralytics_model = YOLO(str(weights), task="pose")
-        predict = lambda im: ultralytics_model.predict(im, conf=0.25, imgsz=640, verbose=False)  # noqa: E731
+        predict = lambda im, model=ultralytics_model: model.predict(im, conf=0.25, imgsz=640, verbose=False)  # noqa: E731
         candidates = {}
         for threads in (1, 2):
             detector = load_detector(weights, threads, with_centerface=False)
@@ -87,15 +80,22 @@ def main() -> int:
         reference = statistics.mean(totals["ultralytics"])
         for name, seconds in totals.items():
             mean = statistics.mean(seconds)
-            rows.append({
-                "weights": weights.name, "detector": name, "mean_ms": mean * 1000,
-                "p50_ms": statistics.median(seconds) * 1000, "speed_vs_ultralytics": reference / mean,
-            })
+            rows.append(
+                {
+                    "weights": weights.name,
+                    "detector": name,
+                    "mean_ms": mean * 1000,
+                    "p50_ms": statistics.median(seconds) * 1000,
+                    "speed_vs_ultralytics": reference / mean,
+                }
+            )
 
     print(f"{'weights':28} {'detector':30} {'mean ms':>8} {'p50 ms':>8} {'ultralytics/this':>17}")
     for row in rows:
-        print(f"{row['weights']:28} {row['detector']:30} {row['mean_ms']:8.1f} {row['p50_ms']:8.1f} "
-              f"{row['speed_vs_ultralytics']:16.2f}x")
+        print(
+            f"{row['weights']:28} {row['detector']:30} {row['mean_ms']:8.1f} {row['p50_ms']:8.1f} "
+            f"{row['speed_vs_ultralytics']:16.2f}x"
+        )
     print("\nultralytics/this > 1 means this service's detector is faster on the same weights and images.")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"images": len(images), "cores": os.cpu_count(), "rows": rows}, indent=2))

@@ -52,7 +52,7 @@ class FaceServiceClient:
     def close(self) -> None:
         self.channel.close()
 
-    def __enter__(self) -> "FaceServiceClient":
+    def __enter__(self) -> FaceServiceClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -65,7 +65,7 @@ class FaceServiceClient:
         """Send all jobs on one stream (interleaving nothing: each job's chunks in order); answers in job order."""
         ids = [f"job-{next(self._ids)}" for _ in jobs]
         requests = itertools.chain.from_iterable(
-            job_requests(job_id, image, options) for job_id, (image, options) in zip(ids, jobs)
+            job_requests(job_id, image, options) for job_id, (image, options) in zip(ids, jobs, strict=True)
         )
         answers = {job_id: JobAnswer(job_id) for job_id in ids}
         image_parts: dict[str, list[bytes]] = {job_id: [] for job_id in ids}

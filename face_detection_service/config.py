@@ -32,7 +32,7 @@ class Settings:
     shutdown_grace_seconds: float  # FACE_SHUTDOWN_GRACE_SECONDS: time jobs in flight get to finish on SIGTERM
 
     @staticmethod
-    def from_env() -> "Settings":
+    def from_env() -> Settings:
         cores = os.cpu_count() or 1
         model = os.environ.get("FACE_MODEL", str(DEFAULT_MODEL))
         model_path = Path(model).expanduser().resolve() if model else None

@@ -16,14 +16,19 @@ def draw_detections(image: np.ndarray, detections: Detections) -> np.ndarray:
     """An 8-bit BGR picture of the detections, with line widths that follow the image size."""
     canvas = cv2.cvtColor(to_rgb8(image), cv2.COLOR_RGB2BGR)
     thickness = max(1, round(max(canvas.shape[:2]) / 500))
-    for box, score, landmarks in zip(detections.boxes, detections.scores, detections.landmarks):
+    for box, score, landmarks in zip(detections.boxes, detections.scores, detections.landmarks, strict=True):
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), BOX_COLOUR, thickness)
         cv2.putText(
-            canvas, f"{score:.2f}", (x1, max(0, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thickness, BOX_COLOUR,
+            canvas,
+            f"{score:.2f}",
+            (x1, max(0, y1 - 4)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.4 * thickness,
+            BOX_COLOUR,
             thickness,
         )
-        for (x, y), colour in zip(landmarks, LANDMARK_COLOURS):
+        for (x, y), colour in zip(landmarks, LANDMARK_COLOURS, strict=True):
             if np.isfinite(x) and np.isfinite(y):
                 cv2.circle(canvas, (int(round(x)), int(round(y))), thickness + 1, colour, -1)
     return canvas

@@ -57,8 +57,9 @@ def run_job(data: bytes, spec: JobSpec, detector: FaceDetector, max_pixels: int)
     faces = detector.detect(model_view, spec.preset, spec.score_threshold)
     if reduce > 1:
         height, width = model_view.shape[:2]
-        faces = faces.rescaled(np.array([header.width / width, header.height / height], np.float32),
-                               header.width, header.height)
+        faces = faces.rescaled(
+            np.array([header.width / width, header.height / height], np.float32), header.width, header.height
+        )
     faces = faces.sorted_by_position()
     clock.lap("inference_ms")
 

@@ -59,10 +59,14 @@ def result_messages(job_id: str, preset_name: str, output: JobOutput, queue_ms: 
     """The image in chunks (if any), then the final message with the faces."""
     faces = [
         pb.Face(
-            x1=float(box[0]), y1=float(box[1]), x2=float(box[2]), y2=float(box[3]), confidence=float(score),
+            x1=float(box[0]),
+            y1=float(box[1]),
+            x2=float(box[2]),
+            y2=float(box[3]),
+            confidence=float(score),
             landmarks=[pb.Point(x=float(x), y=float(y)) for x, y in landmarks if math.isfinite(x)],
         )
-        for box, score, landmarks in zip(output.faces.boxes, output.faces.scores, output.faces.landmarks)
+        for box, score, landmarks in zip(output.faces.boxes, output.faces.scores, output.faces.landmarks, strict=True)
     ]
     result = pb.JobResult(
         faces=faces,

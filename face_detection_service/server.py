@@ -73,7 +73,12 @@ async def start(settings: Settings) -> RunningServer:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info(
         "face service listening on %s:%d with model %s (%d workers x %d threads, queue %d)",
-        settings.host, port, model_name[0], settings.workers, settings.threads_per_worker, settings.queue_size,
+        settings.host,
+        port,
+        model_name[0],
+        settings.workers,
+        settings.threads_per_worker,
+        settings.queue_size,
     )
     return RunningServer(server, port, servicer, health)
 

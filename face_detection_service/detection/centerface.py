@@ -43,7 +43,7 @@ def _dynamic_model_bytes(path: str) -> bytes:
     model = onnx.load(path)
     inputs = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
     outputs = {o.name: [d.dim_value for d in o.type.tensor_type.shape.dim] for o in model.graph.output}
-    output_channels = dict(zip(["537", "538", "539", "540"], [1, 2, 2, 10]))
+    output_channels = dict(zip(["537", "538", "539", "540"], [1, 2, 2, 10], strict=True))
     output_dims = {name: ["B", output_channels.get(name, dims[1]), "h", "w"] for name, dims in outputs.items()}
     return update_inputs_outputs_dims(model, inputs | {"input.1": ["B", 3, "H", "W"]}, output_dims).SerializeToString()
 

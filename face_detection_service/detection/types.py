@@ -22,7 +22,7 @@ class Detections:
     landmarks: np.ndarray = field(default_factory=lambda: np.full((0, 5, 2), np.nan, np.float32))
 
     @staticmethod
-    def empty() -> "Detections":
+    def empty() -> Detections:
         return Detections(
             np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.full((0, 5, 2), np.nan, np.float32)
         )
@@ -30,26 +30,26 @@ class Detections:
     def __len__(self) -> int:
         return len(self.scores)
 
-    def select(self, keep: np.ndarray) -> "Detections":
+    def select(self, keep: np.ndarray) -> Detections:
         return Detections(self.boxes[keep], self.scores[keep], self.landmarks[keep])
 
-    def above(self, threshold: float) -> "Detections":
+    def above(self, threshold: float) -> Detections:
         return self.select(self.scores >= threshold)
 
-    def rescaled(self, factor_xy: np.ndarray, width: int, height: int) -> "Detections":
+    def rescaled(self, factor_xy: np.ndarray, width: int, height: int) -> Detections:
         """Coordinates multiplied by (fx, fy), boxes clipped to a width x height image."""
         boxes = (self.boxes.reshape(-1, 2, 2) * factor_xy).reshape(-1, 4)
         boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, width)
         boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, height)
         return Detections(boxes.astype(np.float32), self.scores, (self.landmarks * factor_xy).astype(np.float32))
 
-    def sorted_by_position(self) -> "Detections":
+    def sorted_by_position(self) -> Detections:
         """Left to right, then top to bottom: a stable order users can rely on (face_1 is the leftmost)."""
         order = np.lexsort((self.boxes[:, 1], self.boxes[:, 0])) if len(self) else np.zeros(0, np.int64)
         return self.select(order)
 
     @staticmethod
-    def concat(parts: "list[Detections]") -> "Detections":
+    def concat(parts: list[Detections]) -> Detections:
         parts = [p for p in parts if len(p)]
         if not parts:
             return Detections.empty()

@@ -41,17 +41,27 @@ def letterbox(image_rgb: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(image_rgb, (new_w, new_h), interpolation=interpolation) if scale != 1 else image_rgb
     pad_x, pad_y = (size - new_w) / 2, (size - new_h) / 2
-    top, left = int(round(pad_y - 0.1)), int(round(pad_x - 0.1))
+    top, left = round(pad_y - 0.1), round(pad_x - 0.1)
     canvas = cv2.copyMakeBorder(
-        resized, top, size - new_h - top, left, size - new_w - left, cv2.BORDER_CONSTANT,
+        resized,
+        top,
+        size - new_h - top,
+        left,
+        size - new_w - left,
+        cv2.BORDER_CONSTANT,
         value=(LETTERBOX_PAD_VALUE,) * 3,
     )
     return canvas, Letterbox(scale, float(left), float(top))
 
 
 def decode_predictions(
-    predictions: np.ndarray, fit: Letterbox, input_size: int, normalized: bool, min_score: float,
-    width: int, height: int,
+    predictions: np.ndarray,
+    fit: Letterbox,
+    input_size: int,
+    normalized: bool,
+    min_score: float,
+    width: int,
+    height: int,
 ) -> Detections:
     """Turn the raw [4 + 1 + 15, N] output (cx, cy, w, h, score, 5 x (x, y, visibility)) into Detections."""
     scores = predictions[4]

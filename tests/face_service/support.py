@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,18 +12,9 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.stack import REPO_ROOT, SHARED, free_port
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("FACEBLUR_SHARED", REPO_ROOT.parent / "shared"))
 MODEL = SHARED / "models" / "yolov8n-face_int8.tflite"
-REFERENCE_IMAGE = SHARED / "data" / "reference" / "test.jpg"
-REFERENCE_RESULT = SHARED / "data" / "reference" / "expected_detect.json"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class FaceServiceProcess:
@@ -33,12 +23,18 @@ class FaceServiceProcess:
         self.address = f"127.0.0.1:{self.port}"
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"face-service-{self.port}.log"
         environment = os.environ | {
-            "FACE_MODEL": str(MODEL), "FACE_GRPC_PORT": str(self.port), "FACE_GRPC_HOST": "127.0.0.1", **env
+            "FACE_MODEL": str(MODEL),
+            "FACE_GRPC_PORT": str(self.port),
+            "FACE_GRPC_HOST": "127.0.0.1",
+            **env,
         }
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "face_detection_service"], cwd=REPO_ROOT, env=environment,
-            stdout=self._log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "face_detection_service"],
+            cwd=REPO_ROOT,
+            env=environment,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         self.wait_until_serving()
 
@@ -68,5 +64,3 @@ class FaceServiceProcess:
             if self.process.poll() is None:
                 self.process.kill()
             self._log.close()
-
-

@@ -15,8 +15,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from face_detection_service.client import FaceServiceClient
 from faceblur_proto.v1 import face_detection_pb2 as pb
 
-from .support import FaceServiceProcess
 from .faces import best_iou_per_reference, decode
+from .support import FaceServiceProcess
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -164,13 +164,12 @@ def test_overload_gets_resource_exhausted_instead_of_unbounded_queueing(referenc
 
 def test_sigterm_lets_jobs_in_flight_finish(reference_jpeg):
     service = FaceServiceProcess(FACE_WORKERS="1")
-    with FaceServiceClient(service.address) as client:
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            jobs = [(reference_jpeg, pb.JobOptions(kind=pb.JOB_KIND_BLUR, preset="max_recall"))] * 3
-            pending = pool.submit(client.run_jobs, jobs)
-            time.sleep(1.0)
-            service.process.send_signal(signal.SIGTERM)
-            answers = pending.result(timeout=60)
+    with FaceServiceClient(service.address) as client, concurrent.futures.ThreadPoolExecutor(1) as pool:
+        jobs = [(reference_jpeg, pb.JobOptions(kind=pb.JOB_KIND_BLUR, preset="max_recall"))] * 3
+        pending = pool.submit(client.run_jobs, jobs)
+        time.sleep(1.0)
+        service.process.send_signal(signal.SIGTERM)
+        answers = pending.result(timeout=60)
 
     assert service.terminate() == 0
     assert all(a.error is None for a in answers)
