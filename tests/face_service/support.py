@@ -12,7 +12,10 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.stack import REPO_ROOT, SHARED, free_port
+from tests.stack import REFERENCE_DETECTIONS as REFERENCE_RESULT
+from tests.stack import REFERENCE_IMAGE, REPO_ROOT, SHARED, free_port
+
+__all__ = ["MODEL", "REFERENCE_IMAGE", "REFERENCE_RESULT", "FaceServiceProcess"]
 
 MODEL = SHARED / "models" / "yolov8n-face_int8.tflite"
 
