@@ -5,9 +5,10 @@
 
 N closed-loop clients each upload a photo (POST /detect_faces or /blur_faces), wait for its result with
 GET /task_result/{id}?wait=..., and start the next one; every run is bounded in requests and seconds and talks to
-127.0.0.1 only. Latency is upload start to result received. The bare detector runs the same job code in-process
-(decode + detect [+ blur + encode]) with as many worker threads as the face service, each with its own model: the
-ceiling the stack can reach on this machine. The ratio says what HTTP, Redis, gRPC and polling cost on top.
+127.0.0.1 only. Latency is upload start to result received. The bare detector runs the same job code
+(decode + detect [+ blur + encode]) in as many worker processes as the face service, each with its own model, without the gRPC
+server, the gateway or Redis: the ceiling the stack can reach on this machine. The ratio says what HTTP, Redis,
+gRPC and polling cost on top.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import concurrent.futures
 import http.client
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -23,6 +25,7 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -31,9 +34,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.photos import SHARED, sample_photo_paths  # noqa: E402
-from face_detection_service.detection.loader import load_detector  # noqa: E402
 from face_detection_service.detection.presets import get_preset  # noqa: E402
-from face_detection_service.jobs import JobSpec, run_job  # noqa: E402
+from face_detection_service.jobs import JobSpec  # noqa: E402
+from face_detection_service.workers import load_worker_model, run_job_in_worker, worker_model_name  # noqa: E402
 
 MODEL = Path(os.environ.get("FACE_MODEL", SHARED / "models" / "yolov8n-face_int8.tflite"))
 
@@ -130,26 +133,28 @@ def run_load(
 
 
 def bare_detector(photos: list[bytes], kind: str, workers: int, rounds: int) -> tuple[float, float]:
-    """(images per second with `workers` threads, median seconds per image with one), same job code as the service."""
+    """(images per second with `workers` processes, median seconds per image with one), the service's job code."""
     spec = JobSpec(blur=kind == "blur", preset=get_preset(""))
-    detectors = [load_detector(MODEL, 1, with_centerface=False) for _ in range(workers)]
-    for photo in photos[:3]:
-        run_job(photo, spec, detectors[0], 10**9)
-    single = []
-    for photo in photos:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, context, initializer=load_worker_model, initargs=(MODEL, 1)) as pool:
+        list(pool.map(worker_model_name_after, range(workers * 2)))
+        for photo in photos[:3]:
+            pool.submit(run_job_in_worker, photo, spec, 10**9, time.time()).result()
+        single = []
+        for photo in photos:
+            start = time.perf_counter()
+            pool.submit(run_job_in_worker, photo, spec, 10**9, time.time()).result()
+            single.append(time.perf_counter() - start)
         start = time.perf_counter()
-        run_job(photo, spec, detectors[0], 10**9)
-        single.append(time.perf_counter() - start)
-    work = photos * rounds
+        futures = [pool.submit(run_job_in_worker, p, spec, 10**9, time.time()) for p in photos * rounds]
+        for future in futures:
+            future.result()
+        return len(futures) / (time.perf_counter() - start), statistics.median(single)
 
-    def worker(index: int) -> None:
-        for photo in work[index::workers]:
-            run_job(photo, spec, detectors[index], 10**9)
 
-    start = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        list(pool.map(worker, range(workers)))
-    return len(work) / (time.perf_counter() - start), statistics.median(single)
+def worker_model_name_after(_: int) -> str:
+    time.sleep(0.5)  # keeps each warm-up call on its own worker, so every worker has loaded its model
+    return worker_model_name()
 
 
 # ---------------------------------------------------------------- stacks started by the benchmark
@@ -181,7 +186,7 @@ def main() -> int:
     kinds = args.kinds.split(",")
     levels = [int(c) for c in args.concurrency.split(",")]
     replica_counts = [1] if args.url else [int(r) for r in args.replicas.split(",")]
-    print(f"{len(photos)} photos, {cores} cores, default preset; bare detector = same job code, {cores} threads\n")
+    print(f"{len(photos)} photos, {cores} cores, default preset; bare detector = same job code, {cores} worker processes\n")
 
     bare = {kind: bare_detector(photos, kind, cores, rounds=2) for kind in kinds}
     rows = []

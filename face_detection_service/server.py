@@ -18,7 +18,6 @@ from faceblur_proto.v1 import face_detection_pb2 as pb
 from faceblur_proto.v1 import face_detection_pb2_grpc as pb_grpc
 
 from .config import Settings
-from .detection.loader import load_detector
 from .servicer import FaceDetectionServicer
 from .workers import WorkerPool
 
@@ -45,14 +44,9 @@ class RunningServer:
 
 
 async def start(settings: Settings) -> RunningServer:
-    pool = await asyncio.to_thread(
-        WorkerPool,
-        lambda: load_detector(settings.model_path, settings.threads_per_worker),
-        settings.workers,
-        settings.queue_size,
-    )
-    model_name = await pool.run(lambda detector: detector.name)
-    servicer = FaceDetectionServicer(settings, pool, model_name[0])
+    pool = WorkerPool(settings.model_path, settings.threads_per_worker, settings.workers, settings.queue_size)
+    model_name = await pool.start()
+    servicer = FaceDetectionServicer(settings, pool, model_name)
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -75,7 +69,7 @@ async def start(settings: Settings) -> RunningServer:
         "face service listening on %s:%d with model %s (%d workers x %d threads, queue %d)",
         settings.host,
         port,
-        model_name[0],
+        model_name,
         settings.workers,
         settings.threads_per_worker,
         settings.queue_size,

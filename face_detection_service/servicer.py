@@ -13,10 +13,8 @@ from faceblur_proto.v1 import face_detection_pb2_grpc as pb_grpc
 
 from .anonymize import AnonymizeOptions
 from .config import Settings
-from .detection.detector import FaceDetector
 from .detection.presets import PRESETS
 from .imaging import ImageError
-from .jobs import JobSpec, run_job
 from .metrics import JOBS, STAGE_SECONDS
 from .protocol import InvalidOptions, error_message, job_spec, result_messages
 from .workers import Overloaded, WorkerPool
@@ -34,7 +32,7 @@ class _Upload:
 
 
 class FaceDetectionServicer(pb_grpc.FaceDetectionServicer):
-    def __init__(self, settings: Settings, pool: WorkerPool[FaceDetector], model_name: str):
+    def __init__(self, settings: Settings, pool: WorkerPool, model_name: str):
         self.settings = settings
         self.pool = pool
         self.model_name = model_name
@@ -119,7 +117,7 @@ class FaceDetectionServicer(pb_grpc.FaceDetectionServicer):
             spec = job_spec(upload.options, self.settings.default_preset, DEFAULT_BOX_SCALE)
             data = b"".join(upload.chunks)
             upload.chunks.clear()
-            output, queued_seconds = await self.pool.run(lambda detector: self._run(data, spec, detector))
+            output, queued_seconds = await self.pool.run_job(data, spec, self.settings.max_pixels)
         except InvalidOptions as exc:
             return self._failed(job_id, kind, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except ImageError as exc:
@@ -137,9 +135,6 @@ class FaceDetectionServicer(pb_grpc.FaceDetectionServicer):
             STAGE_SECONDS.labels(stage=stage.removesuffix("_ms")).observe(milliseconds / 1000)
         log.info("job %s: %s, %d face(s), %s", job_id, kind, len(output.faces), output.timings_ms)
         return result_messages(job_id, spec.preset.name, output, queued_seconds * 1000)
-
-    def _run(self, data: bytes, spec: JobSpec, detector: FaceDetector):
-        return run_job(data, spec, detector, self.settings.max_pixels)
 
     @staticmethod
     def _failed(job_id: str, kind: str, code: grpc.StatusCode, message: str) -> list[pb.JobResponse]:
