@@ -126,7 +126,7 @@ def test_waiting_for_a_result_returns_as_soon_as_the_task_finishes(api: httpx.Cl
     body = response.json()
     assert body["status"] == "SUCCESS", body
     finished = datetime.fromisoformat(body["finished_at"]).timestamp()
-    assert answered - finished < 0.25, f"answered {answered - finished:.3f} s after the task finished"
+    assert answered - finished < 0.05, f"answered {answered - finished:.3f} s after the task finished"
 
 
 def test_a_corrupt_image_that_looks_like_a_jpeg_fails_with_the_reason(api: httpx.Client) -> None:
