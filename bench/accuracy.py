@@ -115,6 +115,7 @@ def summarize(run: Run, evaluation: Evaluation) -> dict:
         "recall_by_width": by_size,
         "recall_ge32": float((evaluation.face_match_score[large] >= threshold).mean()) if large.any() else None,
         "seconds_per_image": float(np.mean(run.seconds)),
+        "seconds_median": float(np.median(run.seconds)),
         "seconds_p90": float(np.percentile(run.seconds, 90)),
         "operating_points": operating_points(curve) if run.dataset.precision_meaningful else None,
         "coverage_by_box_scale": coverage_by_box_scale(run),
