@@ -17,7 +17,7 @@ def draw_detections(image: np.ndarray, detections: Detections) -> np.ndarray:
     canvas = cv2.cvtColor(to_rgb8(image), cv2.COLOR_RGB2BGR)
     thickness = max(1, round(max(canvas.shape[:2]) / 500))
     for box, score, landmarks in zip(detections.boxes, detections.scores, detections.landmarks, strict=True):
-        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        x1, y1, x2, y2 = (round(float(v)) for v in box)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), BOX_COLOUR, thickness)
         cv2.putText(
             canvas,
@@ -30,5 +30,5 @@ def draw_detections(image: np.ndarray, detections: Detections) -> np.ndarray:
         )
         for (x, y), colour in zip(landmarks, LANDMARK_COLOURS, strict=True):
             if np.isfinite(x) and np.isfinite(y):
-                cv2.circle(canvas, (int(round(x)), int(round(y))), thickness + 1, colour, -1)
+                cv2.circle(canvas, (round(float(x)), round(float(y))), thickness + 1, colour, -1)
     return canvas

@@ -6,10 +6,15 @@ import cv2
 import numpy as np
 
 from .centerface import CenterFaceModel
-from .fusion import CENTERFACE_TO_YOLO, Pass, fuse
+from .fusion import CENTERFACE_TO_YOLO, Look, Pass, fuse, vote
 from .presets import Preset
-from .tiling import TilePlan, plan_tiles, tile_to_image
+from .tiling import FACE_LIMIT, Tile, TilePlan, plan_tiles, tile_to_image
 from .types import Detections, FaceModel
+
+CANDIDATE_SCORE = 0.05  # looks that are voted on report candidates down to this score
+# A tile holding a candidate scored in [low, high) gets a second, mirrored look; sure faces and near-certain
+# background need none (bench/ACCURACY.md: about 0.5 extra model passes per WIDER photo).
+SECOND_LOOK_SCORES = (0.1, 0.5)
 
 
 class FaceDetector:
@@ -43,28 +48,66 @@ class FaceDetector:
         image = _resize(image_rgb, preset.max_side / max(full_width, full_height), shrink_only=True)
         height, width = image.shape[:2]
 
-        passes = [Pass(self._run(self.primary, image, threshold))]
+        # Looks that are averaged need their weak candidates too: a face at 0.3 in one look and 0.1 in another.
+        collect = min(threshold, CANDIDATE_SCORE) if preset.second_look else threshold
+        whole = self._run(self.primary, image, collect)
         plan = plan_tiles(width, height, self.input_size, preset.max_tiles, preset.tile_zoom)
-        if plan is not None:
-            zoomed = _resize_to(image, plan.scaled_width, plan.scaled_height)
-            to_image = np.array([width / plan.scaled_width, height / plan.scaled_height], np.float32)
-            for tile in plan.tiles:
-                crop = zoomed[tile.y : tile.y + tile.height, tile.x : tile.x + tile.width]
-                found = tile_to_image(self._run(self.primary, crop, threshold), tile, plan, self.input_size)
-                passes.append(Pass(found.rescaled(to_image, width, height)))
+        faces = whole if plan is None else self._with_tiles(image, whole, plan, preset, collect)
+        faces = faces.above(threshold)
         if self.fuses_centerface(preset):
             # CenterFace is fully convolutional: one pass over the image at the tiles' scale sees what they see.
             scale = plan.scale if plan is not None else 1.0
             view = _resize_to(image, max(1, round(width * scale)), max(1, round(height * scale)))
             found = self._run(self.centerface, view, threshold)
             back = np.array([width / view.shape[1], height / view.shape[0]], np.float32)
-            passes.append(Pass(found.rescaled(back, width, height), preferred=False))
+            faces = fuse([Pass(faces), Pass(found.rescaled(back, width, height), preferred=False)])
 
-        faces = fuse(passes)
         if (height, width) == (full_height, full_width):
             return faces
         to_full = np.array([full_width / width, full_height / height], np.float32)
         return faces.rescaled(to_full, full_width, full_height)
+
+    def _with_tiles(
+        self, image: np.ndarray, whole: Detections, plan: TilePlan, preset: Preset, threshold: float
+    ) -> Detections:
+        """The whole-image faces merged with those of the zoomed tiles (and, for a second look, mirrored tiles)."""
+        height, width = image.shape[:2]
+        zoomed = _resize_to(image, plan.scaled_width, plan.scaled_height)
+        to_image = np.array([width / plan.scaled_width, height / plan.scaled_height], np.float32)
+
+        def tile_faces(tile: Tile, mirrored: bool) -> Detections:
+            crop = zoomed[tile.y : tile.y + tile.height, tile.x : tile.x + tile.width]
+            if mirrored:
+                found = self._run(self.primary, np.ascontiguousarray(crop[:, ::-1]), threshold).mirrored(tile.width)
+            else:
+                found = self._run(self.primary, crop, threshold)
+            return tile_to_image(found, tile, plan, self.input_size).rescaled(to_image, width, height)
+
+        per_tile = [tile_faces(tile, mirrored=False) for tile in plan.tiles]
+        if not preset.second_look:
+            return fuse([Pass(whole), *(Pass(found) for found in per_tile)])
+
+        largest_tile_face = FACE_LIMIT * self.input_size / plan.scale
+        looks = [Look(whole), Look(Detections.concat(per_tile), max_face=largest_tile_face)]
+        low, high = SECOND_LOOK_SCORES
+        unsure = [
+            tile
+            for tile, found in zip(plan.tiles, per_tile, strict=True)
+            if ((found.scores >= low) & (found.scores < high)).any()
+        ]
+        if unsure:
+            regions = tuple(
+                (
+                    tile.x * to_image[0],
+                    tile.y * to_image[1],
+                    (tile.x + tile.width) * to_image[0],
+                    (tile.y + tile.height) * to_image[1],
+                )
+                for tile in unsure
+            )
+            mirrored = Detections.concat([tile_faces(tile, mirrored=True) for tile in unsure])
+            looks.append(Look(mirrored, max_face=largest_tile_face, regions=regions))
+        return vote(looks)
 
     @staticmethod
     def _run(model: FaceModel, image: np.ndarray, threshold: float) -> Detections:

@@ -1,8 +1,15 @@
-"""Merge the detections of several passes (whole image, tiles, a second model) into one box per face.
+"""Merge the detections of several passes into one box per face.
 
-Boxes that overlap (IoU >= MERGE_IOU) are one face, clustered greedily from the most confident. The face keeps
-the cluster's best score, and the box and landmarks of the best detection from a *preferred* pass (the primary
-YOLO model) when there is one: a second model only adds faces, it never moves a box the primary model drew.
+Boxes that overlap (IoU >= MERGE_IOU) are one face, clustered greedily from the most confident. Two merges:
+
+- `fuse` (a second model): the face keeps the cluster's best score, and the box and landmarks of the best
+  detection from a *preferred* pass (the primary YOLO model) when there is one: a second model only adds faces,
+  it never moves a box the primary model drew.
+- `vote` (several looks of one model at the same image: whole image, tiles, mirrored tiles): the face's score is
+  the mean over every look *responsible* for a face of its size and place, a look that saw nothing there counting
+  0, and its box and landmarks the score-weighted mean of the cluster's (as in weighted box fusion). A face that
+  only one of two looks sees is half as sure; one that both see keeps its score, which is what separates faces
+  from face-like texture (bench/ACCURACY.md).
 """
 
 from __future__ import annotations
@@ -21,6 +28,23 @@ MERGE_IOU = 0.45  # the same overlap the YOLO decoder treats as one face
 class Pass:
     detections: Detections
     preferred: bool = True  # its boxes win over non-preferred ones for the same face
+
+
+@dataclass(frozen=True)
+class Look:
+    """One model's detections over (part of) the image, and which faces it is responsible for."""
+
+    detections: Detections
+    max_face: float | None = None  # px: the largest face this look reports; None: any size
+    regions: tuple[tuple[float, float, float, float], ...] | None = None  # x1, y1, x2, y2; None: whole image
+
+    def responsible_for(self, box: np.ndarray) -> bool:
+        if self.max_face is not None and max(box[2] - box[0], box[3] - box[1]) > self.max_face:
+            return False
+        if self.regions is None:
+            return True
+        x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        return any(x1 <= x < x2 and y1 <= y < y2 for x1, y1, x2, y2 in self.regions)
 
 
 @dataclass(frozen=True)
@@ -70,3 +94,40 @@ def fuse(passes: list[Pass]) -> Detections:
         scores.append(combined.scores[seed])
     chosen = combined.select(np.asarray(representatives, np.int64))
     return Detections(chosen.boxes, np.asarray(scores, np.float32), chosen.landmarks)
+
+
+def vote(looks: list[Look]) -> Detections:
+    """One detection per face seen by any look, scored by the mean of the responsible looks, best first."""
+    parts = [look for look in looks if len(look.detections)]
+    if not parts:
+        return Detections.empty()
+    combined = Detections.concat([look.detections for look in parts])
+    source = np.concatenate([np.full(len(look.detections), i) for i, look in enumerate(parts)])
+    order = np.argsort(-combined.scores, kind="stable")
+    combined, source = combined.select(order), source[order]
+    overlaps = iou_matrix(combined.boxes, combined.boxes)
+    unclaimed = np.ones(len(combined), bool)
+    boxes, scores, landmarks = [], [], []
+    for seed in range(len(combined)):
+        if not unclaimed[seed]:
+            continue
+        members = unclaimed & (overlaps[seed] >= MERGE_IOU)
+        members[seed] = True
+        unclaimed &= ~members
+        seed_box = combined.boxes[seed]
+        votes = [
+            float(combined.scores[members & (source == i)].max(initial=0.0))
+            for i, look in enumerate(parts)
+            if look.responsible_for(seed_box)
+        ]
+        votes += [0.0] * sum(1 for look in looks if not len(look.detections) and look.responsible_for(seed_box))
+        weights = combined.scores[members] / combined.scores[members].sum()
+        boxes.append(weights @ combined.boxes[members])
+        landmarks.append(np.tensordot(weights, combined.landmarks[members], axes=1))
+        scores.append(np.mean(votes) if votes else combined.scores[seed])
+    faces = Detections(
+        np.asarray(boxes, np.float32).reshape(-1, 4),
+        np.asarray(scores, np.float32),
+        np.asarray(landmarks, np.float32).reshape(-1, 5, 2),
+    )
+    return faces.select(np.argsort(-faces.scores, kind="stable"))

@@ -2,14 +2,17 @@
 
     fast        one pass over the whole image at the model input size (640 px).
     balanced    (default) the whole image plus a grid of at most 4 tiles that see it up to twice as large, so
-                faces down to ~10 px in a 1024 px photo are found; 5 model passes.
+                faces down to ~10 px in a 1024 px photo are found; tiles holding a face the model is unsure of
+                get a second, mirrored look, and faces are scored by the looks' agreement (fusion.vote);
+                about 5.5 model passes per photo.
     max_recall  the whole image, at most 6 tiles, and CenterFace over the image at the tiles' scale, fused with
                 CenterFace's scores mapped onto YOLO's; for when a missed face is unacceptable (several times
                 slower, and more false boxes).
 
-Each threshold is the operating point that maximises F-beta on the preset's own precision-recall curve
-(bench.accuracy over all 1,239 WIDER FACE images), where recall counts beta times as much as precision:
-beta = 2 for fast and balanced (a missed face is a privacy leak, a needless blur only cosmetic), 3 for max_recall.
+Thresholds are read off each preset's own precision-recall curve (bench.accuracy over all 1,239 WIDER FACE
+images): the most recall at a floor of precision, since a missed face is a privacy leak but a photo full of
+needless blur is useless too. fast: precision >= 0.90 (threshold 0.13); balanced: >= 0.93 with a small margin
+(0.18: P 0.935, R 0.924); max_recall: >= 0.85 (0.18: P 0.851, R 0.950).
 Scores are on the primary model's scale (YOLOv8n-face int8 tops out near 0.85); CenterFace's are mapped onto it
 (fusion.CENTERFACE_TO_YOLO).
 """
@@ -29,13 +32,16 @@ class Preset:
     max_tiles: int = 0  # zoomed-in tiles on top of the whole-image pass; 0: the whole image only
     tile_zoom: float = 2.0  # tiles see the image at most this many times larger than the whole-image pass
     fuse_centerface: bool = False
+    # Tiles holding a face the model is unsure of are looked at again, mirrored, and each face is scored by the
+    # mean of the looks responsible for it (fusion.vote) instead of the best one.
+    second_look: bool = False
 
 
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
         Preset("fast", score_threshold=0.13, max_side=640),
-        Preset("balanced", score_threshold=0.18, max_side=1280, max_tiles=4),
+        Preset("balanced", score_threshold=0.18, max_side=1280, max_tiles=4, second_look=True),
         Preset("max_recall", score_threshold=0.18, max_side=1920, max_tiles=6, tile_zoom=2.5, fuse_centerface=True),
     )
 }

@@ -8,6 +8,7 @@ from typing import Protocol
 import numpy as np
 
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+MIRRORED_LANDMARKS = [1, 0, 2, 4, 3]  # each landmark's counterpart in a left-right flipped image
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,14 @@ class Detections:
         boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, width)
         boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, height)
         return Detections(boxes.astype(np.float32), self.scores, (self.landmarks * factor_xy).astype(np.float32))
+
+    def mirrored(self, width: int) -> Detections:
+        """These faces as seen in the image flipped left to right (`width` px wide): left eye becomes right eye."""
+        boxes = self.boxes.copy()
+        boxes[:, [0, 2]] = width - self.boxes[:, [2, 0]]
+        landmarks = self.landmarks[:, MIRRORED_LANDMARKS].copy()
+        landmarks[..., 0] = width - landmarks[..., 0]
+        return Detections(boxes, self.scores, landmarks)
 
     def sorted_by_position(self) -> Detections:
         """Left to right, then top to bottom: a stable order users can rely on (face_1 is the leftmost)."""

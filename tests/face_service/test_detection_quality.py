@@ -17,7 +17,7 @@ import pytest
 
 from face_detection_service.detection.centerface import bundled_centerface_path
 from face_detection_service.detection.detector import FaceDetector
-from face_detection_service.detection.fusion import CENTERFACE_TO_YOLO, Pass, fuse
+from face_detection_service.detection.fusion import CENTERFACE_TO_YOLO, Look, Pass, fuse, vote
 from face_detection_service.detection.geometry import iou_matrix
 from face_detection_service.detection.loader import load_detector
 from face_detection_service.detection.presets import DEFAULT_PRESET, PRESETS
@@ -138,12 +138,13 @@ def test_a_large_face_across_tile_seams_gets_one_box(detector, reference_photo):
     assert len(faces) == 1
 
 
-def test_fusion_keeps_one_box_per_face_drawn_by_the_preferred_model():
-    def detections(boxes: list, scores: list) -> Detections:
-        return Detections(
-            np.array(boxes, np.float32), np.array(scores, np.float32), np.full((len(scores), 5, 2), np.nan, np.float32)
-        )
+def detections(boxes: list, scores: list) -> Detections:
+    return Detections(
+        np.array(boxes, np.float32), np.array(scores, np.float32), np.full((len(scores), 5, 2), np.nan, np.float32)
+    )
 
+
+def test_fusion_keeps_one_box_per_face_drawn_by_the_preferred_model():
     yolo = detections([[100, 100, 200, 230]], [0.6])
     centerface = detections([[102, 110, 198, 215], [400, 50, 440, 100]], [0.9, 0.4])
 
@@ -154,6 +155,46 @@ def test_fusion_keeps_one_box_per_face_drawn_by_the_preferred_model():
     np.testing.assert_array_equal(by_left.boxes[0], yolo.boxes[0])  # same face: YOLO's box ...
     assert by_left.scores[0] == pytest.approx(0.9)  # ... with the more confident score
     np.testing.assert_array_equal(by_left.boxes[1], centerface.boxes[1])  # a face only CenterFace saw is kept
+
+
+def test_a_face_every_responsible_look_sees_keeps_its_score_and_one_look_alone_counts_half():
+    whole = detections([[100, 100, 140, 150]], [0.6])
+    tiles = detections([[101, 100, 141, 151], [500, 500, 512, 515]], [0.6, 0.4])
+    mirrored = detections([[500, 501, 512, 515]], [0.4])
+
+    faces = vote(
+        [
+            Look(whole),
+            Look(tiles, max_face=60),
+            Look(mirrored, max_face=60, regions=((400.0, 400.0, 800.0, 800.0),)),
+        ]
+    ).sorted_by_position()
+
+    assert len(faces) == 2  # one box per face, however many looks saw it
+    assert faces.scores[0] == pytest.approx(0.6)  # the whole image and the tiles agree; no mirrored look there
+    assert faces.scores[1] == pytest.approx(0.8 / 3)  # tiles and mirror see it, the whole image does not
+
+
+def test_a_look_is_not_held_against_faces_too_large_for_it():
+    large = detections([[100, 100, 300, 330]], [0.7])
+
+    faces = vote([Look(large), Look(Detections.empty(), max_face=60)])
+
+    assert faces.scores.tolist() == pytest.approx([0.7])
+
+
+def test_mirroring_detections_twice_gives_them_back_and_keeps_left_eye_left():
+    faces = Detections(
+        np.array([[10, 20, 50, 70]], np.float32),
+        np.array([0.9], np.float32),
+        np.array([[[20, 35], [40, 35], [30, 45], [22, 58], [38, 58]]], np.float32),
+    )
+
+    mirrored = faces.mirrored(200)
+
+    np.testing.assert_allclose(mirrored.boxes, [[150, 20, 190, 70]])
+    assert mirrored.landmarks[0, 0, 0] < mirrored.landmarks[0, 1, 0]  # left eye still left of the right eye
+    np.testing.assert_allclose(mirrored.mirrored(200).landmarks, faces.landmarks)
 
 
 def test_centerface_scores_map_monotonically_onto_the_yolo_scale():
