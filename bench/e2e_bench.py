@@ -6,9 +6,9 @@
 N closed-loop clients each upload a photo (POST /detect_faces or /blur_faces), wait for its result with
 GET /task_result/{id}?wait=..., and start the next one; every run is bounded in requests and seconds and talks to
 127.0.0.1 only. Latency is upload start to result received. The bare detector runs the same job code
-(decode + detect [+ blur + encode]) in as many worker processes as the face service, each with its own model, without the gRPC
-server, the gateway or Redis: the ceiling the stack can reach on this machine. The ratio says what HTTP, Redis,
-gRPC and polling cost on top.
+(decode + detect [+ blur + encode]) in as many worker processes as the face service, each with its own model,
+without the gRPC server, the gateway or Redis: the ceiling the stack can reach on this machine. The ratio says
+what HTTP, Redis, gRPC and polling cost on top.
 """
 
 from __future__ import annotations
@@ -186,7 +186,10 @@ def main() -> int:
     kinds = args.kinds.split(",")
     levels = [int(c) for c in args.concurrency.split(",")]
     replica_counts = [1] if args.url else [int(r) for r in args.replicas.split(",")]
-    print(f"{len(photos)} photos, {cores} cores, default preset; bare detector = same job code, {cores} worker processes\n")
+    print(
+        f"{len(photos)} photos, {cores} cores, default preset; "
+        f"bare detector = same job code, {cores} worker processes\n"
+    )
 
     bare = {kind: bare_detector(photos, kind, cores, rounds=2) for kind in kinds}
     rows = []

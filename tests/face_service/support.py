@@ -31,7 +31,7 @@ class FaceServiceProcess:
             "FACE_GRPC_HOST": "127.0.0.1",
             **env,
         }
-        self._log = open(self.log_path, "w")
+        self._log = open(self.log_path, "w")  # noqa: SIM115 -- open for the process's lifetime, closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "face_detection_service"],
             cwd=REPO_ROOT,
