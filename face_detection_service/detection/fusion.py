@@ -69,26 +69,39 @@ class LogitLinear:
 CENTERFACE_TO_YOLO = LogitLinear(slope=1.31, intercept=-0.34)
 
 
-def fuse(passes: list[Pass]) -> Detections:
-    """One detection per face, best score first."""
-    parts = [p for p in passes if len(p.detections)]
-    if not parts:
-        return Detections.empty()
-    combined = Detections.concat([p.detections for p in parts])
-    preferred = np.concatenate([np.full(len(p.detections), p.preferred) for p in parts])
-    if len(parts) == 1:
-        return combined
+def _clusters(parts: list[Detections]) -> tuple[Detections, np.ndarray, list[tuple[int, np.ndarray]]]:
+    """All detections best first, the index of the part each came from, and the faces as (seed, members mask).
+
+    Greedy from the most confident: a seed claims every unclaimed detection overlapping it by MERGE_IOU or more.
+    """
+    combined = Detections.concat(parts)
+    source = np.concatenate([np.full(len(part), index) for index, part in enumerate(parts)])
     order = np.argsort(-combined.scores, kind="stable")
-    combined, preferred = combined.select(order), preferred[order]
+    combined, source = combined.select(order), source[order]
     overlaps = iou_matrix(combined.boxes, combined.boxes)
     unclaimed = np.ones(len(combined), bool)
-    representatives, scores = [], []
+    clusters = []
     for seed in range(len(combined)):
         if not unclaimed[seed]:
             continue
         members = unclaimed & (overlaps[seed] >= MERGE_IOU)
         members[seed] = True
         unclaimed &= ~members
+        clusters.append((seed, members))
+    return combined, source, clusters
+
+
+def fuse(passes: list[Pass]) -> Detections:
+    """One detection per face, best score first."""
+    parts = [p for p in passes if len(p.detections)]
+    if not parts:
+        return Detections.empty()
+    if len(parts) == 1:
+        return parts[0].detections
+    combined, source, clusters = _clusters([p.detections for p in parts])
+    preferred = np.array([p.preferred for p in parts])[source]
+    representatives, scores = [], []
+    for seed, members in clusters:
         best_preferred = np.flatnonzero(members & preferred)
         representatives.append(int(best_preferred[0]) if best_preferred.size else seed)
         scores.append(combined.scores[seed])
@@ -98,29 +111,17 @@ def fuse(passes: list[Pass]) -> Detections:
 
 def vote(looks: list[Look]) -> Detections:
     """One detection per face seen by any look, scored by the mean of the responsible looks, best first."""
-    parts = [look for look in looks if len(look.detections)]
-    if not parts:
+    if not any(len(look.detections) for look in looks):
         return Detections.empty()
-    combined = Detections.concat([look.detections for look in parts])
-    source = np.concatenate([np.full(len(look.detections), i) for i, look in enumerate(parts)])
-    order = np.argsort(-combined.scores, kind="stable")
-    combined, source = combined.select(order), source[order]
-    overlaps = iou_matrix(combined.boxes, combined.boxes)
-    unclaimed = np.ones(len(combined), bool)
+    combined, source, clusters = _clusters([look.detections for look in looks])
     boxes, scores, landmarks = [], [], []
-    for seed in range(len(combined)):
-        if not unclaimed[seed]:
-            continue
-        members = unclaimed & (overlaps[seed] >= MERGE_IOU)
-        members[seed] = True
-        unclaimed &= ~members
+    for seed, members in clusters:
         seed_box = combined.boxes[seed]
         votes = [
-            float(combined.scores[members & (source == i)].max(initial=0.0))
-            for i, look in enumerate(parts)
+            float(combined.scores[members & (source == index)].max(initial=0.0))
+            for index, look in enumerate(looks)
             if look.responsible_for(seed_box)
         ]
-        votes += [0.0] * sum(1 for look in looks if not len(look.detections) and look.responsible_for(seed_box))
         weights = combined.scores[members] / combined.scores[members].sum()
         boxes.append(weights @ combined.boxes[members])
         landmarks.append(np.tensordot(weights, combined.landmarks[members], axes=1))
