@@ -72,5 +72,5 @@ lint: dev-deps ## ruff check and format check (installs ruff into the virtualenv
 	$(PY) -m ruff format --check .
 
 clean: ## Remove the virtualenv, generated code, caches and local Redis data
-	rm -rf $(VENV) faceblur_proto .run .cache .pytest_cache .ruff_cache bench/out
+	rm -rf $(VENV) faceblur_proto/v1/*_pb2* $(PROTO_STAMP) .run .cache .pytest_cache .ruff_cache bench/out
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -8,10 +8,11 @@ Pixels outside the scaled face regions are never touched. Works on any decoded i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
 import cv2
 import numpy as np
+
+from faceblur_proto.vocabulary import DEFAULT_BOX_SCALE, DEFAULT_MASK, DEFAULT_MODE, Mask, Mode
 
 from .detection.geometry import clip_boxes, scale_boxes
 
@@ -22,22 +23,11 @@ BLUR_SIGMA_FRACTION = 1 / 6
 PIXELATE_BLOCKS_ACROSS = 8
 
 
-class Mode(str, Enum):
-    BLUR = "blur"
-    PIXELATE = "pixelate"
-    SOLID = "solid"
-
-
-class Mask(str, Enum):
-    ELLIPSE = "ellipse"
-    BOX = "box"
-
-
 @dataclass(frozen=True)
 class AnonymizeOptions:
-    mode: Mode = Mode.BLUR
-    mask: Mask = Mask.ELLIPSE
-    box_scale: float = 1.4  # the ellipse in a 1.4x box almost reaches the detected box corners
+    mode: Mode = DEFAULT_MODE
+    mask: Mask = DEFAULT_MASK
+    box_scale: float = DEFAULT_BOX_SCALE
 
 
 def face_regions(boxes: np.ndarray, box_scale: float, width: int, height: int) -> np.ndarray:

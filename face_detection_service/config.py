@@ -1,52 +1,88 @@
-"""The face detection service's settings, read once from environment variables (documented in the README)."""
+"""The face detection service's one settings object, read from ``FACE_*`` environment variables (README).
+
+A bad value fails at start naming the variable and what it expects (``FACE_WORKERS=abc`` -> "FACE_WORKERS:
+Input should be a valid integer").
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-from .detection.presets import DEFAULT_PRESET
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from faceblur_proto.vocabulary import DEFAULT_PRESET, PRESET_NAMES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = REPO_ROOT.parent / "shared" / "models" / "yolov8n-face_int8.tflite"
+MIB = 1024 * 1024
 
 
-def _int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACE_", case_sensitive=False, extra="ignore", frozen=True)
 
+    model: str = str(DEFAULT_MODEL)
+    """FACE_MODEL: .tflite, .onnx or .pt YOLOv8-face weights; empty or missing file: the CenterFace fallback."""
 
-@dataclass(frozen=True)
-class Settings:
-    model_path: Path | None  # FACE_MODEL: .tflite, .onnx or .pt YOLOv8-face weights; CenterFace if missing
-    host: str  # FACE_GRPC_HOST
-    port: int  # FACE_GRPC_PORT
-    workers: int  # FACE_WORKERS: jobs run at once (one model instance each)
-    threads_per_worker: int  # FACE_THREADS_PER_WORKER: intra-op threads of each model instance
-    queue_size: int  # FACE_QUEUE_SIZE: jobs waiting for a worker before new ones get RESOURCE_EXHAUSTED
-    max_image_bytes: int  # FACE_MAX_IMAGE_BYTES
-    max_pixels: int  # FACE_MAX_PIXELS
-    max_message_bytes: int  # FACE_MAX_MESSAGE_BYTES: largest single gRPC message (clients send 1 MiB chunks)
-    default_preset: str  # FACE_DEFAULT_PRESET
-    metrics_port: int  # FACE_METRICS_PORT: Prometheus metrics over HTTP; 0 turns it off
-    shutdown_grace_seconds: float  # FACE_SHUTDOWN_GRACE_SECONDS: time jobs in flight get to finish on SIGTERM
+    grpc_host: str = "127.0.0.1"
+    """FACE_GRPC_HOST: address the gRPC server binds to."""
+
+    grpc_port: int = Field(50051, ge=0, le=65535)
+    """FACE_GRPC_PORT: gRPC port (0: any free port)."""
+
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
+    """FACE_WORKERS: jobs run at once, one worker process with its own model instance each (default: the cores)."""
+
+    threads_per_worker: int = Field(1, gt=0)
+    """FACE_THREADS_PER_WORKER: intra-op threads of each model instance."""
+
+    queue_size: int = Field(64, ge=0)
+    """FACE_QUEUE_SIZE: jobs waiting for a worker before new ones get RESOURCE_EXHAUSTED."""
+
+    max_image_bytes: int = Field(50 * MIB, gt=0)
+    """FACE_MAX_IMAGE_BYTES: largest image a job may upload."""
+
+    max_pixels: int = Field(50_000_000, gt=0)
+    """FACE_MAX_PIXELS: largest image, in pixels, that is decoded (decompression-bomb guard)."""
+
+    max_message_bytes: int = Field(8 * MIB, gt=0)
+    """FACE_MAX_MESSAGE_BYTES: largest single gRPC message (clients send 1 MiB chunks)."""
+
+    default_preset: str = DEFAULT_PRESET
+    """FACE_DEFAULT_PRESET: the preset of jobs that name none."""
+
+    metrics_port: int = Field(0, ge=0, le=65535)
+    """FACE_METRICS_PORT: Prometheus metrics over HTTP; 0 turns it off."""
+
+    shutdown_grace_seconds: float = Field(30.0, ge=0)
+    """FACE_SHUTDOWN_GRACE_SECONDS: time the jobs in flight get to finish on SIGTERM."""
+
+    log_level: str = "INFO"
+    """FACE_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."""
+
+    log_format: str = Field("text", pattern="^(text|json)$")
+    """FACE_LOG_FORMAT: ``text`` for people, ``json`` (one object a line, with job_id) for log shippers."""
+
+    @field_validator("default_preset")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        if value not in PRESET_NAMES:
+            raise ValueError(f"must be one of {', '.join(PRESET_NAMES)}")
+        return value
+
+    @property
+    def model_path(self) -> Path | None:
+        return Path(self.model).expanduser().resolve() if self.model else None
 
     @staticmethod
     def from_env() -> Settings:
-        cores = os.cpu_count() or 1
-        model = os.environ.get("FACE_MODEL", str(DEFAULT_MODEL))
-        model_path = Path(model).expanduser().resolve() if model else None
-        return Settings(
-            model_path=model_path,
-            host=os.environ.get("FACE_GRPC_HOST", "127.0.0.1"),
-            port=_int("FACE_GRPC_PORT", 50051),
-            workers=_int("FACE_WORKERS", cores),
-            threads_per_worker=_int("FACE_THREADS_PER_WORKER", 1),
-            queue_size=_int("FACE_QUEUE_SIZE", 64),
-            max_image_bytes=_int("FACE_MAX_IMAGE_BYTES", 50 * 1024 * 1024),
-            max_pixels=_int("FACE_MAX_PIXELS", 50_000_000),
-            max_message_bytes=_int("FACE_MAX_MESSAGE_BYTES", 8 * 1024 * 1024),
-            default_preset=os.environ.get("FACE_DEFAULT_PRESET", DEFAULT_PRESET),
-            metrics_port=_int("FACE_METRICS_PORT", 0),
-            shutdown_grace_seconds=float(os.environ.get("FACE_SHUTDOWN_GRACE_SECONDS", 30)),
-        )
+        """The settings, or SystemExit naming each bad variable and what it expects."""
+        try:
+            return Settings()
+        except ValidationError as error:
+            problems = "; ".join(
+                f"FACE_{'_'.join(str(part) for part in problem['loc']).upper()}: {problem['msg']}"
+                for problem in error.errors()
+            )
+            raise SystemExit(f"face service: bad setting: {problems}") from None

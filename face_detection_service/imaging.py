@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from faceblur_proto.image_formats import DISPLAY_NAMES, SNIFF_BYTES, sniff_image_format
+
 Image.MAX_IMAGE_PIXELS = None  # the service enforces its own limit, with a clearer message
 
 SUPPORTED_FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff", "GIF": "gif"}
@@ -47,9 +49,11 @@ def read_header(data: bytes, max_pixels: int) -> ImageHeader:
             pil_format, (width, height) = probe.format or "", probe.size
             orientation = _exif_orientation(probe)
     except UnidentifiedImageError:
-        claimed = _format_by_signature(data)
+        claimed = sniff_image_format(data[:SNIFF_BYTES])
         if claimed:
-            raise ImageError(f"the data starts like a {claimed} file but its header is corrupt") from None
+            raise ImageError(
+                f"the data starts like a {DISPLAY_NAMES[claimed]} file but its header is corrupt"
+            ) from None
         raise ImageError(
             f"not a supported image ({_describe_start(data)}); send JPEG, PNG, WebP, BMP, TIFF or GIF"
         ) from None
@@ -141,23 +145,6 @@ def _exif_orientation(probe: Image.Image) -> int:
     except Exception:  # a malformed EXIF block must not make a good photo unusable
         return 1
     return orientation if 1 <= orientation <= 8 else 1
-
-
-SIGNATURES = {
-    b"\xff\xd8\xff": "JPEG",
-    b"\x89PNG\r\n\x1a\n": "PNG",
-    b"GIF87a": "GIF",
-    b"GIF89a": "GIF",
-    b"BM": "BMP",
-    b"II*\x00": "TIFF",
-    b"MM\x00*": "TIFF",
-}
-
-
-def _format_by_signature(data: bytes) -> str | None:
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WebP"
-    return next((name for magic, name in SIGNATURES.items() if data.startswith(magic)), None)
 
 
 def _describe_start(data: bytes) -> str:

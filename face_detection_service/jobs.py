@@ -27,7 +27,9 @@ class JobSpec:
 
 
 @dataclass
-class JobOutput:
+class JobResult:
+    """What ``run_job`` returns: the in-process form of the proto's ``JobResult``, plus the returned image."""
+
     faces: Detections
     width: int
     height: int
@@ -42,7 +44,7 @@ def reduced_decode_factor(long_side: int, needed_side: int) -> int:
     return next((f for f in REDUCED_DECODE_FACTORS if long_side // f >= needed_side), 1)
 
 
-def run_job(data: bytes, spec: JobSpec, detector: FaceDetector, max_pixels: int) -> JobOutput:
+def run_job(data: bytes, spec: JobSpec, detector: FaceDetector, max_pixels: int) -> JobResult:
     """Raises imaging.ImageError (the user's fault) with a message naming the problem."""
     clock = _Stopwatch()
     header = read_header(data, max_pixels)
@@ -63,7 +65,7 @@ def run_job(data: bytes, spec: JobSpec, detector: FaceDetector, max_pixels: int)
     faces = faces.sorted_by_position()
     clock.lap("inference_ms")
 
-    output = JobOutput(faces, header.width, header.height, detector.model_name(spec.preset))
+    output = JobResult(faces, header.width, header.height, detector.model_name(spec.preset))
     if spec.blur:
         picture = anonymize(pixels, faces.boxes, spec.anonymize)
         clock.lap("anonymize_ms")

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import signal
-import time
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from faceblur_proto.json_logs import configure_logging
 from faceblur_proto.v1 import face_detection_pb2 as pb
 from faceblur_proto.v1 import face_detection_pb2_grpc as pb_grpc
 
@@ -59,15 +57,17 @@ async def start(settings: Settings) -> RunningServer:
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection((SERVICE_NAME, reflection.SERVICE_NAME, "grpc.health.v1.Health"), server)
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
     if port == 0:
-        raise RuntimeError(f"cannot listen on {settings.host}:{settings.port}")
+        raise RuntimeError(
+            f"cannot listen on {settings.grpc_host}:{settings.grpc_port} (FACE_GRPC_HOST, FACE_GRPC_PORT)"
+        )
     await server.start()
     for name in ("", SERVICE_NAME):
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info(
         "face service listening on %s:%d with model %s (%d workers x %d threads, queue %d)",
-        settings.host,
+        settings.grpc_host,
         port,
         model_name,
         settings.workers,
@@ -82,7 +82,7 @@ async def serve(settings: Settings) -> None:
     if settings.metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(settings.metrics_port, addr=settings.host)
+        start_http_server(settings.metrics_port, addr=settings.grpc_host)
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -93,32 +93,7 @@ async def serve(settings: Settings) -> None:
     log.info("stopped")
 
 
-class JsonLogFormatter(logging.Formatter):
-    """FACE_LOG_FORMAT=json: one JSON object a line, with the job id on the lines about a job."""
-
-    converter = time.gmtime
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        # The servicer's job lines are "job %s: ..." with the job id as first argument.
-        job_id = getattr(record, "job_id", None)
-        if job_id is None and str(record.msg).startswith("job %s") and record.args:
-            job_id = record.args[0]
-        if job_id is not None:
-            entry["job_id"] = str(job_id)
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
-
-
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if os.environ.get("FACE_LOG_FORMAT", "text") == "json":
-        for handler in logging.getLogger().handlers:
-            handler.setFormatter(JsonLogFormatter())
-    asyncio.run(serve(Settings.from_env()))
+    settings = Settings.from_env()
+    configure_logging(settings.log_format, settings.log_level)
+    asyncio.run(serve(settings))

@@ -8,19 +8,18 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from faceblur_proto.framing import error_response
 from faceblur_proto.v1 import face_detection_pb2 as pb
 from faceblur_proto.v1 import face_detection_pb2_grpc as pb_grpc
 
-from .anonymize import AnonymizeOptions
 from .config import Settings
 from .detection.presets import PRESETS
 from .imaging import ImageError
 from .metrics import JOBS, STAGE_SECONDS
-from .protocol import InvalidOptions, error_message, job_spec, result_messages
+from .protocol import InvalidOptions, job_spec, result_messages
 from .workers import Overloaded, WorkerPool
 
 log = logging.getLogger(__name__)
-DEFAULT_BOX_SCALE = AnonymizeOptions().box_scale
 
 
 class _Upload:
@@ -114,33 +113,33 @@ class FaceDetectionServicer(pb_grpc.FaceDetectionServicer):
                 raise _JobFailed(grpc.StatusCode.UNAVAILABLE, "server is shutting down; send the job again")
             if upload.rejection:
                 raise _JobFailed(grpc.StatusCode.INVALID_ARGUMENT, upload.rejection)
-            spec = job_spec(upload.options, self.settings.default_preset, DEFAULT_BOX_SCALE)
+            spec = job_spec(upload.options, self.settings.default_preset)
             data = b"".join(upload.chunks)
             upload.chunks.clear()
             output, queued_seconds = await self.pool.run_job(data, spec, self.settings.max_pixels)
-        except InvalidOptions as exc:
-            return self._failed(job_id, kind, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except ImageError as exc:
+        except (InvalidOptions, ImageError) as exc:
             return self._failed(job_id, kind, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Overloaded as exc:
             return self._failed(job_id, kind, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except _JobFailed as exc:
             return self._failed(job_id, kind, exc.code, exc.message)
         except Exception as exc:
-            log.exception("job %s failed", job_id)
+            log.exception("job %s failed", job_id, extra={"job_id": job_id})
             return self._failed(job_id, kind, grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
         JOBS.labels(kind=kind, outcome="success").inc()
         STAGE_SECONDS.labels(stage="queue").observe(queued_seconds)
         for stage, milliseconds in output.timings_ms.items():
             STAGE_SECONDS.labels(stage=stage.removesuffix("_ms")).observe(milliseconds / 1000)
-        log.info("job %s: %s, %d face(s), %s", job_id, kind, len(output.faces), output.timings_ms)
+        log.info(
+            "job %s: %s, %d face(s), %s", job_id, kind, len(output.faces), output.timings_ms, extra={"job_id": job_id}
+        )
         return result_messages(job_id, spec.preset.name, output, queued_seconds * 1000)
 
     @staticmethod
     def _failed(job_id: str, kind: str, code: grpc.StatusCode, message: str) -> list[pb.JobResponse]:
         JOBS.labels(kind=kind, outcome=code.name.lower()).inc()
-        log.info("job %s: %s refused: %s (%s)", job_id, kind, message, code.name)
-        return [error_message(job_id, code, message)]
+        log.info("job %s: %s refused: %s (%s)", job_id, kind, message, code.name, extra={"job_id": job_id})
+        return [error_response(job_id, code, message)]
 
 
 class _JobFailed(Exception):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .detection.detector import FaceDetector
 from .detection.loader import load_detector
-from .jobs import JobOutput, JobSpec, run_job
+from .jobs import JobResult, JobSpec, run_job
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def worker_model_name() -> str:
     return _detector.name
 
 
-def run_job_in_worker(data: bytes, spec: JobSpec, max_pixels: int, enqueued_at: float) -> tuple[JobOutput, float]:
+def run_job_in_worker(data: bytes, spec: JobSpec, max_pixels: int, enqueued_at: float) -> tuple[JobResult, float]:
     """Runs in a worker process: the job's output and the seconds it waited for this worker."""
     assert _detector is not None
     waited = time.time() - enqueued_at
@@ -74,7 +74,7 @@ class WorkerPool:
         )
         return names[0]
 
-    async def run_job(self, data: bytes, spec: JobSpec, max_pixels: int) -> tuple[JobOutput, float]:
+    async def run_job(self, data: bytes, spec: JobSpec, max_pixels: int) -> tuple[JobResult, float]:
         if self._pending >= self.workers + self.queue_size:
             raise Overloaded(
                 f"server busy: {self._pending} jobs already queued or running "

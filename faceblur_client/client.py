@@ -17,7 +17,7 @@ from faceblur_client.errors import ApiError, GatewayUnreachable, TaskFailed, Tas
 from faceblur_client.multipart import encode_form
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-TaskKind = Literal["detect", "blur"]
+JobKind = Literal["detect", "blur"]
 ENDPOINTS: dict[str, str] = {"detect": "detect_faces", "blur": "blur_faces"}
 FINAL_STATUSES = ("SUCCESS", "FAILURE")
 # The gateway caps one long poll (GATEWAY_RESULT_WAIT_MAX_SECONDS, 30 by default); asking for more is harmless.
@@ -104,7 +104,7 @@ class FaceBlurClient:
 
     # --- one call each ---------------------------------------------------------------------------------------
 
-    def submit(self, kind: TaskKind, image: ImageInput, filename: str | None = None, **options: object) -> str:
+    def submit(self, kind: JobKind, image: ImageInput, filename: str | None = None, **options: object) -> str:
         """Upload the image for `kind` ("detect" or "blur") and return the task id. Options left as None
         take the service's defaults: threshold, preset, draw (detect); mode, mask, box_scale (blur)."""
         if kind not in ENDPOINTS:

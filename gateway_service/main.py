@@ -19,7 +19,7 @@ from gateway_service.api.deps import GatewayServices
 from gateway_service.api.routes import health, metrics, tasks
 from gateway_service.core.config import Settings, get_settings
 from gateway_service.core.logging import configure_logging
-from gateway_service.dispatcher.worker import Dispatcher
+from gateway_service.dispatcher.consumer import Dispatcher
 from gateway_service.readiness import ReadinessChecker
 from gateway_service.tasks.keys import RedisKeys
 from gateway_service.tasks.store import TaskStore

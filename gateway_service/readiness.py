@@ -10,7 +10,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.asyncio import Redis
 
-from gateway_service.dispatcher.face_client import CHANNEL_OPTIONS
+from gateway_service.core.grpc_channel import CHANNEL_OPTIONS
 
 FACE_SERVICE_NAME = "faceblur.v1.FaceDetection"
 

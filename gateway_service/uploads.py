@@ -13,30 +13,12 @@ from collections.abc import Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from faceblur_proto.image_formats import ACCEPTED_FORMATS, sniff_image_format
+
+__all__ = ["ACCEPTED_FORMATS", "UploadSizeLimitMiddleware", "sniff_image_format", "too_large_message"]
+
 # Room for the multipart envelope (boundaries, part headers, the small option fields) around the image itself.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
-
-_MAGIC_PREFIXES: tuple[tuple[bytes, str], ...] = (
-    (b"\xff\xd8\xff", "jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "png"),
-    (b"GIF87a", "gif"),
-    (b"GIF89a", "gif"),
-    (b"BM", "bmp"),
-    (b"II*\x00", "tiff"),
-    (b"MM\x00*", "tiff"),
-)
-
-ACCEPTED_FORMATS = ("jpeg", "png", "gif", "bmp", "webp", "tiff")
-
-
-def sniff_image_format(head: bytes) -> str | None:
-    """The image format named by the file's first bytes, or None if it is none of ACCEPTED_FORMATS."""
-    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    for prefix, name in _MAGIC_PREFIXES:
-        if head.startswith(prefix):
-            return name
-    return None
 
 
 def describe_size(num_bytes: int) -> str:

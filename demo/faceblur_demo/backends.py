@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from faceblur_demo.options import LANDMARK_NAMES, DemoError, Outcome, Request
+from faceblur_demo.options import DemoError, Outcome, Request
 
 
 class Backend(Protocol):
@@ -66,10 +66,11 @@ class LocalBackend:
         self._lock = threading.Lock()  # one model instance: one image at a time
 
     def process(self, image: bytes, filename: str, request: Request) -> Outcome:
-        from face_detection_service.anonymize import AnonymizeOptions, Mask, Mode
+        from face_detection_service.anonymize import AnonymizeOptions
         from face_detection_service.detection.presets import get_preset
         from face_detection_service.imaging import ImageError
         from face_detection_service.jobs import JobSpec, run_job
+        from faceblur_proto.vocabulary import Mask, Mode, face_entry, faces_by_number
 
         spec = JobSpec(
             blur=request.action == "blur",
@@ -83,7 +84,8 @@ class LocalBackend:
                 output = run_job(image, spec, self.detector, self.max_pixels)
         except ImageError as error:
             raise DemoError(f"{filename}: {error}") from None
-        faces = faces_by_number(output.faces.boxes, output.faces.scores, output.faces.landmarks)
+        found = output.faces
+        faces = faces_by_number(map(face_entry, found.boxes, found.scores, found.landmarks))
         details: dict[str, Any] = {
             "kind": request.action,
             "options": _options(request),
@@ -99,22 +101,6 @@ class LocalBackend:
         if output.image is not None:
             details = {"image_format": output.image_format, **details}
         return Outcome(faces, details, output.image, output.image_format or "jpeg")
-
-
-def faces_by_number(boxes: Any, scores: Any, landmarks: Any) -> dict[str, Any]:
-    """The gateway API's face listing (face_1, face_2... in the detector's order), rounded as the API rounds."""
-    faces: dict[str, Any] = {}
-    for number, (box, score, points) in enumerate(zip(boxes, scores, landmarks, strict=True), start=1):
-        entry: dict[str, Any] = {
-            "facial_area": [round(float(v)) for v in box],
-            "confidence": round(float(score), 4),
-        }
-        known = [(float(x), float(y)) for x, y in points if x == x and y == y]  # NaN marks an unknown point
-        if len(known) == len(LANDMARK_NAMES):
-            named = zip(LANDMARK_NAMES, known, strict=True)
-            entry["landmarks"] = {name: [round(x, 1), round(y, 1)] for name, (x, y) in named}
-        faces[f"face_{number}"] = entry
-    return faces
 
 
 def _options(request: Request) -> dict[str, Any]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from faceblur_proto.vocabulary import DEFAULT_BOX_SCALE, DEFAULT_PRESET, LANDMARK_NAMES, PRESET_NAMES, Mask, Mode
+
 Action = Literal["blur", "detect"]
-PRESETS = ("fast", "balanced", "max_recall")
-MODES = ("blur", "pixelate", "solid")
-MASKS = ("ellipse", "box")
-DEFAULT_BOX_SCALE = 1.4
-LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+PRESETS = PRESET_NAMES
+MODES = tuple(mode.value for mode in Mode)
+MASKS = tuple(mask.value for mask in Mask)
+__all__ = ["DEFAULT_BOX_SCALE", "LANDMARK_NAMES", "MASKS", "MODES", "PRESETS", "DemoError", "Outcome", "Request"]
 
 
 class DemoError(Exception):
@@ -20,10 +21,10 @@ class DemoError(Exception):
 @dataclass(frozen=True)
 class Request:
     action: Action
-    preset: str = "balanced"
+    preset: str = DEFAULT_PRESET
     threshold: float | None = None  # None: the preset's own threshold
-    mode: str = "blur"
-    mask: str = "ellipse"
+    mode: str = Mode.BLUR.value
+    mask: str = Mask.ELLIPSE.value
     box_scale: float = DEFAULT_BOX_SCALE
 
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from .centerface import CenterFaceModel
-from .fusion import CENTERFACE_TO_YOLO, Look, Pass, fuse, vote
+from .fusion import CENTERFACE_TO_YOLO, Look, Proposal, fuse, vote
 from .presets import Preset
 from .tiling import FACE_LIMIT, Tile, TilePlan, plan_tiles, tile_to_image
 from .types import Detections, FaceModel
@@ -60,7 +60,7 @@ class FaceDetector:
             view = _resize_to(image, max(1, round(width * scale)), max(1, round(height * scale)))
             found = self._run(self.centerface, view, threshold)
             back = np.array([width / view.shape[1], height / view.shape[0]], np.float32)
-            faces = fuse([Pass(faces), Pass(found.rescaled(back, width, height), preferred=False)])
+            faces = fuse([Proposal(faces), Proposal(found.rescaled(back, width, height), preferred=False)])
 
         if (height, width) == (full_height, full_width):
             return faces
@@ -85,7 +85,7 @@ class FaceDetector:
 
         per_tile = [tile_faces(tile, mirrored=False) for tile in plan.tiles]
         if not preset.second_look:
-            return fuse([Pass(whole), *(Pass(found) for found in per_tile)])
+            return fuse([Proposal(whole), *(Proposal(found) for found in per_tile)])
 
         largest_tile_face = FACE_LIMIT * self.input_size / plan.scale
         looks = [Look(whole), Look(Detections.concat(per_tile), max_face=largest_tile_face)]

@@ -25,7 +25,10 @@ MERGE_IOU = 0.45  # the same overlap the YOLO decoder treats as one face
 
 
 @dataclass(frozen=True)
-class Pass:
+class Proposal:
+    """Detections offered to ``fuse``: a face keeps its best score, and a preferred proposal's box. (``Look`` is
+    what ``vote`` averages: it also says which faces it was responsible for seeing.)"""
+
     detections: Detections
     preferred: bool = True  # its boxes win over non-preferred ones for the same face
 
@@ -91,7 +94,7 @@ def _clusters(parts: list[Detections]) -> tuple[Detections, np.ndarray, list[tup
     return combined, source, clusters
 
 
-def fuse(passes: list[Pass]) -> Detections:
+def fuse(passes: list[Proposal]) -> Detections:
     """One detection per face, best score first."""
     parts = [p for p in passes if len(p.detections)]
     if not parts:

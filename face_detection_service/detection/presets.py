@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from faceblur_proto.vocabulary import DEFAULT_PRESET, PRESET_NAMES
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -45,7 +47,8 @@ PRESETS: dict[str, Preset] = {
         Preset("max_recall", score_threshold=0.18, max_side=1920, max_tiles=6, tile_zoom=2.5, fuse_centerface=True),
     )
 }
-DEFAULT_PRESET = "balanced"
+assert tuple(PRESETS) == PRESET_NAMES, "the presets here and the API's PRESET_NAMES must match"
+__all__ = ["DEFAULT_PRESET", "PRESETS", "Preset", "get_preset"]
 
 
 def get_preset(name: str) -> Preset:

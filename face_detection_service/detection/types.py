@@ -7,7 +7,6 @@ from typing import Protocol
 
 import numpy as np
 
-LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 MIRRORED_LANDMARKS = [1, 0, 2, 4, 3]  # each landmark's counterpart in a left-right flipped image
 
 

@@ -119,16 +119,9 @@ class Settings(BaseSettings):
     log_format: str = Field("text", pattern="^(text|json)$")
     """GATEWAY_LOG_FORMAT: ``text`` for people, ``json`` (one object a line, with task_id) for log shippers."""
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "face_service_addresses", "webhook_allowed_hosts", mode="before")
     @classmethod
-    def _split_keys(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("face_service_addresses", mode="before")
-    @classmethod
-    def _split_addresses(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
@@ -140,12 +133,10 @@ class Settings(BaseSettings):
             raise ValueError("FACE_SERVICE_ADDRESSES needs at least one host:port")
         return value
 
-    @field_validator("webhook_allowed_hosts", mode="before")
+    @field_validator("webhook_allowed_hosts")
     @classmethod
-    def _split_hosts(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip().lower() for part in value.split(",") if part.strip()]
-        return value
+    def _lower_case_hosts(cls, value: list[str]) -> list[str]:
+        return [host.lower() for host in value]
 
 
 @lru_cache

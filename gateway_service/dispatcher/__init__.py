@@ -1,1 +1,2 @@
-"""Moves jobs from the Redis stream to the face services (see worker.py); runs standalone via __main__."""
+"""Moves jobs from the Redis stream to the face services and their answers back (``consumer.Dispatcher``);
+runs inside the gateway, or standalone via ``python -m gateway_service.dispatcher``."""

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from gateway_service.core.config import get_settings
 from gateway_service.core.logging import configure_logging
-from gateway_service.dispatcher.worker import Dispatcher
+from gateway_service.dispatcher.consumer import Dispatcher
 
 log = logging.getLogger(__name__)
 

@@ -12,29 +12,15 @@ import itertools
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import grpc
 
+from faceblur_proto.framing import AnswerAssembler, JobAnswer, job_requests
 from faceblur_proto.v1 import face_detection_pb2 as pb
 from faceblur_proto.v1 import face_detection_pb2_grpc as pb_grpc
+from gateway_service.core.grpc_channel import CHANNEL_OPTIONS
 
 log = logging.getLogger(__name__)
-
-CHUNK_BYTES = 1024 * 1024
-_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
-
-CHANNEL_OPTIONS: Sequence[tuple[str, int]] = (
-    # Reconnect quickly after the face service restarts (gRPC's default backoff grows to two minutes).
-    ("grpc.initial_reconnect_backoff_ms", 200),
-    ("grpc.min_reconnect_backoff_ms", 200),
-    ("grpc.max_reconnect_backoff_ms", 2000),
-    # Notice a vanished host on an idle stream; no more often than gRPC servers accept by default.
-    ("grpc.keepalive_time_ms", 300_000),
-    ("grpc.keepalive_timeout_ms", 20_000),
-    ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-    ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
-)
 
 
 class FaceServiceUnavailable(Exception):
@@ -45,40 +31,6 @@ class FaceJobTimeout(Exception):
     """The face service took longer than the job timeout to answer."""
 
 
-@dataclass
-class FaceOutcome:
-    """The face service's answer to one job: a result (with the returned image, if any) or a job error."""
-
-    result: pb.JobResult | None = None
-    image: bytes | None = None
-    error_code: grpc.StatusCode | None = None
-    error_message: str = ""
-
-
-@dataclass
-class _PendingJob:
-    future: asyncio.Future[FaceOutcome]
-    chunks: list[bytes] = field(default_factory=list)
-
-
-def status_code_from_int(value: int) -> grpc.StatusCode:
-    return next((code for code in grpc.StatusCode if code.value[0] == value), grpc.StatusCode.UNKNOWN)
-
-
-def job_requests(job_id: str, options: pb.JobOptions, image: bytes) -> list[pb.JobRequest]:
-    """The messages that upload one job: options on the first, 1 MiB image chunks, ``last`` on the final one."""
-    chunks = [image[start : start + CHUNK_BYTES] for start in range(0, len(image), CHUNK_BYTES)] or [b""]
-    return [
-        pb.JobRequest(
-            job_id=job_id,
-            options=options if index == 0 else None,
-            image_chunk=chunk,
-            last=index == len(chunks) - 1,
-        )
-        for index, chunk in enumerate(chunks)
-    ]
-
-
 class FaceConnection:
     """One face service address: a channel and the one ProcessJobs stream on it."""
 
@@ -87,7 +39,7 @@ class FaceConnection:
         self._channel = grpc.aio.insecure_channel(address, options=list(CHANNEL_OPTIONS))
         self._stub = pb_grpc.FaceDetectionStub(self._channel)
         self._call: grpc.aio.StreamStreamCall | None = None
-        self._pending: dict[str, _PendingJob] = {}
+        self._pending: dict[str, asyncio.Future[JobAnswer]] = {}
         self._write_lock = asyncio.Lock()
         self._on_change = on_change
         self.down_since: float | None = time.time()
@@ -132,17 +84,17 @@ class FaceConnection:
         self._fail_pending(FaceServiceUnavailable(f"face service {self.address}: client shutting down"))
         await self._channel.close()
 
-    async def process(self, job_id: str, options: pb.JobOptions, image: bytes, timeout: float) -> FaceOutcome:
+    async def process(self, job_id: str, options: pb.JobOptions, image: bytes, timeout: float) -> JobAnswer:
         call = self._call
         if call is None:
             raise FaceServiceUnavailable(self.describe())
-        pending = _PendingJob(asyncio.get_running_loop().create_future())
-        self._pending[job_id] = pending
+        answer = asyncio.get_running_loop().create_future()
+        self._pending[job_id] = answer
         try:
             async with self._write_lock:
                 for request in job_requests(job_id, options, image):
                     await call.write(request)
-            return await asyncio.wait_for(pending.future, timeout)
+            return await asyncio.wait_for(answer, timeout)
         except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as error:
             raise FaceServiceUnavailable(
                 f"face service {self.address}: stream closed while sending: {error}"
@@ -153,28 +105,23 @@ class FaceConnection:
             self._pending.pop(job_id, None)
 
     async def _read_responses(self, call: grpc.aio.StreamStreamCall) -> str:
+        assembler = AnswerAssembler()
         while True:
             response = await call.read()
             if response is grpc.aio.EOF:
                 return "the service closed the stream"
-            pending = self._pending.get(response.job_id)
-            if pending is None or pending.future.done():
-                continue  # a job that timed out or was abandoned
-            if response.image_chunk:
-                pending.chunks.append(response.image_chunk)
-            if response.last:
-                pending.future.set_result(_outcome(response, pending.chunks))
+            waiting = self._pending.get(response.job_id)
+            if waiting is None or waiting.done():
+                assembler.forget(response.job_id)  # a job that timed out or was abandoned
+                continue
+            answer = assembler.add(response)
+            if answer is not None:
+                waiting.set_result(answer)
 
     def _fail_pending(self, error: Exception) -> None:
-        for pending in self._pending.values():
-            if not pending.future.done():
-                pending.future.set_exception(error)
-
-
-def _outcome(response: pb.JobResponse, chunks: list[bytes]) -> FaceOutcome:
-    if response.HasField("error"):
-        return FaceOutcome(error_code=status_code_from_int(response.error.code), error_message=response.error.message)
-    return FaceOutcome(result=response.result, image=b"".join(chunks) or None)
+        for waiting in self._pending.values():
+            if not waiting.done():
+                waiting.set_exception(error)
 
 
 class FacePool:
@@ -223,7 +170,7 @@ class FacePool:
                 return self.available
         return True
 
-    async def process(self, job_id: str, options: pb.JobOptions, image: bytes, timeout: float) -> FaceOutcome:
+    async def process(self, job_id: str, options: pb.JobOptions, image: bytes, timeout: float) -> JobAnswer:
         connected = [c for c in self.connections if c.connected]
         if not connected:
             raise FaceServiceUnavailable(self.describe_problem())

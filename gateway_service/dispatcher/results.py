@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from faceblur_proto.v1 import face_detection_pb2 as pb
-from gateway_service.tasks.models import JobOptions, TaskKind
-
-LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
-
-_KINDS = {TaskKind.DETECT: pb.JOB_KIND_DETECT, TaskKind.BLUR: pb.JOB_KIND_BLUR}
-_MODES = {
-    "blur": pb.ANONYMIZATION_MODE_BLUR,
-    "pixelate": pb.ANONYMIZATION_MODE_PIXELATE,
-    "solid": pb.ANONYMIZATION_MODE_SOLID,
-}
-_MASKS = {"ellipse": pb.MASK_SHAPE_ELLIPSE, "box": pb.MASK_SHAPE_BOX}
+from faceblur_proto.vocabulary import JobKind, face_entry, faces_by_number, to_proto
+from gateway_service.tasks.models import JobOptions
 
 
-def job_options_message(kind: TaskKind, options: JobOptions) -> pb.JobOptions:
+def job_options_message(kind: JobKind, options: JobOptions) -> pb.JobOptions:
     message = pb.JobOptions(
-        kind=_KINDS[kind],
-        mode=_MODES.get(options.mode or "", pb.ANONYMIZATION_MODE_UNSPECIFIED),
-        mask_shape=_MASKS.get(options.mask or "", pb.MASK_SHAPE_UNSPECIFIED),
-        preset=options.preset or "",
-        draw=options.draw and kind is TaskKind.DETECT,
+        kind=to_proto(kind),
+        mode=to_proto(options.mode) if options.mode else pb.ANONYMIZATION_MODE_UNSPECIFIED,
+        mask_shape=to_proto(options.mask) if options.mask else pb.MASK_SHAPE_UNSPECIFIED,
+        preset=options.preset.value if options.preset else "",
+        draw=options.draw and kind is JobKind.DETECT,
     )
     if options.threshold is not None:
         message.score_threshold = options.threshold
@@ -31,29 +24,18 @@ def job_options_message(kind: TaskKind, options: JobOptions) -> pb.JobOptions:
     return message
 
 
-def faces_by_number(faces: list[pb.Face] | tuple[pb.Face, ...]) -> dict[str, dict]:
-    """The FaceBlur API's face listing: face_1, face_2, ... in the service's order."""
-    return {f"face_{number}": face_entry(face) for number, face in enumerate(faces, start=1)}
-
-
-def face_entry(face: pb.Face) -> dict:
-    entry: dict = {
-        "facial_area": [round(face.x1), round(face.y1), round(face.x2), round(face.y2)],
-        "confidence": round(face.confidence, 4),
-    }
-    if len(face.landmarks) == len(LANDMARK_NAMES):
-        entry["landmarks"] = {
-            name: [round(point.x, 1), round(point.y, 1)]
-            for name, point in zip(LANDMARK_NAMES, face.landmarks, strict=True)
-        }
-    return entry
+def face_listing(faces: Iterable[pb.Face]) -> dict[str, dict]:
+    """The FaceBlur API's face listing (face_1, face_2, ... in the service's order) of the proto's faces."""
+    return faces_by_number(
+        face_entry((f.x1, f.y1, f.x2, f.y2), f.confidence, [(p.x, p.y) for p in f.landmarks]) for f in faces
+    )
 
 
 def stored_result(result: pb.JobResult) -> dict:
     """What the task record keeps of a JobResult (the returned image is stored beside it, as raw bytes)."""
     timings = result.timings
     return {
-        "faces": faces_by_number(list(result.faces)),
+        "faces": face_listing(result.faces),
         "face_count": len(result.faces),
         "model": result.model,
         "preset": result.preset,

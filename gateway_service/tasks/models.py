@@ -1,20 +1,17 @@
-"""What a task is: its kind, the options the user chose, its status and the record kept in Redis."""
+"""What a task is: its kind, the options the user chose, its status and the record kept in Redis.
+
+Kinds and option values are the API's vocabulary (faceblur_proto.vocabulary), shared with the face service.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
 from enum import Enum
-from typing import Literal
 
-Preset = Literal["fast", "balanced", "max_recall"]
-Mode = Literal["blur", "pixelate", "solid"]
-Mask = Literal["ellipse", "box"]
+from faceblur_proto.vocabulary import JobKind, Mask, Mode, PresetName
 
-
-class TaskKind(str, Enum):
-    DETECT = "detect"
-    BLUR = "blur"
+__all__ = ["JobKind", "JobOptions", "Mask", "Mode", "PresetName", "TaskRecord", "TaskStatus", "WebhookStatus"]
 
 
 class TaskStatus(str, Enum):
@@ -33,18 +30,27 @@ class JobOptions:
     """Per-job options; None means the face service's default."""
 
     threshold: float | None = None
-    preset: Preset | None = None
+    preset: PresetName | None = None
     mode: Mode | None = None
     mask: Mask | None = None
     box_scale: float | None = None
     draw: bool = False
 
+    def as_dict(self) -> dict[str, object]:
+        """The options the user chose (defaults left out), as the API shows them."""
+        chosen = {k: v for k, v in asdict(self).items() if v is not None and v is not False}
+        return {k: v.value if isinstance(v, Enum) else v for k, v in chosen.items()}
+
     def to_json(self) -> str:
-        return json.dumps({k: v for k, v in asdict(self).items() if v is not None and v is not False})
+        return json.dumps(self.as_dict())
 
     @classmethod
     def from_json(cls, text: str) -> JobOptions:
-        return cls(**json.loads(text)) if text else cls()
+        stored = json.loads(text) if text else {}
+        return cls(**{k: _ENUM_OPTIONS[k](v) if k in _ENUM_OPTIONS else v for k, v in stored.items()})
+
+
+_ENUM_OPTIONS: dict[str, type[Enum]] = {"preset": PresetName, "mode": Mode, "mask": Mask}
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,7 @@ class TaskRecord:
     """One task as stored in its Redis hash. Timestamps are Unix seconds."""
 
     task_id: str
-    kind: TaskKind
+    kind: JobKind
     status: TaskStatus
     options: JobOptions
     created_at: float
@@ -95,7 +101,7 @@ def record_from_hash(task_id: str, fields: dict[bytes, bytes]) -> TaskRecord:
     result_json = string("result")
     return TaskRecord(
         task_id=task_id,
-        kind=TaskKind(string("kind")),
+        kind=JobKind(string("kind")),
         status=TaskStatus(string("status")),
         options=JobOptions.from_json(string("options") or ""),
         created_at=float(string("created_at") or 0),

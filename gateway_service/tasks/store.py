@@ -14,7 +14,7 @@ import time
 from redis.asyncio import Redis
 
 from gateway_service.tasks.keys import RedisKeys
-from gateway_service.tasks.models import TaskKind, TaskRecord, TaskStatus, WebhookStatus, record_from_hash
+from gateway_service.tasks.models import JobKind, TaskRecord, TaskStatus, WebhookStatus, record_from_hash
 
 _NOT_FINAL = "local s = redis.call('HGET', KEYS[1], 'status')\nif not s or s == 'SUCCESS' or s == 'FAILURE' then"
 
@@ -97,12 +97,12 @@ class TaskStore:
         fields = await self._redis.hgetall(self._keys.task(task_id))
         return record_from_hash(task_id, fields) if fields else None
 
-    async def get_summary(self, task_id: str) -> tuple[TaskKind, float] | None:
+    async def get_summary(self, task_id: str) -> tuple[JobKind, float] | None:
         """The task's kind and creation time (cheap: the result and image stay in Redis)."""
         kind, created_at = await self._redis.hmget(self._keys.task(task_id), ["kind", "created_at"])
         if kind is None:
             return None
-        return TaskKind(kind.decode()), float(created_at or 0)
+        return JobKind(kind.decode()), float(created_at or 0)
 
     async def get_callback_url(self, task_id: str) -> str:
         value = await self._redis.hget(self._keys.task(task_id), "callback_url")

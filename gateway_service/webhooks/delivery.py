@@ -13,10 +13,10 @@ import logging
 
 import httpx
 
-from gateway_service.api.render import task_json
 from gateway_service.core.config import Settings
 from gateway_service.metrics import WEBHOOKS
 from gateway_service.tasks.models import WebhookStatus
+from gateway_service.tasks.render import task_json
 from gateway_service.tasks.store import TaskStore
 from gateway_service.webhooks.policy import CallbackRefused, check_callback_url
 from gateway_service.webhooks.signing import SIGNATURE_HEADER, TASK_ID_HEADER, signature

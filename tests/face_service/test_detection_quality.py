@@ -17,7 +17,7 @@ import pytest
 
 from face_detection_service.detection.centerface import bundled_centerface_path
 from face_detection_service.detection.detector import FaceDetector
-from face_detection_service.detection.fusion import CENTERFACE_TO_YOLO, Look, Pass, fuse, vote
+from face_detection_service.detection.fusion import CENTERFACE_TO_YOLO, Look, Proposal, fuse, vote
 from face_detection_service.detection.geometry import iou_matrix
 from face_detection_service.detection.loader import load_detector
 from face_detection_service.detection.presets import DEFAULT_PRESET, PRESETS
@@ -148,7 +148,7 @@ def test_fusion_keeps_one_box_per_face_drawn_by_the_preferred_model():
     yolo = detections([[100, 100, 200, 230]], [0.6])
     centerface = detections([[102, 110, 198, 215], [400, 50, 440, 100]], [0.9, 0.4])
 
-    faces = fuse([Pass(yolo), Pass(centerface, preferred=False)])
+    faces = fuse([Proposal(yolo), Proposal(centerface, preferred=False)])
 
     assert len(faces) == 2
     by_left = faces.sorted_by_position()

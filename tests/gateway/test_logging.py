@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from gateway_service.core.logging import JsonFormatter
+from faceblur_proto.json_logs import JsonFormatter
 
 
 def test_json_log_lines_carry_the_task_id() -> None:

@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from gateway_service.tasks.keys import RedisKeys
-from gateway_service.tasks.models import JobOptions, TaskKind, TaskRecord, TaskStatus
+from gateway_service.tasks.models import JobKind, JobOptions, TaskRecord, TaskStatus
 from gateway_service.tasks.queue import JobQueue
 from gateway_service.tasks.store import TaskStore
 from tests.stack import RedisServer
@@ -22,7 +22,7 @@ TTL = 3600
 def new_record(**overrides: object) -> TaskRecord:
     fields: dict = dict(
         task_id=str(uuid.uuid4()),
-        kind=TaskKind.BLUR,
+        kind=JobKind.BLUR,
         status=TaskStatus.PENDING,
         options=JobOptions(threshold=0.5, mode="pixelate"),
         created_at=time.time(),
@@ -61,7 +61,7 @@ def test_a_new_task_is_pending_with_its_image_and_a_queued_job(run_with_store: C
         stored = await store.get(record.task_id)
         assert stored is not None
         assert (stored.status, stored.kind, stored.options, stored.attempts) == (
-            TaskStatus.PENDING, TaskKind.BLUR, record.options, 0,
+            TaskStatus.PENDING, JobKind.BLUR, record.options, 0,
         )  # fmt: skip
         assert stored.created_at == pytest.approx(record.created_at)
         assert await store.get_image(record.task_id) == b"\xff\xd8\xffimage"

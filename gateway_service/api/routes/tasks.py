@@ -11,12 +11,13 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile, status
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
+from faceblur_proto.vocabulary import BOX_SCALE_RANGE, DEFAULT_BOX_SCALE, THRESHOLD_RANGE
 from gateway_service.api.deps import Caller, CurrentCaller, GatewayServices, Services
-from gateway_service.api.render import task_json
 from gateway_service.api.schemas import ErrorBody, TaskAccepted, TaskResult
 from gateway_service.core.config import Settings
 from gateway_service.metrics import TASKS_SUBMITTED
-from gateway_service.tasks.models import JobOptions, Mask, Mode, Preset, TaskKind, TaskRecord, TaskStatus
+from gateway_service.tasks.models import JobKind, JobOptions, Mask, Mode, PresetName, TaskRecord, TaskStatus
+from gateway_service.tasks.render import task_json
 from gateway_service.uploads import sniff_image_format, too_large_message, unsupported_type_message
 from gateway_service.webhooks.policy import CallbackRefused, check_callback_url
 
@@ -36,9 +37,16 @@ _UPLOAD_ERRORS = {
 
 ImageFile = Annotated[UploadFile | None, File(description="The image: JPEG, PNG, GIF, BMP, WebP or TIFF.")]
 Threshold = Annotated[
-    float | None, Form(ge=0.0, le=1.0, description="Drop faces below this confidence (default: the preset's).")
+    float | None,
+    Form(
+        ge=THRESHOLD_RANGE.low,
+        le=THRESHOLD_RANGE.high,
+        description="Drop faces below this confidence (default: the preset's).",
+    ),
 ]
-PresetOption = Annotated[Preset | None, Form(description="fast, balanced or max_recall (default: the face service's).")]
+PresetOption = Annotated[
+    PresetName | None, Form(description="fast, balanced or max_recall (default: the face service's).")
+]
 CallbackUrl = Annotated[
     str | None,
     Form(
@@ -69,7 +77,7 @@ async def detect_faces(
 ) -> TaskAccepted:
     """Queue face detection; the answer is a task id to read the result with, at once (HTTP 202)."""
     options = JobOptions(threshold=threshold, preset=preset, draw=draw)
-    return await _accept(request, services, caller, file, TaskKind.DETECT, options, callback_url)
+    return await _accept(request, services, caller, file, JobKind.DETECT, options, callback_url)
 
 
 @router.post(
@@ -89,13 +97,18 @@ async def blur_faces(
     mode: Annotated[Mode | None, Form(description="blur, pixelate or solid (default: blur).")] = None,
     mask: Annotated[Mask | None, Form(description="ellipse or box (default: ellipse).")] = None,
     box_scale: Annotated[
-        float | None, Form(ge=1.0, le=2.0, description="Grow each face box by this factor before anonymizing.")
+        float | None,
+        Form(
+            ge=BOX_SCALE_RANGE.low,
+            le=BOX_SCALE_RANGE.high,
+            description=f"Grow each face box by this factor before anonymizing (default: {DEFAULT_BOX_SCALE}).",
+        ),
     ] = None,
     callback_url: CallbackUrl = None,
 ) -> TaskAccepted:
     """Queue anonymization; the answer is a task id to read the result with, at once (HTTP 202)."""
     options = JobOptions(threshold=threshold, preset=preset, mode=mode, mask=mask, box_scale=box_scale)
-    return await _accept(request, services, caller, file, TaskKind.BLUR, options, callback_url)
+    return await _accept(request, services, caller, file, JobKind.BLUR, options, callback_url)
 
 
 @router.get(
@@ -137,7 +150,7 @@ async def _accept(
     services: Services,
     caller: Caller,
     file: UploadFile | None,
-    kind: TaskKind,
+    kind: JobKind,
     options: JobOptions,
     callback_url: str | None = None,
 ) -> TaskAccepted:

@@ -18,13 +18,14 @@ import grpc
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from faceblur_proto.framing import JobAnswer
 from faceblur_proto.v1 import face_detection_pb2 as pb
 from gateway_service.core.config import Settings
-from gateway_service.dispatcher.face_client import FaceJobTimeout, FaceOutcome, FacePool, FaceServiceUnavailable
+from gateway_service.dispatcher.face_client import FaceJobTimeout, FacePool, FaceServiceUnavailable
 from gateway_service.dispatcher.results import job_options_message, stored_result
 from gateway_service.metrics import STAGE_SECONDS, TASKS_FINISHED, observe_face_timings
 from gateway_service.tasks.keys import RedisKeys
-from gateway_service.tasks.models import TaskKind, TaskStatus
+from gateway_service.tasks.models import JobKind, TaskStatus
 from gateway_service.tasks.queue import JobEntry, JobQueue, unique_consumer_name
 from gateway_service.tasks.store import TaskStore
 from gateway_service.webhooks.delivery import WebhookSender
@@ -235,8 +236,8 @@ class Dispatcher:
                     return
                 await asyncio.sleep(0.1 * attempt)
 
-        if outcome.error_code is not None:
-            await self._fail(entry, f"{outcome.error_message} ({outcome.error_code.name})")
+        if outcome.error is not None:
+            await self._fail(entry, f"{outcome.error.message} ({outcome.error.code.name})")
             return
         assert outcome.result is not None
         observe_face_timings(outcome.result.timings)
@@ -245,9 +246,7 @@ class Dispatcher:
             self._finished(entry.task_id, record.kind, TaskStatus.SUCCESS, record.created_at)
         log.info("task done", extra={"task_id": entry.task_id})
 
-    async def _send_until_answered(
-        self, task_id: str, attempt: int, options: pb.JobOptions, image: bytes
-    ) -> FaceOutcome:
+    async def _send_until_answered(self, task_id: str, attempt: int, options: pb.JobOptions, image: bytes) -> JobAnswer:
         """Send the job; a busy service is asked again with backoff, within the job timeout."""
         timeout = self._settings.face_job_timeout_seconds
         deadline = time.monotonic() + timeout
@@ -257,8 +256,8 @@ class Dispatcher:
             if remaining <= 0:
                 raise FaceJobTimeout(f"the face service stayed busy for {timeout:g} s")
             outcome = await self._pool.process(f"{task_id}/{attempt}/{send}", options, image, remaining)
-            if outcome.error_code in _TRANSIENT_CODES:
-                raise FaceServiceUnavailable(f"{outcome.error_message} ({outcome.error_code.name})")
+            if outcome.error is not None and outcome.error.code in _TRANSIENT_CODES:
+                raise FaceServiceUnavailable(f"{outcome.error.message} ({outcome.error.code.name})")
             if outcome.error_code not in _BUSY_CODES:
                 return outcome
             await asyncio.sleep(min(delay, max(deadline - time.monotonic(), 0)))
@@ -272,7 +271,7 @@ class Dispatcher:
             kind, created_at = record if record else (None, None)
             self._finished(entry.task_id, kind, TaskStatus.FAILURE, created_at)
 
-    def _finished(self, task_id: str, kind: TaskKind | None, status: TaskStatus, created_at: float | None) -> None:
+    def _finished(self, task_id: str, kind: JobKind | None, status: TaskStatus, created_at: float | None) -> None:
         """After this dispatcher wrote the task's final state: count it and send its webhook, if any."""
         TASKS_FINISHED.labels(kind=kind.value if kind else "unknown", status=status.value).inc()
         if created_at:

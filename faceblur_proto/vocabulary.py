@@ -1,0 +1,128 @@
+"""The words of the FaceBlur API, defined once: what a job is, its options and their ranges, and how faces are listed.
+
+The enums carry the API's names (``"blur"``, ``"ellipse"``...); ``to_proto``/``from_proto`` map them onto the
+proto enums by name (``Mode.PIXELATE`` <-> ``ANONYMIZATION_MODE_PIXELATE``), so a value added to the proto and
+here needs no mapping table. Pure Python: importing it needs no generated code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, TypeVar
+
+
+class JobKind(str, Enum):
+    """What a job returns: the faces only, or the faces and the anonymized image."""
+
+    DETECT = "detect"
+    BLUR = "blur"
+
+
+class Mode(str, Enum):
+    """How a face is hidden."""
+
+    BLUR = "blur"  # Gaussian blur whose strength scales with the face size
+    PIXELATE = "pixelate"  # coarse mosaic
+    SOLID = "solid"  # filled with a flat colour
+
+
+class Mask(str, Enum):
+    """The shape that is hidden inside each (scaled) face box."""
+
+    ELLIPSE = "ellipse"
+    BOX = "box"
+
+
+class PresetName(str, Enum):
+    """How hard to look for faces, cheapest first (parameters: face_detection_service/detection/presets.py)."""
+
+    FAST = "fast"
+    BALANCED = "balanced"
+    MAX_RECALL = "max_recall"
+
+
+PRESET_NAMES = tuple(preset.value for preset in PresetName)
+DEFAULT_PRESET = PresetName.BALANCED.value
+DEFAULT_MODE = Mode.BLUR
+DEFAULT_MASK = Mask.ELLIPSE
+# The ellipse in a 1.4x box almost reaches the detected box's corners.
+DEFAULT_BOX_SCALE = 1.4
+
+# The five landmarks of each face, in the model's and the proto's order.
+LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+@dataclass(frozen=True)
+class Range:
+    """An option's closed range of valid values; ``check`` raises ValueError naming the option."""
+
+    name: str
+    low: float
+    high: float
+
+    def contains(self, value: float) -> bool:
+        return math.isfinite(value) and self.low <= value <= self.high
+
+    def check(self, value: float) -> float:
+        if not self.contains(value):
+            raise ValueError(f"{self.name} must be between {self.low:g} and {self.high:g}, got {value:g}")
+        return value
+
+
+THRESHOLD_RANGE = Range("threshold", 0.0, 1.0)
+# Never below 1: a box shrunk around a face would leave its edges visible.
+BOX_SCALE_RANGE = Range("box_scale", 1.0, 2.0)
+
+
+# --- the proto enums, by name ------------------------------------------------------------------------------
+
+_PROTO_ENUMS = {JobKind: "JobKind", Mode: "AnonymizationMode", Mask: "MaskShape"}
+_PROTO_PREFIXES = {JobKind: "JOB_KIND_", Mode: "ANONYMIZATION_MODE_", Mask: "MASK_SHAPE_"}
+E = TypeVar("E", JobKind, Mode, Mask)
+
+
+def to_proto(member: JobKind | Mode | Mask) -> int:
+    """The proto enum value of the same name (JobKind.BLUR -> JOB_KIND_BLUR)."""
+    return _proto_enum(type(member)).Value(_PROTO_PREFIXES[type(member)] + member.name)
+
+
+def from_proto(enum: type[E], value: int) -> E | None:
+    """The member named like the proto value; None for ``*_UNSPECIFIED``; ValueError for an unknown value."""
+    try:
+        name = _proto_enum(enum).Name(value)
+    except ValueError:
+        raise ValueError(f"unknown {enum.__name__} value {value}") from None
+    member = name.removeprefix(_PROTO_PREFIXES[enum])
+    return None if member == "UNSPECIFIED" else enum[member]
+
+
+def _proto_enum(enum: type) -> Any:
+    from faceblur_proto.v1 import face_detection_pb2 as pb
+
+    return getattr(pb, _PROTO_ENUMS[enum])
+
+
+# --- faces as the API lists them ---------------------------------------------------------------------------
+
+
+def face_entry(box: Sequence[float], confidence: float, landmarks: Iterable[Sequence[float]] = ()) -> dict[str, Any]:
+    """One face as the API shows it: ``facial_area`` [x1, y1, x2, y2] in whole pixels, ``confidence``, and
+    ``landmarks`` by name when all five are known (a NaN coordinate marks an unknown point)."""
+    entry: dict[str, Any] = {
+        "facial_area": [round(float(value)) for value in box],
+        "confidence": round(float(confidence), 4),
+    }
+    known = [(float(x), float(y)) for x, y in landmarks if math.isfinite(x) and math.isfinite(y)]
+    if len(known) == len(LANDMARK_NAMES):
+        entry["landmarks"] = {
+            name: [round(x, 1), round(y, 1)] for name, (x, y) in zip(LANDMARK_NAMES, known, strict=True)
+        }
+    return entry
+
+
+def faces_by_number(entries: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The API's face listing: ``face_1``, ``face_2``... in the order given."""
+    return {f"face_{number}": entry for number, entry in enumerate(entries, start=1)}

@@ -1,0 +1,99 @@
+"""A task as the API shows it: the ``TaskResult`` model that /openapi.json publishes, filled from a stored record.
+
+``GET /task_result`` and webhooks both send ``task_json(record)``, serialized through that model, so the
+published schema and the output cannot drift apart. Pure; large images are encoded off the event loop by callers.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from gateway_service.tasks.models import JobKind, TaskRecord, TaskStatus
+
+_RESULT_SIBLINGS = ("face_count", "image_format", "image_width", "image_height", "model", "preset", "timings_ms")
+
+
+class TaskResult(BaseModel):
+    """A task's state; ``result`` appears on SUCCESS, ``error`` on FAILURE."""
+
+    task_id: str
+    status: TaskStatus
+    kind: JobKind
+    created_at: str = Field(description="ISO 8601, UTC")
+    started_at: str | None = Field(None, description="Start of the latest attempt")
+    finished_at: str | None = None
+    attempts: int = Field(description="Times the job was sent to a face service")
+    options: dict[str, Any]
+    result: dict[str, Any] | str | None = Field(
+        None,
+        description="detect: {face_1: {facial_area: [x1, y1, x2, y2], confidence, landmarks}, ...}; "
+        "blur: the anonymized image, base64-encoded",
+    )
+    faces: dict[str, Any] | None = Field(None, description="blur: the faces that were anonymized")
+    face_count: int | None = None
+    drawn_image: str | None = Field(
+        None, description="detect with draw=true: the image with the boxes and landmarks drawn, base64-encoded JPEG"
+    )
+    image_format: str | None = Field(None, description="Format of the returned image: jpeg, png, ...")
+    image_width: int | None = None
+    image_height: int | None = None
+    model: str | None = None
+    preset: str | None = None
+    timings_ms: dict[str, float] | None = None
+    error: str | None = None
+    retry_reason: str | None = Field(None, description="PENDING after a problem: why the task waits")
+    webhook: dict[str, Any] | None = Field(
+        None,
+        description="With a callback_url: {url, status: pending|sending|delivered|failed, attempts, error}",
+    )
+
+
+def iso_time(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    moment = datetime.fromtimestamp(timestamp, timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def task_result(record: TaskRecord) -> TaskResult:
+    body: dict[str, Any] = {
+        "task_id": record.task_id,
+        "status": record.status,
+        "kind": record.kind,
+        "created_at": iso_time(record.created_at),
+        "started_at": iso_time(record.started_at),
+        "finished_at": iso_time(record.finished_at),
+        "attempts": record.attempts,
+        "options": record.options.as_dict(),
+    }
+    if record.status is TaskStatus.SUCCESS and record.result is not None:
+        stored = record.result
+        image = base64.b64encode(record.result_image).decode("ascii") if record.result_image else None
+        if record.kind is JobKind.BLUR:
+            body["result"] = image
+            body["faces"] = stored["faces"]
+        else:
+            body["result"] = stored["faces"]
+            body["drawn_image"] = image
+        body.update({name: stored[name] for name in _RESULT_SIBLINGS if stored.get(name) not in (None, "")})
+    elif record.status is TaskStatus.FAILURE:
+        body["error"] = record.error or "unknown error"
+    elif record.status is TaskStatus.PENDING and record.last_problem:
+        body["retry_reason"] = record.last_problem
+    if record.callback_url:
+        webhook = {
+            "url": record.callback_url,
+            "status": record.webhook_status or "pending",
+            "attempts": record.webhook_attempts,
+            "error": record.webhook_error or None,
+        }
+        body["webhook"] = {name: value for name, value in webhook.items() if value is not None}
+    return TaskResult(**body)
+
+
+def task_json(record: TaskRecord) -> bytes:
+    return task_result(record).model_dump_json(exclude_none=True).encode()
