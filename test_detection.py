@@ -8,33 +8,22 @@ Standard library only (with the faceblur_client package beside it). Exits 1 when
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from faceblur_client import DEFAULT_URL, FaceBlurClient, FaceBlurError
+from faceblur_client.scripts import run_task, script_parser
 
 # ../shared beside the checkout: the reference project's own test image, two faces.
 DEFAULT_IMAGE = Path(__file__).resolve().parent.parent / "shared" / "data" / "reference" / "test.jpg"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Detect faces with the FaceBlur API and print their boxes.")
-    parser.add_argument("image", nargs="?", type=Path, default=DEFAULT_IMAGE, help="image file (default: %(default)s)")
-    parser.add_argument("--url", default=DEFAULT_URL, help="the gateway's base URL (default: %(default)s)")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the result (default: 120)")
-    parser.add_argument("--preset", choices=("fast", "balanced", "max_recall"), help="detection preset")
-    parser.add_argument("--threshold", type=float, help="drop faces below this confidence (0..1)")
+    parser = script_parser("Detect faces with the FaceBlur API and print their boxes.", DEFAULT_IMAGE)
     parser.add_argument("--json", action="store_true", help="print the whole task result as JSON")
     args = parser.parse_args()
-    client = FaceBlurClient(args.url, timeout=args.timeout)
-    try:
-        task_id = client.submit("detect", args.image, preset=args.preset, threshold=args.threshold)
-        print(f"task {task_id} submitted; waiting for the result", file=sys.stderr)  # stdout: results only
-        outcome = client.wait(task_id)
-    except (FaceBlurError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    outcome = run_task("detect", args)
+    if outcome is None:
         return 1
     if args.json:
         print(json.dumps(outcome.task, indent=2))

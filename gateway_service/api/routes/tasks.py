@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import time
 import uuid
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, Response, UploadFile, status
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from faceblur_proto.vocabulary import BOX_SCALE_RANGE, DEFAULT_BOX_SCALE, THRESHOLD_RANGE
@@ -56,44 +58,57 @@ CallbackUrl = Annotated[
 ]
 
 
-@router.post(
-    "/detect_faces",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=TaskAccepted,
-    responses=_UPLOAD_ERRORS,
-    summary="Find the faces in an image",
-)
+@dataclass(frozen=True)
+class Submission:
+    """The form fields every image endpoint takes."""
+
+    file: UploadFile | None
+    threshold: float | None
+    preset: PresetName | None
+    callback_url: str | None
+
+
+def submission(
+    file: ImageFile = None, threshold: Threshold = None, preset: PresetOption = None, callback_url: CallbackUrl = None
+) -> Submission:
+    return Submission(file, threshold, preset, callback_url)
+
+
+CommonFields = Annotated[Submission, Depends(submission)]
+
+
+def _submit_route(path: str, summary: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """An image endpoint: multipart upload in, HTTP 202 with a task id out."""
+    return router.post(
+        path,
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=TaskAccepted,
+        responses=_UPLOAD_ERRORS,
+        summary=summary,
+    )
+
+
+@_submit_route("/detect_faces", "Find the faces in an image")
 async def detect_faces(
     request: Request,
     services: Services,
     caller: CurrentCaller,
-    file: ImageFile = None,
-    threshold: Threshold = None,
-    preset: PresetOption = None,
+    fields: CommonFields,
     draw: Annotated[
         bool, Form(description="Also return the image with the boxes and landmarks drawn, as drawn_image (JPEG).")
     ] = False,
-    callback_url: CallbackUrl = None,
 ) -> TaskAccepted:
     """Queue face detection; the answer is a task id to read the result with, at once (HTTP 202)."""
-    options = JobOptions(threshold=threshold, preset=preset, draw=draw)
-    return await _accept(request, services, caller, file, JobKind.DETECT, options, callback_url)
+    options = JobOptions(threshold=fields.threshold, preset=fields.preset, draw=draw)
+    return await _accept(request, services, caller, fields, JobKind.DETECT, options)
 
 
-@router.post(
-    "/blur_faces",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=TaskAccepted,
-    responses=_UPLOAD_ERRORS,
-    summary="Anonymize the faces in an image",
-)
+@_submit_route("/blur_faces", "Anonymize the faces in an image")
 async def blur_faces(
     request: Request,
     services: Services,
     caller: CurrentCaller,
-    file: ImageFile = None,
-    threshold: Threshold = None,
-    preset: PresetOption = None,
+    fields: CommonFields,
     mode: Annotated[Mode | None, Form(description="blur, pixelate or solid (default: blur).")] = None,
     mask: Annotated[Mask | None, Form(description="ellipse or box (default: ellipse).")] = None,
     box_scale: Annotated[
@@ -104,11 +119,10 @@ async def blur_faces(
             description=f"Grow each face box by this factor before anonymizing (default: {DEFAULT_BOX_SCALE}).",
         ),
     ] = None,
-    callback_url: CallbackUrl = None,
 ) -> TaskAccepted:
     """Queue anonymization; the answer is a task id to read the result with, at once (HTTP 202)."""
-    options = JobOptions(threshold=threshold, preset=preset, mode=mode, mask=mask, box_scale=box_scale)
-    return await _accept(request, services, caller, file, JobKind.BLUR, options, callback_url)
+    options = JobOptions(threshold=fields.threshold, preset=fields.preset, mode=mode, mask=mask, box_scale=box_scale)
+    return await _accept(request, services, caller, fields, JobKind.BLUR, options)
 
 
 @router.get(
@@ -149,13 +163,13 @@ async def _accept(
     request: Request,
     services: Services,
     caller: Caller,
-    file: UploadFile | None,
+    fields: Submission,
     kind: JobKind,
     options: JobOptions,
-    callback_url: str | None = None,
 ) -> TaskAccepted:
     limit = services.settings.max_upload_bytes
-    upload = await _the_one_upload(request, file)
+    callback_url = fields.callback_url
+    upload = await _the_one_upload(request, fields.file)
     if callback_url:
         await _check_callback(services.settings, callback_url)
     size = upload.size
