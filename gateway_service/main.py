@@ -22,6 +22,7 @@ from gateway_service.core.logging import configure_logging
 from gateway_service.dispatcher.consumer import Dispatcher
 from gateway_service.readiness import ReadinessChecker
 from gateway_service.tasks.keys import RedisKeys
+from gateway_service.tasks.queue import JobQueue, unique_consumer_name
 from gateway_service.tasks.store import TaskStore
 from gateway_service.tasks.waiter import CompletionNotifier
 from gateway_service.uploads import UploadSizeLimitMiddleware
@@ -46,12 +47,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = Redis.from_url(settings.redis_url, health_check_interval=30)
         keys = RedisKeys(settings.key_prefix)
+        store = TaskStore(redis, keys, settings.task_ttl_seconds)
         notifier = CompletionNotifier(redis, keys)
         readiness = ReadinessChecker(redis, settings.face_service_addresses, settings.ready_timeout_seconds)
-        dispatcher = Dispatcher(settings, redis) if settings.run_dispatcher else None
+        dispatcher = (
+            Dispatcher(settings, store, JobQueue(redis, keys, unique_consumer_name()))
+            if settings.run_dispatcher
+            else None
+        )
         app.state.services = GatewayServices(
             settings=settings,
-            store=TaskStore(redis, keys, settings.task_ttl_seconds),
+            store=store,
             notifier=notifier,
             readiness=readiness,
             dispatcher_consumer=dispatcher.consumer if dispatcher else None,

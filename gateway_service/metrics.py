@@ -2,19 +2,56 @@
 
 Counters and histograms are kept by the process that runs the dispatcher (the gateway, by default); the queue
 gauges are read from Redis at scrape time, so every gateway shows the whole deployment's queue.
+
+When ``python -m gateway_service`` runs several processes (GATEWAY_HTTP_PROCESSES, GATEWAY_DISPATCHER_PROCESSES)
+it sets ``PROMETHEUS_MULTIPROC_DIR`` for them: each process writes its values there, and ``/metrics`` on any of
+them serves the sum over all of them (Prometheus' multiprocess mode: the metrics below are then registered
+only through the ``MultiProcessCollector``).
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    multiprocess,
+)
+from prometheus_client.registry import CollectorRegistry
 
 from faceblur_proto.v1 import face_detection_pb2 as pb
 
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _registry() -> CollectorRegistry | None:
+    """Where the metrics register: the default registry, or (multiprocess mode) none of their own."""
+    if not os.environ.get(MULTIPROCESS_DIR_VARIABLE):
+        return REGISTRY
+    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):  # per process: misleading summed
+        REGISTRY.unregister(collector)
+    multiprocess.MultiProcessCollector(REGISTRY)
+    return None
+
+
+_REGISTRY = _registry()
+
 _SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
-TASKS_SUBMITTED = Counter("faceblur_gateway_tasks_submitted_total", "Tasks accepted, by kind", ["kind"])
+TASKS_SUBMITTED = Counter(
+    "faceblur_gateway_tasks_submitted_total", "Tasks accepted, by kind", ["kind"], registry=_REGISTRY
+)
 TASKS_FINISHED = Counter(
-    "faceblur_gateway_tasks_finished_total", "Tasks finished by this process's dispatcher", ["kind", "status"]
+    "faceblur_gateway_tasks_finished_total",
+    "Tasks finished by this process's dispatcher",
+    ["kind", "status"],
+    registry=_REGISTRY,
 )
 STAGE_SECONDS = Histogram(
     "faceblur_gateway_stage_seconds",
@@ -22,17 +59,49 @@ STAGE_SECONDS = Histogram(
     "attempt), total (submitted to finished)",
     ["stage"],
     buckets=_SECONDS_BUCKETS,
+    registry=_REGISTRY,
 )
 FACE_STAGE_SECONDS = Histogram(
     "faceblur_gateway_face_stage_seconds",
     "The face service's own stage timings as reported in each job result",
     ["stage"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=_REGISTRY,
 )
-WEBHOOKS = Counter("faceblur_gateway_webhooks_total", "Webhook deliveries by outcome", ["outcome"])
-QUEUE_ENTRIES = Gauge("faceblur_gateway_queue_entries", "Jobs in the Redis stream: waiting or held by a dispatcher")
-QUEUE_HELD = Gauge("faceblur_gateway_queue_held", "Jobs delivered to a dispatcher and not yet finished")
-QUEUE_WAITING = Gauge("faceblur_gateway_queue_waiting", "Jobs in the stream no dispatcher has taken yet")
+WEBHOOKS = Counter("faceblur_gateway_webhooks_total", "Webhook deliveries by outcome", ["outcome"], registry=_REGISTRY)
+# Read from Redis at scrape time: the same for every process, so the latest reading stands.
+QUEUE_ENTRIES = Gauge(
+    "faceblur_gateway_queue_entries",
+    "Jobs in the Redis stream: waiting or held by a dispatcher",
+    registry=_REGISTRY,
+    multiprocess_mode="mostrecent",
+)
+QUEUE_HELD = Gauge(
+    "faceblur_gateway_queue_held",
+    "Jobs delivered to a dispatcher and not yet finished",
+    registry=_REGISTRY,
+    multiprocess_mode="mostrecent",
+)
+QUEUE_WAITING = Gauge(
+    "faceblur_gateway_queue_waiting",
+    "Jobs in the stream no dispatcher has taken yet",
+    registry=_REGISTRY,
+    multiprocess_mode="mostrecent",
+)
+# The dispatchers of this gateway (summed over its live processes).
+DISPATCHER_IN_FLIGHT = Gauge(
+    "faceblur_gateway_dispatcher_in_flight",
+    "Jobs this gateway's dispatchers hold now (sent to or waiting for a face service)",
+    registry=_REGISTRY,
+    multiprocess_mode="livesum",
+)
+DISPATCHER_IN_FLIGHT_LIMIT = Gauge(
+    "faceblur_gateway_dispatcher_in_flight_limit",
+    "The most jobs this gateway's dispatchers hold at once: the face services' workers and a margin, "
+    "or GATEWAY_MAX_IN_FLIGHT",
+    registry=_REGISTRY,
+    multiprocess_mode="livesum",
+)
 
 
 def observe_face_timings(timings: pb.StageTimings) -> None:
@@ -41,6 +110,21 @@ def observe_face_timings(timings: pb.StageTimings) -> None:
         milliseconds = getattr(timings, f"{stage}_ms")
         if milliseconds > 0:
             FACE_STAGE_SECONDS.labels(stage=stage).observe(milliseconds / 1000)
+
+
+FACE_WORKERS = Gauge(
+    "faceblur_gateway_face_workers",
+    "Worker processes of the face services a dispatcher of this gateway is connected to, as they report them "
+    "(0: none connected, or none said)",
+    registry=_REGISTRY,
+    multiprocess_mode="mostrecent",
+)
+
+
+def observe_dispatcher(in_flight: int, limit: int, face_workers: int) -> None:
+    DISPATCHER_IN_FLIGHT.set(in_flight)
+    DISPATCHER_IN_FLIGHT_LIMIT.set(limit)
+    FACE_WORKERS.set(face_workers)
 
 
 def set_queue_depth(entries: int, held: int) -> None:

@@ -6,6 +6,7 @@ shared with the rest of the deployment and have none. Every field's docstring na
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,13 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIB = 1024 * 1024
+CORES_PER_HTTP_PROCESS = 8
+
+
+def default_http_processes() -> int:
+    """One HTTP process per 8 cores: at 16 face-service workers one gateway process carried 0.69x of the bare
+    detector on ``fast`` jobs, two 0.92x (README, Scaling); on small machines one process keeps it cheap."""
+    return max(1, (os.cpu_count() or 1) // CORES_PER_HTTP_PROCESS)
 
 
 class Settings(BaseSettings):
@@ -76,8 +84,18 @@ class Settings(BaseSettings):
     """GATEWAY_RUN_DISPATCHER: run the dispatcher inside the HTTP process (set false when it runs standalone
     via ``python -m gateway_service.dispatcher``)."""
 
-    max_in_flight: int = Field(8, gt=0)
-    """GATEWAY_MAX_IN_FLIGHT: most jobs one dispatcher holds at once (sent to or waiting for the face service)."""
+    max_in_flight: int = Field(0, ge=0)
+    """GATEWAY_MAX_IN_FLIGHT: most jobs one dispatcher holds at once (sent to or waiting for the face service).
+    0 (the default): follow the face services' capacity, their reported workers summed over the connected
+    replicas plus a margin of a quarter (at least 2), so every worker stays busy (``dispatcher/capacity.py``)."""
+
+    http_processes: int = Field(default_factory=lambda: default_http_processes(), gt=0)
+    """GATEWAY_HTTP_PROCESSES: HTTP server processes ``python -m gateway_service`` runs on one port (each with a
+    dispatcher, unless GATEWAY_DISPATCHER_PROCESSES is set). Default: one per 8 cores, at least one."""
+
+    dispatcher_processes: int = Field(0, ge=0)
+    """GATEWAY_DISPATCHER_PROCESSES: dispatcher processes ``python -m gateway_service`` runs beside its HTTP
+    processes, which then run none. 0 (the default): each HTTP process runs its own dispatcher."""
 
     claim_idle_seconds: float = Field(60.0, gt=0)
     """GATEWAY_CLAIM_IDLE_SECONDS: a job whose dispatcher has shown no sign of life for this long is claimed
@@ -112,6 +130,17 @@ class Settings(BaseSettings):
     """GATEWAY_RATE_LIMIT_PER_MINUTE: uploads (POSTs) one API key, or one client IP when keys are off, may make
     per clock minute, shared by every gateway on the same Redis; more get HTTP 429 with Retry-After. 0: no
     limit."""
+
+    max_files_per_request: int = Field(32, gt=0)
+    """GATEWAY_MAX_FILES_PER_REQUEST: most images (``file`` parts and ``url`` fields together) one request may
+    send; each becomes its own task. GATEWAY_MAX_UPLOAD_BYTES limits all of them together."""
+
+    fetch_timeout_seconds: float = Field(20.0, gt=0)
+    """GATEWAY_FETCH_TIMEOUT_SECONDS: longest the gateway spends fetching one ``url`` image (redirects included)."""
+
+    fetch_allow_private: bool = False
+    """GATEWAY_FETCH_ALLOW_PRIVATE: let ``url`` images come from private, loopback and link-local addresses. Off by
+    default, so the gateway cannot be used to probe its own network."""
 
     log_level: str = "INFO"
     """GATEWAY_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."""

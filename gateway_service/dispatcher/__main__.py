@@ -15,6 +15,9 @@ from redis.asyncio import Redis
 from gateway_service.core.config import get_settings
 from gateway_service.core.logging import configure_logging
 from gateway_service.dispatcher.consumer import Dispatcher
+from gateway_service.tasks.keys import RedisKeys
+from gateway_service.tasks.queue import JobQueue, unique_consumer_name
+from gateway_service.tasks.store import TaskStore
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +25,9 @@ log = logging.getLogger(__name__)
 async def run() -> None:
     settings = get_settings()
     redis = Redis.from_url(settings.redis_url, health_check_interval=30)
-    dispatcher = Dispatcher(settings, redis)
+    keys = RedisKeys(settings.key_prefix)
+    store = TaskStore(redis, keys, settings.task_ttl_seconds)
+    dispatcher = Dispatcher(settings, store, JobQueue(redis, keys, unique_consumer_name()))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -1,9 +1,14 @@
 """The dispatcher: moves jobs from the Redis stream to the face services and their outcomes back to Redis.
 
 Each dispatcher is one consumer of the stream's consumer group, with a unique name. It holds at most
-``max_in_flight`` jobs; while it holds them it refreshes their idle time, and jobs left idle longer than
-``claim_idle_seconds`` (their dispatcher died) are claimed by whichever dispatcher looks next. A job is only
-acknowledged together with its task's final status, so no accepted task is lost or left RUNNING.
+``in_flight_limit`` jobs: by default enough to keep every worker of the connected face services busy
+(``capacity.py``), else GATEWAY_MAX_IN_FLIGHT. While it holds them it refreshes their idle time, and jobs left
+idle longer than ``claim_idle_seconds`` (their dispatcher died) are claimed by whichever dispatcher looks next.
+A job is only acknowledged together with its task's final status, so no accepted task is lost or left RUNNING.
+
+One job goes through named steps (``_process``): load it, wait for a face service, one attempt (retried while
+unanswered, up to GATEWAY_MAX_ATTEMPTS), settle the answer. A step that settles the job early (acknowledged
+or failed) raises ``_Settled``.
 """
 
 from __future__ import annotations
@@ -13,20 +18,21 @@ import contextlib
 import itertools
 import logging
 import time
+from dataclasses import dataclass
+from typing import NoReturn
 
 import grpc
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from faceblur_proto.framing import JobAnswer
 from faceblur_proto.v1 import face_detection_pb2 as pb
 from gateway_service.core.config import Settings
+from gateway_service.dispatcher.capacity import in_flight_limit
 from gateway_service.dispatcher.face_client import FaceJobTimeout, FacePool, FaceServiceUnavailable
 from gateway_service.dispatcher.results import job_options_message, stored_result
-from gateway_service.metrics import STAGE_SECONDS, TASKS_FINISHED, observe_face_timings
-from gateway_service.tasks.keys import RedisKeys
-from gateway_service.tasks.models import JobKind, TaskStatus
-from gateway_service.tasks.queue import JobEntry, JobQueue, unique_consumer_name
+from gateway_service.metrics import STAGE_SECONDS, TASKS_FINISHED, observe_dispatcher, observe_face_timings
+from gateway_service.tasks.models import JobKind, TaskRecord, TaskStatus
+from gateway_service.tasks.queue import JobEntry, JobQueue
 from gateway_service.tasks.store import TaskStore
 from gateway_service.webhooks.delivery import WebhookSender
 
@@ -36,15 +42,18 @@ log = logging.getLogger(__name__)
 _TRANSIENT_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.ABORTED}
 _BUSY_CODES = {grpc.StatusCode.RESOURCE_EXHAUSTED}
 _READ_BLOCK_MS = 2000
+_LIMIT_RECHECK_SECONDS = 0.5  # a full dispatcher looks again this often whether its limit has grown
 _FORGET_CONSUMERS_AFTER_SECONDS = 3600.0
 
 
 class Dispatcher:
-    def __init__(self, settings: Settings, redis: Redis, pool: FacePool | None = None) -> None:
-        keys = RedisKeys(settings.key_prefix)
+    """Given the task store and this dispatcher's queue consumer; ``pool`` defaults to gRPC streams to the
+    configured face services (a stand-in with the same methods serves in tests)."""
+
+    def __init__(self, settings: Settings, store: TaskStore, queue: JobQueue, pool: FacePool | None = None) -> None:
         self._settings = settings
-        self._store = TaskStore(redis, keys, settings.task_ttl_seconds)
-        self._queue = JobQueue(redis, keys, unique_consumer_name())
+        self._store = store
+        self._queue = queue
         self._pool = pool or FacePool(settings.face_service_addresses)
         self._webhooks = WebhookSender(settings, self._store)
         self._held: dict[str, asyncio.Task[None]] = {}  # stream entry id -> the task working on it
@@ -59,6 +68,16 @@ class Dispatcher:
     @property
     def pool(self) -> FacePool:
         return self._pool
+
+    @property
+    def in_flight(self) -> int:
+        """Jobs this dispatcher holds now."""
+        return len(self._held)
+
+    @property
+    def in_flight_limit(self) -> int:
+        """The most jobs it holds: GATEWAY_MAX_IN_FLIGHT if set, else what the connected face services run."""
+        return in_flight_limit(self._settings.max_in_flight, self._pool.connected_workers)
 
     async def start(self) -> None:
         self._pool.start()
@@ -92,10 +111,11 @@ class Dispatcher:
         self._group_ready.set()
         failures = 0
         while True:
-            free = self._settings.max_in_flight - len(self._held)
+            free = self._free_slots()
             if free <= 0:
                 self._slot_freed.clear()
-                await self._slot_freed.wait()
+                with contextlib.suppress(asyncio.TimeoutError):  # the limit may grow: a face service joined
+                    await asyncio.wait_for(self._slot_freed.wait(), _LIMIT_RECHECK_SECONDS)
                 continue
             try:
                 entries = await self._queue.read_new(free, _READ_BLOCK_MS)
@@ -117,7 +137,7 @@ class Dispatcher:
         while True:
             try:
                 await self._refresh_held()
-                free = self._settings.max_in_flight - len(self._held)
+                free = self._free_slots()
                 for entry in await self._queue.claim_abandoned(min_idle_ms, free, exclude=set(self._held)):
                     log.info("claimed abandoned job (delivery %d)", entry.deliveries, extra={"task_id": entry.task_id})
                     self._take(entry)
@@ -147,15 +167,26 @@ class Dispatcher:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
+    def _free_slots(self) -> int:
+        limit = self.in_flight_limit
+        self._observe()
+        return limit - self.in_flight
+
+    def _observe(self) -> None:
+        face_workers = sum(workers or 0 for workers in self._pool.connected_workers)
+        observe_dispatcher(self.in_flight, self.in_flight_limit, face_workers)
+
     def _take(self, entry: JobEntry) -> None:
         if entry.entry_id in self._held:
             return
         job = asyncio.create_task(self._run_job(entry), name=f"job-{entry.task_id}")
         self._held[entry.entry_id] = job
         job.add_done_callback(lambda _: self._release(entry.entry_id))
+        self._observe()
 
     def _release(self, entry_id: str) -> None:
         self._held.pop(entry_id, None)
+        self._observe()
         self._slot_freed.set()
 
     # --- one job -------------------------------------------------------------------------------------------
@@ -175,76 +206,95 @@ class Dispatcher:
             log.warning("job interrupted by a Redis error (%s); it will be claimed again", error, extra=extra)
         except Exception as error:
             log.exception("job failed inside the gateway", extra=extra)
-            with contextlib.suppress(RedisError):  # if Redis is down, the job is claimed again later
+            with contextlib.suppress(RedisError, _Settled):  # if Redis is down, the job is claimed again later
                 await self._fail(entry, f"internal gateway error: {type(error).__name__}: {error}")
 
     async def _process(self, entry: JobEntry) -> None:
-        settings = self._settings
+        """The job's steps; each one that settles the job (acknowledged or failed) ends it with ``_Settled``."""
+        try:
+            job = await self._load(entry)
+            answer = await self._answer(entry, job)
+            await self._settle(entry, job, answer)
+        except _Settled:
+            pass
+
+    async def _load(self, entry: JobEntry) -> _Job:
+        """The task and its image; a finished, gone, poison or imageless job is settled here."""
         record = await self._store.get(entry.task_id)
         if record is None or record.status.is_final:
-            await self._store.acknowledge(entry.task_id, entry.entry_id)
-            return
-        if record.attempts >= settings.max_attempts:
-            await self._fail(
-                entry,
-                _gave_up(
-                    record.attempts, record.last_problem or "the dispatcher or face service stopped while working on it"
-                ),
-            )
-            return
+            await self._acknowledge(entry)
+        if record.attempts >= self._settings.max_attempts:
+            problem = record.last_problem or "the dispatcher or face service stopped while working on it"
+            await self._fail(entry, _gave_up(record.attempts, problem))
         image = await self._store.get_image(entry.task_id)
         if image is None:
             await self._fail(entry, "the uploaded image is no longer in Redis (it expired or Redis lost it)")
-            return
-        options = job_options_message(record.kind, record.options)
+        return _Job(record, job_options_message(record.kind, record.options), image)
 
+    async def _answer(self, entry: JobEntry, job: _Job) -> JobAnswer:
+        """Attempts until the face service answers; an unanswered attempt is retried up to GATEWAY_MAX_ATTEMPTS."""
         while True:
-            if not self._pool.available:
-                down_since = self._pool.down_since or time.time()
-                waiting_since = await self._store.back_to_pending(
-                    entry.task_id, self._pool.describe_problem(), max(record.created_at, down_since)
-                )
-                if waiting_since is None:
-                    await self._store.acknowledge(entry.task_id, entry.entry_id)
-                    return
-                deadline = waiting_since + settings.face_service_wait_seconds
-                if not await self._pool.wait_available(deadline - time.time()):
-                    await self._fail(
-                        entry,
-                        f"the face service stayed unreachable for {settings.face_service_wait_seconds:g} s "
-                        f"(GATEWAY_FACE_SERVICE_WAIT_SECONDS): {self._pool.describe_problem()}",
-                    )
-                    return
+            await self._wait_for_face_service(entry, job)
             attempt = await self._store.start_attempt(entry.task_id, self.consumer)
-            if attempt == 0:
-                await self._store.acknowledge(entry.task_id, entry.entry_id)
-                return
-            if attempt == 1:
-                STAGE_SECONDS.labels(stage="queue_wait").observe(max(time.time() - record.created_at, 0.0))
-            sent_at = time.monotonic()
+            if attempt == 0:  # finished meanwhile (by another dispatcher) or gone
+                await self._acknowledge(entry)
             try:
-                outcome = await self._send_until_answered(entry.task_id, attempt, options, image)
-                STAGE_SECONDS.labels(stage="face_service").observe(time.monotonic() - sent_at)
-                break
+                return await self._attempt(entry, job, attempt)
             except (FaceServiceUnavailable, FaceJobTimeout) as problem:
-                if attempt >= settings.max_attempts:
-                    await self._fail(entry, _gave_up(attempt, str(problem)))
-                    return
-                log.warning("attempt %d unanswered: %s", attempt, problem, extra={"task_id": entry.task_id})
-                if await self._store.back_to_pending(entry.task_id, str(problem)) is None:
-                    await self._store.acknowledge(entry.task_id, entry.entry_id)
-                    return
-                await asyncio.sleep(0.1 * attempt)
+                await self._retry_or_give_up(entry, attempt, str(problem))
 
-        if outcome.error is not None:
-            await self._fail(entry, f"{outcome.error.message} ({outcome.error.code.name})")
+    async def _wait_for_face_service(self, entry: JobEntry, job: _Job) -> None:
+        """Return once a face service is connected; the task shows PENDING with the reason meanwhile, and
+        fails after GATEWAY_FACE_SERVICE_WAIT_SECONDS (counted from when it started waiting, across retries)."""
+        if self._pool.available:
             return
-        assert outcome.result is not None
-        observe_face_timings(outcome.result.timings)
-        result = stored_result(outcome.result)
-        if await self._store.finish_success(entry.task_id, entry.entry_id, result, outcome.image):
-            self._finished(entry.task_id, record.kind, TaskStatus.SUCCESS, record.created_at)
+        wait_seconds = self._settings.face_service_wait_seconds
+        down_since = self._pool.down_since or time.time()
+        waiting_since = await self._store.back_to_pending(
+            entry.task_id, self._pool.describe_problem(), max(job.record.created_at, down_since)
+        )
+        if waiting_since is None:
+            await self._acknowledge(entry)
+        if not await self._pool.wait_available(waiting_since + wait_seconds - time.time()):
+            await self._fail(
+                entry,
+                f"the face service stayed unreachable for {wait_seconds:g} s "
+                f"(GATEWAY_FACE_SERVICE_WAIT_SECONDS): {self._pool.describe_problem()}",
+            )
+
+    async def _attempt(self, entry: JobEntry, job: _Job, attempt: int) -> JobAnswer:
+        """One attempt: the job goes to a face service until it is answered (busy answers are asked again)."""
+        if attempt == 1:
+            STAGE_SECONDS.labels(stage="queue_wait").observe(max(time.time() - job.record.created_at, 0.0))
+        sent_at = time.monotonic()
+        answer = await self._send_until_answered(entry.task_id, attempt, job.options, job.image)
+        STAGE_SECONDS.labels(stage="face_service").observe(time.monotonic() - sent_at)
+        return answer
+
+    async def _retry_or_give_up(self, entry: JobEntry, attempt: int, problem: str) -> None:
+        """After an unanswered attempt: fail at the attempt limit, else show PENDING and back off a little."""
+        if attempt >= self._settings.max_attempts:
+            await self._fail(entry, _gave_up(attempt, problem))
+        log.warning("attempt %d unanswered: %s", attempt, problem, extra={"task_id": entry.task_id})
+        if await self._store.back_to_pending(entry.task_id, problem) is None:
+            await self._acknowledge(entry)
+        await asyncio.sleep(0.1 * attempt)
+
+    async def _settle(self, entry: JobEntry, job: _Job, answer: JobAnswer) -> None:
+        """Store the face service's answer as the task's final state: FAILURE with its error, or SUCCESS."""
+        if answer.error is not None:
+            await self._fail(entry, f"{answer.error.message} ({answer.error.code.name})")
+        assert answer.result is not None
+        observe_face_timings(answer.result.timings)
+        result = stored_result(answer.result)
+        if await self._store.finish_success(entry.task_id, entry.entry_id, result, answer.image):
+            self._finished(entry.task_id, job.record.kind, TaskStatus.SUCCESS, job.record.created_at)
         log.info("task done", extra={"task_id": entry.task_id})
+
+    async def _acknowledge(self, entry: JobEntry) -> NoReturn:
+        """Drop a job whose task is finished or gone; the job is settled."""
+        await self._store.acknowledge(entry.task_id, entry.entry_id)
+        raise _Settled
 
     async def _send_until_answered(self, task_id: str, attempt: int, options: pb.JobOptions, image: bytes) -> JobAnswer:
         """Send the job; a busy service is asked again with backoff, within the job timeout."""
@@ -255,21 +305,23 @@ class Dispatcher:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise FaceJobTimeout(f"the face service stayed busy for {timeout:g} s")
-            outcome = await self._pool.process(f"{task_id}/{attempt}/{send}", options, image, remaining)
-            if outcome.error is not None and outcome.error.code in _TRANSIENT_CODES:
-                raise FaceServiceUnavailable(f"{outcome.error.message} ({outcome.error.code.name})")
-            if outcome.error_code not in _BUSY_CODES:
-                return outcome
+            answer = await self._pool.process(f"{task_id}/{attempt}/{send}", options, image, remaining)
+            if answer.error is not None and answer.error.code in _TRANSIENT_CODES:
+                raise FaceServiceUnavailable(f"{answer.error.message} ({answer.error.code.name})")
+            if answer.error_code not in _BUSY_CODES:
+                return answer
             await asyncio.sleep(min(delay, max(deadline - time.monotonic(), 0)))
             delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")  # for type checkers: the loop above only returns or raises
 
-    async def _fail(self, entry: JobEntry, error: str) -> None:
+    async def _fail(self, entry: JobEntry, error: str) -> NoReturn:
+        """Store FAILURE with ``error`` (unless the task is already final); the job is settled."""
         log.info("task failed: %s", error, extra={"task_id": entry.task_id})
         if await self._store.finish_failure(entry.task_id, entry.entry_id, error):
             record = await self._store.get_summary(entry.task_id)
             kind, created_at = record if record else (None, None)
             self._finished(entry.task_id, kind, TaskStatus.FAILURE, created_at)
+        raise _Settled
 
     def _finished(self, task_id: str, kind: JobKind | None, status: TaskStatus, created_at: float | None) -> None:
         """After this dispatcher wrote the task's final state: count it and send its webhook, if any."""
@@ -277,6 +329,19 @@ class Dispatcher:
         if created_at:
             STAGE_SECONDS.labels(stage="total").observe(max(time.time() - created_at, 0.0))
         self._webhooks.task_finished(task_id)
+
+
+class _Settled(Exception):
+    """The job is acknowledged or its task finished: nothing more to do for it."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What one job needs once loaded: its task record, the face service's options and the image."""
+
+    record: TaskRecord
+    options: pb.JobOptions
+    image: bytes
 
 
 def _gave_up(attempts: int, problem: str) -> str:

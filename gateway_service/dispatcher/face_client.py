@@ -3,6 +3,14 @@
 A ``FaceConnection`` keeps its stream open, reopening it (with gRPC's reconnect backoff) whenever the service
 goes away; jobs that were on a broken stream fail with ``FaceServiceUnavailable`` so the dispatcher can retry
 them. ``FacePool`` spreads jobs over the connected services, least loaded first.
+
+Each connection also asks its service how many worker processes it runs (``GetServerInfo.workers``) every time
+the stream opens, so the dispatcher's in-flight limit follows replicas joining, leaving and restarting with
+another ``FACE_WORKERS`` (``capacity.in_flight_limit``).
+
+One stream per address does not cap throughput as cores grow: jobs are interleaved on it in 1 MiB chunks,
+written by one coroutine at a time, and the images are small next to what one HTTP/2 stream carries (a
+16-core service at ~120 img/s of ~0.2 MiB photos is ~25 MiB/s each way).
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ from faceblur_proto.v1 import face_detection_pb2_grpc as pb_grpc
 from gateway_service.core.grpc_channel import CHANNEL_OPTIONS
 
 log = logging.getLogger(__name__)
+
+_SERVER_INFO_TIMEOUT_SECONDS = 5.0
 
 
 class FaceServiceUnavailable(Exception):
@@ -44,6 +54,7 @@ class FaceConnection:
         self._on_change = on_change
         self.down_since: float | None = time.time()
         self._last_problem = "never connected"
+        self.workers: int | None = None  # as the service reported (GetServerInfo), for the stream now open
 
     @property
     def connected(self) -> bool:
@@ -67,18 +78,32 @@ class FaceConnection:
             self.down_since = None
             self._on_change.set()
             log.info("face service %s connected", self.address)
+            learning = asyncio.create_task(self._learn_workers(), name=f"face-info-{self.address}")
             try:
                 problem = await self._read_responses(call)
             except grpc.aio.AioRpcError as error:
                 problem = f"{error.code().name}: {error.details()}"
             finally:
                 self._call = None
+                learning.cancel()
+                self.workers = None
                 call.cancel()
             self.down_since = time.time()
             self._last_problem = f"stream lost: {problem}"
             log.warning("lost the stream to face service %s: %s", self.address, problem)
             self._fail_pending(FaceServiceUnavailable(f"face service {self.address}: stream lost: {problem}"))
             await asyncio.sleep(0.2)
+
+    async def _learn_workers(self) -> None:
+        """Ask the service how many jobs it runs at once; unknown (None) if it does not say."""
+        try:
+            info = await self._stub.GetServerInfo(pb.ServerInfoRequest(), timeout=_SERVER_INFO_TIMEOUT_SECONDS)
+        except grpc.aio.AioRpcError as error:
+            log.warning("face service %s did not say its workers (%s)", self.address, error.code().name)
+            return
+        self.workers = info.workers or None
+        log.info("face service %s runs %s workers", self.address, self.workers or "an unknown number of")
+        self._on_change.set()
 
     async def close(self) -> None:
         self._fail_pending(FaceServiceUnavailable(f"face service {self.address}: client shutting down"))
@@ -156,6 +181,15 @@ class FacePool:
 
     def describe_problem(self) -> str:
         return "; ".join(c.describe() for c in self.connections)
+
+    @property
+    def connected_workers(self) -> list[int | None]:
+        """Each connected service's workers (None: not known yet)."""
+        return [c.workers for c in self.connections if c.connected]
+
+    @property
+    def in_flight(self) -> int:
+        return sum(c.in_flight for c in self.connections)
 
     async def wait_available(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

@@ -17,10 +17,16 @@ def job_options_message(kind: JobKind, options: JobOptions) -> pb.JobOptions:
         preset=options.preset.value if options.preset else "",
         draw=options.draw and kind is JobKind.DETECT,
     )
-    if options.threshold is not None:
-        message.score_threshold = options.threshold
-    if options.box_scale is not None:
-        message.box_scale = options.box_scale
+    optional_fields = {
+        "score_threshold": options.threshold,
+        "box_scale": options.box_scale,
+        "max_size": options.max_size,
+        "min_face_size": options.min_face_size,
+        "max_faces": options.max_faces,
+    }
+    for name, value in optional_fields.items():
+        if value is not None:
+            setattr(message, name, value)
     return message
 
 
