@@ -9,4 +9,5 @@ STAGE_SECONDS = Histogram(
     ["stage"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-QUEUE_DEPTH = Gauge("faceblur_face_pending_jobs", "Jobs queued or running on the workers")
+PENDING_JOBS = Gauge("faceblur_face_pending_jobs", "Jobs queued or running on the workers")
+WORKERS = Gauge("faceblur_face_workers", "Worker processes, each running one job at a time (FACE_WORKERS)")

@@ -18,6 +18,7 @@ from pathlib import Path
 from .detection.detector import FaceDetector
 from .detection.loader import load_detector
 from .jobs import JobResult, JobSpec, run_job
+from .metrics import PENDING_JOBS, WORKERS
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ class WorkerPool:
         self._pending = 0  # queued + running; only touched on the event loop thread
         self._idle = asyncio.Event()
         self._idle.set()
+        WORKERS.set(workers)
+        PENDING_JOBS.set(0)
 
     @property
     def pending(self) -> int:
@@ -81,12 +84,14 @@ class WorkerPool:
                 f"(FACE_WORKERS={self.workers}, FACE_QUEUE_SIZE={self.queue_size}); retry later"
             )
         self._pending += 1
+        PENDING_JOBS.set(self._pending)
         self._idle.clear()
         try:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, run_job_in_worker, data, spec, max_pixels, time.time())
         finally:
             self._pending -= 1
+            PENDING_JOBS.set(self._pending)
             if self._pending == 0:
                 self._idle.set()
 
