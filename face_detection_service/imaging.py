@@ -15,6 +15,8 @@ from PIL import Image, UnidentifiedImageError
 
 from faceblur_proto.image_formats import DISPLAY_NAMES, SNIFF_BYTES, sniff_image_format
 
+from .color_profile import with_color_profile
+
 Image.MAX_IMAGE_PIXELS = None  # the service enforces its own limit, with a clearer message
 
 SUPPORTED_FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff", "GIF": "gif"}
@@ -34,6 +36,7 @@ class ImageHeader:
     width: int  # as the user sees it, after EXIF orientation
     height: int
     orientation: int  # EXIF orientation 1..8 (1 = as stored)
+    icc_profile: bytes | None = None  # the colour profile, the one piece of metadata kept in outputs
 
     @property
     def pixels(self) -> int:
@@ -48,6 +51,7 @@ def read_header(data: bytes, max_pixels: int) -> ImageHeader:
         with Image.open(io.BytesIO(data)) as probe:
             pil_format, (width, height) = probe.format or "", probe.size
             orientation = _exif_orientation(probe)
+            icc_profile = probe.info.get("icc_profile") or None
     except UnidentifiedImageError:
         claimed = sniff_image_format(data[:SNIFF_BYTES])
         if claimed:
@@ -68,7 +72,7 @@ def read_header(data: bytes, max_pixels: int) -> ImageHeader:
         )
     if orientation in (5, 6, 7, 8):
         width, height = height, width
-    return ImageHeader(SUPPORTED_FORMATS[pil_format], width, height, orientation)
+    return ImageHeader(SUPPORTED_FORMATS[pil_format], width, height, orientation, icc_profile)
 
 
 def decode(data: bytes, header: ImageHeader, reduce: int = 1) -> np.ndarray:
@@ -122,8 +126,9 @@ def output_format(input_format: str) -> str:
     return input_format if input_format in ENCODABLE_FORMATS else "png"
 
 
-def encode(image: np.ndarray, image_format: str) -> bytes:
-    """Encode in `image_format` (from `output_format`): JPEG at high quality, PNG and WebP losslessly."""
+def encode(image: np.ndarray, image_format: str, icc_profile: bytes | None = None) -> bytes:
+    """Encode in `image_format` (from `output_format`): JPEG at high quality, PNG and WebP losslessly, with the
+    colour profile if one is given and no other metadata."""
     params: list[int] = []
     if image_format == "jpeg":
         params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
@@ -136,7 +141,7 @@ def encode(image: np.ndarray, image_format: str) -> bytes:
     ok, encoded = cv2.imencode(ENCODABLE_FORMATS[image_format], image, params)
     if not ok:
         raise RuntimeError(f"could not encode the result as {image_format}")
-    return encoded.tobytes()
+    return with_color_profile(encoded.tobytes(), image_format, icc_profile)
 
 
 def _exif_orientation(probe: Image.Image) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from .anonymize import AnonymizeOptions, anonymize
@@ -24,6 +25,14 @@ class JobSpec:
     score_threshold: float | None = None
     anonymize: AnonymizeOptions = field(default_factory=AnonymizeOptions)
     draw: bool = False
+    max_size: int = 0  # the long side the detector may see; 0: the preset's
+    min_face_size: int = 0  # px on the box's long side; smaller faces are dropped (and left as they are)
+    max_faces: int | None = None  # keep the largest N
+
+    @property
+    def detector_side(self) -> int:
+        """The most pixels, on the long side, the detector gets to see."""
+        return min(self.preset.max_side, self.max_size) if self.max_size else self.preset.max_side
 
 
 @dataclass
@@ -51,18 +60,20 @@ def run_job(data: bytes, spec: JobSpec, detector: FaceDetector, max_pixels: int)
     needs_full_image = spec.blur or spec.draw
     reduce = 1
     if not needs_full_image and header.format == "jpeg":
-        reduce = reduced_decode_factor(max(header.width, header.height), spec.preset.max_side)
+        reduce = reduced_decode_factor(max(header.width, header.height), spec.detector_side)
     pixels = decode(data, header, reduce)
     model_view = to_rgb8(pixels)
+    if spec.max_size and max(model_view.shape[:2]) > spec.max_size:
+        model_view = fit_long_side(model_view, spec.max_size)
     clock.lap("decode_ms")
 
     faces = detector.detect(model_view, spec.preset, spec.score_threshold)
-    if reduce > 1:
-        height, width = model_view.shape[:2]
+    height, width = model_view.shape[:2]
+    if (width, height) != (header.width, header.height):
         faces = faces.rescaled(
             np.array([header.width / width, header.height / height], np.float32), header.width, header.height
         )
-    faces = faces.sorted_by_position()
+    faces = limit_faces(faces, spec.min_face_size, spec.max_faces).sorted_by_position()
     clock.lap("inference_ms")
 
     output = JobResult(faces, header.width, header.height, detector.model_name(spec.preset))
@@ -70,14 +81,36 @@ def run_job(data: bytes, spec: JobSpec, detector: FaceDetector, max_pixels: int)
         picture = anonymize(pixels, faces.boxes, spec.anonymize)
         clock.lap("anonymize_ms")
         output.image_format = output_format(header.format)
-        output.image = encode(picture, output.image_format)
+        output.image = encode(picture, output.image_format, header.icc_profile)
         clock.lap("encode_ms")
     elif spec.draw:
         output.image_format = "jpeg"
-        output.image = encode(draw_detections(pixels, faces), "jpeg")
+        output.image = encode(draw_detections(pixels, faces), "jpeg", header.icc_profile)
         clock.lap("encode_ms")
     output.timings_ms = clock.laps
     return output
+
+
+def limit_faces(faces: Detections, min_face_size: int, max_faces: int | None) -> Detections:
+    """Drop faces smaller than ``min_face_size`` px (box's long side), then keep the ``max_faces`` largest by box
+    area, the more confident first among equals."""
+    sides = np.maximum(faces.boxes[:, 2] - faces.boxes[:, 0], faces.boxes[:, 3] - faces.boxes[:, 1])
+    faces = faces.select(sides >= min_face_size)
+    if max_faces is None or len(faces) <= max_faces:
+        return faces
+    areas = (faces.boxes[:, 2] - faces.boxes[:, 0]) * (faces.boxes[:, 3] - faces.boxes[:, 1])
+    largest_first = np.lexsort((-faces.scores, -areas))
+    return faces.select(np.sort(largest_first[:max_faces]))
+
+
+def fit_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
+    """``image`` shrunk (never enlarged) so its long side is ``long_side`` pixels."""
+    height, width = image.shape[:2]
+    scale = long_side / max(height, width)
+    if scale >= 1:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 class _Stopwatch:

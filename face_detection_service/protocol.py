@@ -11,6 +11,9 @@ from faceblur_proto.vocabulary import (
     DEFAULT_BOX_SCALE,
     DEFAULT_MASK,
     DEFAULT_MODE,
+    MAX_FACES_RANGE,
+    MAX_SIZE_RANGE,
+    MIN_FACE_SIZE_RANGE,
     THRESHOLD_RANGE,
     JobKind,
     Mask,
@@ -38,6 +41,9 @@ def job_spec(options: pb.JobOptions, default_preset: str) -> JobSpec:
         box_scale = BOX_SCALE_RANGE.check(options.box_scale) if options.HasField("box_scale") else DEFAULT_BOX_SCALE
         mode = from_proto(Mode, options.mode) or DEFAULT_MODE
         mask = from_proto(Mask, options.mask_shape) or DEFAULT_MASK
+        max_size = int(MAX_SIZE_RANGE.check(options.max_size)) if options.HasField("max_size") else 0
+        min_face = int(MIN_FACE_SIZE_RANGE.check(options.min_face_size)) if options.HasField("min_face_size") else 0
+        max_faces = int(MAX_FACES_RANGE.check(options.max_faces)) if options.HasField("max_faces") else None
     except ValueError as exc:
         raise InvalidOptions(str(exc)) from None
     return JobSpec(
@@ -46,6 +52,9 @@ def job_spec(options: pb.JobOptions, default_preset: str) -> JobSpec:
         score_threshold=threshold,
         anonymize=AnonymizeOptions(mode, mask, box_scale),
         draw=options.draw,
+        max_size=max_size,
+        min_face_size=min_face,
+        max_faces=max_faces,
     )
 
 

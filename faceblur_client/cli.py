@@ -14,17 +14,19 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from faceblur_client.client import DEFAULT_URL, FaceBlurClient, TaskOutcome
+from faceblur_client.client import DEFAULT_URL, FaceBlurClient, JobKind, TaskOutcome
 from faceblur_client.errors import FaceBlurError, GatewayUnreachable
 from faceblur_client.progress import Progress
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 EXIT_OK, EXIT_FAILED = 0, 1
+DEFAULT_BATCH_SIZE = 32  # the gateway's default GATEWAY_MAX_FILES_PER_REQUEST
+BATCH_MAX_BYTES = 16 * 1024 * 1024  # below the gateway's default upload limit (20 MiB) for all files together
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--threshold", type=_fraction, help="drop faces below this confidence, 0..1")
     common.add_argument("--preset", choices=("fast", "balanced", "max_recall"), help="detection preset")
+    common.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=DEFAULT_BATCH_SIZE,
+        help="images sent in one request (the gateway takes up to GATEWAY_MAX_FILES_PER_REQUEST; %(default)s)",
+    )
     common.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files, or folders of images")
 
     parser = argparse.ArgumentParser(prog="faceblur", description="Detect or anonymize faces with a FaceBlur gateway.")
@@ -78,40 +86,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     client = FaceBlurClient(args.url, api_key=args.api_key, timeout=args.timeout)
     images = expand_images(args.images)
     if args.command == "detect":
-        process: Callable[[Path], FileResult] = lambda image: detect_one(client, args, image)  # noqa: E731
+        handler: ImageHandler = DetectHandler(client, args)
     else:
-        namer = OutputNamer(args.output_dir)
-        process = lambda image: blur_one(client, args, image, namer)  # noqa: E731
-    results = run_batch(images, process, args.concurrency)
+        handler = BlurHandler(client, args, OutputNamer(args.output_dir))
+    results = run_batch(images, handler, args.concurrency, args.batch_size)
     return EXIT_OK if results and all(result.ok for result in results) else EXIT_FAILED
 
 
-def run_batch(images: list[Path], process: Callable[[Path], FileResult], concurrency: int) -> list[FileResult]:
-    """Process the images `concurrency` at a time; JSON lines on stdout in completion order, progress on
-    stderr. Once the gateway proves unreachable, the files not yet started are skipped."""
+def run_batch(images: list[Path], handler: ImageHandler, concurrency: int, batch_size: int = 1) -> list[FileResult]:
+    """Send the images `batch_size` to a request, `concurrency` requests at a time; JSON lines on stdout in
+    completion order, progress on stderr. Once the gateway proves unreachable, the files not yet started are
+    skipped."""
     progress = Progress(len(images))
     unreachable = threading.Event()
     output_lock = threading.Lock()
 
-    def work(image: Path) -> FileResult:
-        if unreachable.is_set():
-            result = FileResult(image, False, "skipped: the gateway is unreachable")
-        else:
-            try:
-                result = process(image)
-            except GatewayUnreachable as error:
-                unreachable.set()
-                result = FileResult(image, False, str(error))
+    def report(result: FileResult) -> FileResult:
         if result.record is not None:
             with output_lock:
                 print(json.dumps(result.record), flush=True)
-        progress.done(str(image), result.message, result.ok)
+        progress.done(str(result.image), result.message, result.ok)
         return result
 
+    def work(batch: list[Path]) -> list[FileResult]:
+        if unreachable.is_set():
+            return [report(FileResult(image, False, "skipped: the gateway is unreachable")) for image in batch]
+        try:
+            return [report(result) for result in handler.process(batch)]
+        except GatewayUnreachable as error:
+            unreachable.set()
+            return [report(FileResult(image, False, str(error))) for image in batch]
+
+    batches = list(in_batches(images, batch_size))
     progress.start()
     try:
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            results = list(pool.map(work, images))
+            results = [result for done in pool.map(work, batches) for result in done]
     finally:
         progress.close()
     failed = sum(not result.ok for result in results)
@@ -122,31 +132,74 @@ def run_batch(images: list[Path], process: Callable[[Path], FileResult], concurr
     return results
 
 
-def detect_one(client: FaceBlurClient, args: argparse.Namespace, image: Path) -> FileResult:
-    try:
-        outcome = client.detect(image, threshold=args.threshold, preset=args.preset)
-    except (FaceBlurError, OSError) as error:
-        return FileResult(image, False, _reason(error))
-    return FileResult(image, True, _faces(outcome), {"file": str(image), **outcome.summary()})
+class ImageHandler:
+    """Sends a batch of images in one request and turns each image's task into a FileResult."""
+
+    kind: JobKind = "detect"
+
+    def __init__(self, client: FaceBlurClient, args: argparse.Namespace) -> None:
+        self.client = client
+        self.options: dict[str, object] = {"threshold": args.threshold, "preset": args.preset}
+
+    def process(self, batch: list[Path]) -> Iterator[FileResult]:
+        """One request for the batch; if the gateway refuses it (a bad file), each image on its own instead,
+        so one bad file fails alone."""
+        try:
+            task_ids = self.client.submit_many(self.kind, batch, **self.options)
+        except (FaceBlurError, OSError) as error:
+            if isinstance(error, GatewayUnreachable):
+                raise
+            if len(batch) == 1:
+                yield FileResult(batch[0], False, _reason(error))
+            else:
+                for image in batch:
+                    yield from self.process([image])
+            return
+        for image, task_id in zip(batch, task_ids, strict=True):
+            try:
+                yield self.finish(image, self.client.wait(task_id))
+            except (FaceBlurError, OSError, ValueError) as error:
+                if isinstance(error, GatewayUnreachable):
+                    raise
+                yield FileResult(image, False, _reason(error))
+
+    def finish(self, image: Path, outcome: TaskOutcome) -> FileResult:
+        return FileResult(image, True, _faces(outcome), {"file": str(image), **outcome.summary()})
 
 
-def blur_one(client: FaceBlurClient, args: argparse.Namespace, image: Path, namer: OutputNamer) -> FileResult:
-    try:
-        outcome = client.blur(
-            image,
-            threshold=args.threshold,
-            preset=args.preset,
-            mode=args.mode,
-            mask=args.mask,
-            box_scale=args.box_scale,
-        )
-        target = namer.claim(image, outcome.file_extension)
+class DetectHandler(ImageHandler):
+    kind: JobKind = "detect"
+
+
+class BlurHandler(ImageHandler):
+    kind: JobKind = "blur"
+
+    def __init__(self, client: FaceBlurClient, args: argparse.Namespace, namer: OutputNamer) -> None:
+        super().__init__(client, args)
+        self.options |= {"mode": args.mode, "mask": args.mask, "box_scale": args.box_scale}
+        self.namer = namer
+
+    def finish(self, image: Path, outcome: TaskOutcome) -> FileResult:
+        target = self.namer.claim(image, outcome.file_extension)
         outcome.save(target)
-    except (FaceBlurError, OSError, ValueError) as error:
-        return FileResult(image, False, _reason(error))
-    record = {"file": str(image), "output": str(target), **outcome.summary()}
-    record.pop("result", None)  # the image itself is in the output file
-    return FileResult(image, True, f"{_faces(outcome)} -> {target}", record)
+        record = {"file": str(image), "output": str(target), **outcome.summary()}
+        record.pop("result", None)  # the image itself is in the output file
+        return FileResult(image, True, f"{_faces(outcome)} -> {target}", record)
+
+
+def in_batches(images: list[Path], batch_size: int, max_bytes: int = BATCH_MAX_BYTES) -> Iterator[list[Path]]:
+    """Consecutive groups of at most `batch_size` images and (past the first image) `max_bytes` together."""
+    batch: list[Path] = []
+    size = 0
+    for image in images:
+        image_size = image.stat().st_size if image.is_file() else 0
+        if batch and (len(batch) >= batch_size or size + image_size > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(image)
+        size += image_size
+    if batch:
+        yield batch
 
 
 class OutputNamer:

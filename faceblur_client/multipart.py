@@ -1,10 +1,10 @@
-"""multipart/form-data request bodies: the option fields, then the image in the field `file`."""
+"""multipart/form-data request bodies: the option fields, then the image(s), each in a field `file`."""
 
 from __future__ import annotations
 
 import mimetypes
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 
 def _quoted(value: str) -> str:
@@ -12,8 +12,8 @@ def _quoted(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', "%22").replace("\r", " ").replace("\n", " ")
 
 
-def encode_form(fields: Mapping[str, object], file_name: str, file_data: bytes) -> tuple[bytes, str]:
-    """The body and its Content-Type header; `fields` whose value is None are left out."""
+def encode_form(fields: Mapping[str, object], files: Sequence[tuple[str, bytes]]) -> tuple[bytes, str]:
+    """The body and its Content-Type header for (name, data) `files`; `fields` whose value is None are left out."""
     boundary = f"faceblur-{uuid.uuid4().hex}"
     parts: list[bytes] = []
     for name, value in fields.items():
@@ -21,11 +21,13 @@ def encode_form(fields: Mapping[str, object], file_name: str, file_data: bytes) 
             continue
         text = str(value).lower() if isinstance(value, bool) else str(value)
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{text}\r\n'.encode())
-    content_type = mimetypes.guess_type(file_name)[0] or "application/octet-stream"
-    parts.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{_quoted(file_name)}"\r\n'
-        f"Content-Type: {content_type}\r\n\r\n".encode()
-    )
-    parts.append(file_data)
-    parts.append(f"\r\n--{boundary}--\r\n".encode())
+    for file_name, file_data in files:
+        content_type = mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{_quoted(file_name)}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n".encode()
+        )
+        parts.append(file_data)
+        parts.append(b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"

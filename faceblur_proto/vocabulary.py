@@ -75,6 +75,10 @@ class Range:
 THRESHOLD_RANGE = Range("threshold", 0.0, 1.0)
 # Never below 1: a box shrunk around a face would leave its edges visible.
 BOX_SCALE_RANGE = Range("box_scale", 1.0, 2.0)
+# Size controls, in pixels. max_size 0: the preset's own; min_face_size 0: every face.
+MAX_SIZE_RANGE = Range("max_size", 0, 16384)
+MIN_FACE_SIZE_RANGE = Range("min_face_size", 0, 16384)
+MAX_FACES_RANGE = Range("max_faces", 1, 100000)
 
 
 # --- the proto enums, by name ------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ __all__ = ["ErrorBody", "Readiness", "TaskAccepted", "TaskResult"]
 
 
 class TaskAccepted(BaseModel):
-    task_id: str = Field(description="Poll GET /task_result/{task_id} for the outcome.")
+    task_id: str | None = Field(None, description="One image: poll GET /task_result/{task_id} for the outcome.")
+    task_ids: list[str] | None = Field(None, description="Several images: one task each, in the order sent.")
 
 
 class ErrorBody(BaseModel):

@@ -35,6 +35,9 @@ class JobOptions:
     mask: Mask | None = None
     box_scale: float | None = None
     draw: bool = False
+    max_size: int | None = None
+    min_face_size: int | None = None
+    max_faces: int | None = None
 
     def as_dict(self) -> dict[str, object]:
         """The options the user chose (defaults left out), as the API shows them."""

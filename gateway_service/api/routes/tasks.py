@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, Response, UploadFile, status
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
-from faceblur_proto.vocabulary import BOX_SCALE_RANGE, DEFAULT_BOX_SCALE, THRESHOLD_RANGE
+from faceblur_proto.vocabulary import (
+    BOX_SCALE_RANGE,
+    DEFAULT_BOX_SCALE,
+    MAX_FACES_RANGE,
+    MAX_SIZE_RANGE,
+    MIN_FACE_SIZE_RANGE,
+    THRESHOLD_RANGE,
+    Range,
+)
 from gateway_service.api.deps import Caller, CurrentCaller, GatewayServices, Services
 from gateway_service.api.schemas import ErrorBody, TaskAccepted, TaskResult
 from gateway_service.core.config import Settings
+from gateway_service.fetch import FetchFailed, fetch_image
 from gateway_service.metrics import TASKS_SUBMITTED
 from gateway_service.tasks.models import JobKind, JobOptions, Mask, Mode, PresetName, TaskRecord, TaskStatus
 from gateway_service.tasks.render import task_json
@@ -30,14 +40,59 @@ UPLOAD_FIELD = "file"
 _RENDER_IN_THREAD_BYTES = 64 * 1024
 
 _UPLOAD_ERRORS = {
-    400: {"model": ErrorBody, "description": "No image, an empty one, or more than one; or a refused callback_url"},
+    200: {
+        "model": TaskResult,
+        "description": "With ?wait=S, when the task finished in time: its result, as GET /task_result returns it "
+        "(several images: {task_ids, tasks: [...]})",
+    },
+    400: {
+        "model": ErrorBody,
+        "description": "No image, an empty one, more than GATEWAY_MAX_FILES_PER_REQUEST, a url that could not be "
+        "fetched, or a refused callback_url",
+    },
     413: {"model": ErrorBody, "description": "The upload is over GATEWAY_MAX_UPLOAD_BYTES"},
     415: {"model": ErrorBody, "description": "Not a JPEG, PNG, GIF, BMP, WebP or TIFF image"},
     422: {"description": "An option is out of range"},
     503: {"model": ErrorBody, "description": "Redis is unreachable"},
 }
 
-ImageFile = Annotated[UploadFile | None, File(description="The image: JPEG, PNG, GIF, BMP, WebP or TIFF.")]
+ImageFiles = Annotated[
+    list[UploadFile] | None,
+    File(
+        description="The image: JPEG, PNG, GIF, BMP, WebP or TIFF. Repeat the field for several images "
+        "(GATEWAY_MAX_FILES_PER_REQUEST): each becomes its own task."
+    ),
+]
+ImageUrls = Annotated[
+    list[str] | None,
+    Form(description="Instead of (or beside) file: an http(s) URL of an image for the gateway to fetch; repeatable."),
+]
+
+
+def _size_option(size_range: Range, description: str) -> Any:
+    return Form(ge=size_range.low, le=size_range.high, description=description)
+
+
+MaxSize = Annotated[
+    int | None,
+    _size_option(MAX_SIZE_RANGE, "The long side, in pixels, the detector may see (0: the preset's)."),
+]
+MinFaceSize = Annotated[
+    int | None,
+    _size_option(
+        MIN_FACE_SIZE_RANGE,
+        "Drop faces smaller than this many pixels (box's long side); blur leaves them as they are.",
+    ),
+]
+MaxFaces = Annotated[int | None, _size_option(MAX_FACES_RANGE, "Keep only the largest N faces.")]
+Wait = Annotated[
+    float,
+    Query(
+        ge=0,
+        description="Hold the request until the task finishes or this many seconds pass "
+        "(capped at GATEWAY_RESULT_WAIT_MAX_SECONDS).",
+    ),
+]
 Threshold = Annotated[
     float | None,
     Form(
@@ -60,18 +115,30 @@ CallbackUrl = Annotated[
 
 @dataclass(frozen=True)
 class Submission:
-    """The form fields every image endpoint takes."""
+    """The fields every image endpoint takes: the images, their detection options, a webhook and ?wait."""
 
-    file: UploadFile | None
-    threshold: float | None
-    preset: PresetName | None
+    files: list[UploadFile]
+    urls: list[str]
+    detection: JobOptions
     callback_url: str | None
+    wait: float
 
 
 def submission(
-    file: ImageFile = None, threshold: Threshold = None, preset: PresetOption = None, callback_url: CallbackUrl = None
+    file: ImageFiles = None,
+    url: ImageUrls = None,
+    threshold: Threshold = None,
+    preset: PresetOption = None,
+    max_size: MaxSize = None,
+    min_face_size: MinFaceSize = None,
+    max_faces: MaxFaces = None,
+    callback_url: CallbackUrl = None,
+    wait: Wait = 0,
 ) -> Submission:
-    return Submission(file, threshold, preset, callback_url)
+    detection = JobOptions(
+        threshold=threshold, preset=preset, max_size=max_size, min_face_size=min_face_size, max_faces=max_faces
+    )
+    return Submission(file or [], url or [], detection, callback_url, wait)
 
 
 CommonFields = Annotated[Submission, Depends(submission)]
@@ -97,9 +164,9 @@ async def detect_faces(
     draw: Annotated[
         bool, Form(description="Also return the image with the boxes and landmarks drawn, as drawn_image (JPEG).")
     ] = False,
-) -> TaskAccepted:
+) -> Response:
     """Queue face detection; the answer is a task id to read the result with, at once (HTTP 202)."""
-    options = JobOptions(threshold=fields.threshold, preset=fields.preset, draw=draw)
+    options = replace(fields.detection, draw=draw)
     return await _accept(request, services, caller, fields, JobKind.DETECT, options)
 
 
@@ -119,9 +186,9 @@ async def blur_faces(
             description=f"Grow each face box by this factor before anonymizing (default: {DEFAULT_BOX_SCALE}).",
         ),
     ] = None,
-) -> TaskAccepted:
+) -> Response:
     """Queue anonymization; the answer is a task id to read the result with, at once (HTTP 202)."""
-    options = JobOptions(threshold=fields.threshold, preset=fields.preset, mode=mode, mask=mask, box_scale=box_scale)
+    options = replace(fields.detection, mode=mode, mask=mask, box_scale=box_scale)
     return await _accept(request, services, caller, fields, JobKind.BLUR, options)
 
 
@@ -136,14 +203,7 @@ async def task_result(
     task_id: str,
     services: Services,
     caller: CurrentCaller,
-    wait: Annotated[
-        float,
-        Query(
-            ge=0,
-            description="Hold the request until the task finishes or this many seconds pass "
-            "(capped at GATEWAY_RESULT_WAIT_MAX_SECONDS).",
-        ),
-    ] = 0,
+    wait: Wait = 0,
 ) -> Response:
     record = await services.store.get(task_id)
     if record is None or not _visible_to(record, caller):
@@ -152,11 +212,13 @@ async def task_result(
         record = await _wait_until_final(services, task_id, min(wait, services.settings.result_wait_max_seconds))
         if record is None:
             raise _not_found(task_id, services)
+    return Response(content=await _rendered(record), media_type="application/json")
+
+
+async def _rendered(record: TaskRecord) -> bytes:
     if record.result_image is not None and len(record.result_image) > _RENDER_IN_THREAD_BYTES:
-        body = await asyncio.to_thread(task_json, record)
-    else:
-        body = task_json(record)
-    return Response(content=body, media_type="application/json")
+        return await asyncio.to_thread(task_json, record)
+    return task_json(record)
 
 
 async def _accept(
@@ -166,42 +228,66 @@ async def _accept(
     fields: Submission,
     kind: JobKind,
     options: JobOptions,
-) -> TaskAccepted:
-    limit = services.settings.max_upload_bytes
-    callback_url = fields.callback_url
-    upload = await _the_one_upload(request, fields.file)
-    if callback_url:
-        await _check_callback(services.settings, callback_url)
-    size = upload.size
-    if size is not None and size > limit:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, too_large_message(size, limit))
-    image = await upload.read()
-    if not image:
+) -> Response:
+    """Check every image before queuing any (a bad one refuses the whole request, naming it), then one task each."""
+    settings = services.settings
+    _require_multipart(request)
+    files = await _image_uploads(request, fields)
+    count = len(files) + len(fields.urls)
+    if count == 0:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "missing the multipart form field 'file' with the image")
+    if count > settings.max_files_per_request:
         raise HTTPException(
-            status.HTTP_400_BAD_REQUEST, f"the uploaded file '{upload.filename or ''}' is empty (0 bytes)"
+            status.HTTP_400_BAD_REQUEST,
+            f"{count} images in one request; the limit is {settings.max_files_per_request} "
+            "(GATEWAY_MAX_FILES_PER_REQUEST)",
         )
-    if len(image) > limit:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, too_large_message(len(image), limit))
-    image_format = sniff_image_format(image[:16])
-    if image_format is None:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, unsupported_type_message(image[:16]))
+    if fields.callback_url:
+        await _check_callback(settings, fields.callback_url)
+    images = [await _read_upload(upload, settings.max_upload_bytes) for upload in files]
+    images += [await _fetched(url, settings) for url in fields.urls]
 
-    record = TaskRecord(
-        task_id=str(uuid.uuid4()),
-        kind=kind,
-        status=TaskStatus.PENDING,
-        options=options,
-        created_at=time.time(),
-        image_format=image_format,
-        owner=caller.owner,
-        callback_url=callback_url or "",
+    task_ids = []
+    for image, image_format in images:
+        record = TaskRecord(
+            task_id=str(uuid.uuid4()),
+            kind=kind,
+            status=TaskStatus.PENDING,
+            options=options,
+            created_at=time.time(),
+            image_format=image_format,
+            owner=caller.owner,
+            callback_url=fields.callback_url or "",
+        )
+        await services.store.create(record, image)
+        TASKS_SUBMITTED.labels(kind=kind.value).inc()
+        task_ids.append(record.task_id)
+    if fields.wait > 0:
+        finished = await _finished_within(services, task_ids, min(fields.wait, settings.result_wait_max_seconds))
+        if finished is not None:
+            return Response(content=finished, media_type="application/json")
+    accepted = TaskAccepted(task_id=task_ids[0]) if len(task_ids) == 1 else TaskAccepted(task_ids=task_ids)
+    return Response(
+        accepted.model_dump_json(exclude_none=True), status.HTTP_202_ACCEPTED, media_type="application/json"
     )
-    await services.store.create(record, image)
-    TASKS_SUBMITTED.labels(kind=kind.value).inc()
-    return TaskAccepted(task_id=record.task_id)
 
 
-async def _the_one_upload(request: Request, file: UploadFile | None) -> UploadFile:
+async def _finished_within(services: GatewayServices, task_ids: list[str], seconds: float) -> bytes | None:
+    """The tasks' JSON if every one is final within ``seconds`` (one task: its body; several: {task_ids, tasks})."""
+    deadline = time.monotonic() + seconds
+    records = []
+    for task_id in task_ids:
+        record = await _wait_until_final(services, task_id, max(deadline - time.monotonic(), 0.0))
+        if record is None or not record.status.is_final:
+            return None
+        records.append(record)
+    bodies = [await _rendered(record) for record in records]
+    if len(bodies) == 1:
+        return bodies[0]
+    return b'{"task_ids":' + json.dumps(task_ids).encode() + b',"tasks":[' + b",".join(bodies) + b"]}"
+
+
+def _require_multipart(request: Request) -> None:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise HTTPException(
@@ -209,20 +295,45 @@ async def _the_one_upload(request: Request, file: UploadFile | None) -> UploadFi
             "send the image as multipart/form-data in a field named 'file' "
             f"(the request's Content-Type is {content_type or 'missing'!r})",
         )
+
+
+async def _image_uploads(request: Request, fields: Submission) -> list[UploadFile]:
+    """The uploads in the field 'file'; an upload under any other name is a mistake worth naming."""
     form = await request.form()  # already parsed for the parameters; Starlette caches it
-    uploads = [(name, value) for name, value in form.multi_items() if isinstance(value, StarletteUploadFile)]
-    if len(uploads) > 1:
-        names = ", ".join(repr(name) for name, _ in uploads)
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST, f"send exactly one image per request; got {len(uploads)} files ({names})"
-        )
-    if file is None:
-        if uploads:
-            raise HTTPException(
-                status.HTTP_400_BAD_REQUEST, f"the image must be in the field 'file', not {uploads[0][0]!r}"
-            )
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "missing the multipart form field 'file' with the image")
-    return file
+    misplaced = [
+        name for name, value in form.multi_items() if isinstance(value, StarletteUploadFile) and name != UPLOAD_FIELD
+    ]
+    if misplaced and not fields.files:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"the image must be in the field 'file', not {misplaced[0]!r}")
+    return fields.files
+
+
+async def _read_upload(upload: UploadFile, limit: int) -> tuple[bytes, str]:
+    """The upload's bytes and format, or the 4xx that names the file and what is wrong with it."""
+    name = upload.filename or ""
+    if upload.size is not None and upload.size > limit:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"{name}: {too_large_message(upload.size, limit)}")
+    image = await upload.read()
+    if not image:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"the uploaded file '{name}' is empty (0 bytes)")
+    return image, _sniffed_format(image, name)
+
+
+async def _fetched(url: str, settings: Settings) -> tuple[bytes, str]:
+    try:
+        image = await fetch_image(url, settings)
+    except FetchFailed as failed:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"could not fetch url: {failed}") from None
+    if not image:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"url {url!r} returned no bytes")
+    return image, _sniffed_format(image, url)
+
+
+def _sniffed_format(image: bytes, name: str) -> str:
+    image_format = sniff_image_format(image[:16])
+    if image_format is None:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"{name}: {unsupported_type_message(image[:16])}")
+    return image_format
 
 
 async def _wait_until_final(services: GatewayServices, task_id: str, seconds: float) -> TaskRecord | None:
