@@ -231,7 +231,7 @@ async def _accept(
 ) -> Response:
     """Check every image before queuing any (a bad one refuses the whole request, naming it), then one task each."""
     settings = services.settings
-    _require_multipart(request)
+    _require_form(request, fields)
     files = await _image_uploads(request, fields)
     count = len(files) + len(fields.urls)
     if count == 0:
@@ -287,9 +287,11 @@ async def _finished_within(services: GatewayServices, task_ids: list[str], secon
     return b'{"task_ids":' + json.dumps(task_ids).encode() + b',"tasks":[' + b",".join(bodies) + b"]}"
 
 
-def _require_multipart(request: Request) -> None:
+def _require_form(request: Request, fields: Submission) -> None:
+    """Uploads come as multipart/form-data; a request with only ``url`` fields may also be a urlencoded form."""
     content_type = request.headers.get("content-type", "")
-    if not content_type.startswith("multipart/form-data"):
+    url_form = fields.urls and content_type.startswith("application/x-www-form-urlencoded")
+    if not content_type.startswith("multipart/form-data") and not url_form:
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST,
             "send the image as multipart/form-data in a field named 'file' "
