@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import json
 import platform
 import sys
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .common import SIZE_BUCKETS, Dataset, Evaluation, evaluate, face_coverage, load_dataset, subset
+from .common import SIZE_BUCKETS, Dataset, Evaluation, evaluate, face_coverage, load_dataset, subset, write_results
 from .detectors import COLLECT_THRESHOLD, Config, all_configs
 from .misses import describe, face_table, write_contact_sheet
 
@@ -190,7 +189,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"missed faces: {stem}.jpg, {stem.name}_32px_up.jpg", file=sys.stderr)
 
     print(format_table(rows))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         "threads": args.threads,
         "stride": args.stride,
@@ -200,8 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         "processor": platform.processor(),
         "collect_threshold": COLLECT_THRESHOLD,
     }
-    args.json.write_text(json.dumps({"meta": meta, "results": rows}, indent=1))
-    print(f"\nJSON: {args.json}")
+    write_results(args.json, {"meta": meta, "results": rows})
     return 0
 
 

@@ -79,6 +79,13 @@ def subset(dataset: Dataset, stride: int = 1, limit: int | None = None, offset: 
     return Dataset(dataset.name, samples, dataset.precision_meaningful)
 
 
+def write_results(path: Path, results: dict) -> None:
+    """Save a benchmark's results as JSON (making the folder) and say where they went."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1))
+    print(f"\nJSON: {path}")
+
+
 def _natural_key(text: str) -> tuple:
     digits = "".join(c for c in text if c.isdigit())
     return (text.rstrip("0123456789"), int(digits) if digits else -1)

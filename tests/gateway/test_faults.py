@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from gateway_service.tasks.keys import RedisKeys
 from tests.gateway.helpers import reference_jpeg, small_jpeg, statuses, submit, wait_for, wait_for_all
@@ -39,56 +41,87 @@ def wait_for_statuses(api: httpx.Client, task_ids: list[str], expected: set[str]
         time.sleep(0.1)
 
 
-def test_tasks_survive_a_face_service_crash(make_stack: Callable[..., Stack]) -> None:
-    stack = make_stack()
-    with stack.gateway.client() as api:
-        # A hung face service holds the first jobs unanswered; the rest wait in the queue. Then it crashes.
-        stack.face.pause()
-        task_ids = submit_batch(api)
-        assert "RUNNING" in wait_for_statuses(api, task_ids, {"PENDING", "RUNNING"})
-        stack.face.kill()
+def submit_to_a_hung_face_service(stack: Stack, api: httpx.Client, count: int = BATCH) -> tuple[list[str], list[str]]:
+    """Hang the face service and submit a batch: the task ids, and their statuses once the hung service holds the
+    first jobs (RUNNING) and the rest wait in the queue (PENDING)."""
+    stack.face.pause()
+    task_ids = submit_batch(api, count)
+    return task_ids, wait_for_statuses(api, task_ids, {"PENDING", "RUNNING"})
+
+
+def assert_all_succeeded(results: list[dict], count: int) -> None:
+    assert [r["status"] for r in results] == ["SUCCESS"] * count, [r.get("error") for r in results]
+
+
+def assert_still_pending(api: httpx.Client, task_ids: list[str]) -> None:
+    """With nothing to run them, every task is still PENDING half a second later."""
+    time.sleep(0.5)
+    assert statuses(api, task_ids) == ["PENDING"] * len(task_ids)
+
+
+@contextmanager
+def running(service: FaceService | StandaloneDispatcher) -> Iterator[None]:
+    """Start the service for the length of the block; stop it after, whatever happens."""
+    service.start()
+    try:
+        yield
+    finally:
+        service.stop()
+
+
+@pytest.fixture()
+def own_stack(make_stack: Callable[..., Stack]) -> Stack:
+    """A stack of the test's own (Redis, face service, gateway), for tests that crash or hang a part of it."""
+    return make_stack()
+
+
+@pytest.fixture()
+def prefix() -> str:
+    """A Redis key prefix (tasks, job stream) of the test's own."""
+    return f"t-{uuid.uuid4().hex[:8]}"
+
+
+def test_tasks_survive_a_face_service_crash(own_stack: Stack) -> None:
+    with own_stack.gateway.client() as api:
+        task_ids, held = submit_to_a_hung_face_service(own_stack, api)
+        assert "RUNNING" in held
+        own_stack.face.kill()
 
         assert wait_for_statuses(api, task_ids, {"PENDING"}) == ["PENDING"] * BATCH, "tasks must wait, not fail"
         not_ready = api.get("/readyz")
         assert not_ready.status_code == 503
-        assert stack.face.address in not_ready.json()["detail"]
+        assert own_stack.face.address in not_ready.json()["detail"]
 
-        stack.face.start()
+        own_stack.face.start()
         results = wait_for_all(api, task_ids)
 
-    assert [r["status"] for r in results] == ["SUCCESS"] * BATCH, [r.get("error") for r in results]
-    assert_nothing_left_behind(stack.redis)
+    assert_all_succeeded(results, BATCH)
+    assert_nothing_left_behind(own_stack.redis)
 
 
-def test_tasks_survive_a_gateway_crash(make_stack: Callable[..., Stack]) -> None:
-    stack = make_stack()
-    with stack.gateway.client() as api:
-        # With the face service hung, the gateway holds the first jobs in flight and the rest stay queued.
-        stack.face.pause()
-        task_ids = submit_batch(api)
-        in_flight = wait_for_statuses(api, task_ids, {"PENDING", "RUNNING"}).count("RUNNING")
+def test_tasks_survive_a_gateway_crash(own_stack: Stack) -> None:
+    with own_stack.gateway.client() as api:
+        task_ids, held = submit_to_a_hung_face_service(own_stack, api)
+        in_flight = held.count("RUNNING")
         assert in_flight > 0
-        stack.gateway.kill()
-    stack.face.resume()
+        own_stack.gateway.kill()
+    own_stack.face.resume()
 
-    stack.gateway.start()
-    with stack.gateway.client() as api:
+    own_stack.gateway.start()
+    with own_stack.gateway.client() as api:
         results = wait_for_all(api, task_ids)
 
-    assert [r["status"] for r in results] == ["SUCCESS"] * BATCH, [r.get("error") for r in results]
+    assert_all_succeeded(results, BATCH)
     assert sum(r["attempts"] == 2 for r in results) == in_flight, "the crashed gateway's jobs were not taken over"
-    assert_nothing_left_behind(stack.redis)
+    assert_nothing_left_behind(own_stack.redis)
 
 
 def test_tasks_wait_for_an_unreachable_face_service_then_fail_with_the_reason(
-    redis_server: RedisServer, make_gateway: Callable[..., Gateway]
+    redis_server: RedisServer, make_gateway: Callable[..., Gateway], prefix: str
 ) -> None:
     nowhere = f"127.0.0.1:{free_port()}"
     gateway = make_gateway(
-        redis_server.url,
-        [nowhere],
-        GATEWAY_KEY_PREFIX=f"t-{uuid.uuid4().hex[:8]}",
-        GATEWAY_FACE_SERVICE_WAIT_SECONDS="2",
+        redis_server.url, [nowhere], GATEWAY_KEY_PREFIX=prefix, GATEWAY_FACE_SERVICE_WAIT_SECONDS="2"
     )
     with gateway.client() as api:
         task_id = submit(api, "detect_faces", reference_jpeg())
@@ -108,26 +141,21 @@ def test_tasks_wait_for_an_unreachable_face_service_then_fail_with_the_reason(
 
 
 def test_tasks_queued_before_the_face_service_starts_run_once_it_is_up(
-    redis_server: RedisServer, make_gateway: Callable[..., Gateway], work_dir: Path
+    redis_server: RedisServer, make_gateway: Callable[..., Gateway], work_dir: Path, prefix: str
 ) -> None:
     face = FaceService(work_dir)
-    gateway = make_gateway(redis_server.url, [face.address], GATEWAY_KEY_PREFIX=f"t-{uuid.uuid4().hex[:8]}")
+    gateway = make_gateway(redis_server.url, [face.address], GATEWAY_KEY_PREFIX=prefix)
     with gateway.client() as api:
         task_ids = [submit(api, "detect_faces", reference_jpeg()) for _ in range(3)]
-        time.sleep(0.5)
-        assert statuses(api, task_ids) == ["PENDING"] * 3
-        face.start()
-        try:
+        assert_still_pending(api, task_ids)
+        with running(face):
             results = wait_for_all(api, task_ids, timeout=30)
-        finally:
-            face.stop()
-    assert [r["status"] for r in results] == ["SUCCESS"] * 3
+    assert_all_succeeded(results, 3)
 
 
 def test_a_job_that_keeps_killing_its_worker_fails_after_the_attempt_limit(
-    redis_server: RedisServer, stack: Stack, make_gateway: Callable[..., Gateway]
+    redis_server: RedisServer, stack: Stack, make_gateway: Callable[..., Gateway], prefix: str
 ) -> None:
-    prefix = f"t-{uuid.uuid4().hex[:8]}"
     keys = RedisKeys(prefix)
     task_id = str(uuid.uuid4())
     # The trace a job leaves after crashing its dispatcher three times: RUNNING, three attempts, still pending
@@ -165,74 +193,61 @@ def test_readiness_names_redis_when_it_is_down(stack: Stack, make_gateway: Calla
 
 
 def test_several_gateways_share_the_work_of_one_redis(
-    redis_server: RedisServer, stack: Stack, make_gateway: Callable[..., Gateway]
+    redis_server: RedisServer, stack: Stack, make_gateway: Callable[..., Gateway], prefix: str
 ) -> None:
-    prefix = f"t-{uuid.uuid4().hex[:8]}"
     gateways = [make_gateway(redis_server.url, [stack.face.address], GATEWAY_KEY_PREFIX=prefix) for _ in range(2)]
     with gateways[0].client() as first, gateways[1].client() as second:
         task_ids = [submit(api, "detect_faces", small_jpeg(), preset="fast") for api in (first, second) * 6]
         results = wait_for_all(second, task_ids)
 
-    assert [r["status"] for r in results] == ["SUCCESS"] * len(task_ids)
+    assert_all_succeeded(results, len(task_ids))
     with redis_server.client() as client:
         workers = {client.hget(RedisKeys(prefix).task(t), "dispatcher") for t in task_ids}
     assert len(workers) == 2, f"one dispatcher did all the work: {workers}"
 
 
 def test_jobs_are_spread_over_several_face_services(
-    redis_server: RedisServer, stack: Stack, make_gateway: Callable[..., Gateway], work_dir: Path
+    redis_server: RedisServer, stack: Stack, make_gateway: Callable[..., Gateway], work_dir: Path, prefix: str
 ) -> None:
-    second_face = FaceService(work_dir).start()
-    try:
-        gateway = make_gateway(
-            redis_server.url, [stack.face.address, second_face.address], GATEWAY_KEY_PREFIX=f"t-{uuid.uuid4().hex[:8]}"
-        )
+    second_face = FaceService(work_dir)
+    with running(second_face):
+        gateway = make_gateway(redis_server.url, [stack.face.address, second_face.address], GATEWAY_KEY_PREFIX=prefix)
         with gateway.client() as api:
             task_ids = [submit(api, "detect_faces", small_jpeg(), preset="fast") for _ in range(12)]
             results = wait_for_all(api, task_ids)
-    finally:
-        second_face.stop()
 
-    assert [r["status"] for r in results] == ["SUCCESS"] * len(task_ids)
+    assert_all_succeeded(results, len(task_ids))
     for face in (stack.face, second_face):
         served = sum(task_id in face.log_path.read_text() for task_id in task_ids)
         assert served >= 2, f"{face.address} got {served} of {len(task_ids)} jobs"
 
 
 def test_a_standalone_dispatcher_serves_gateways_that_run_none(
-    redis_server: RedisServer, stack: Stack, make_gateway: Callable[..., Gateway], work_dir: Path
+    redis_server: RedisServer, stack: Stack, make_gateway: Callable[..., Gateway], work_dir: Path, prefix: str
 ) -> None:
-    prefix = f"t-{uuid.uuid4().hex[:8]}"
     gateway = make_gateway(
         redis_server.url, [stack.face.address], GATEWAY_KEY_PREFIX=prefix, GATEWAY_RUN_DISPATCHER="false"
     )
     with gateway.client() as api:
         task_id = submit(api, "detect_faces", small_jpeg(), preset="fast")
         assert "GATEWAY_RUN_DISPATCHER=false" in api.get("/readyz").json()["dispatcher"]
-        time.sleep(0.5)
-        assert statuses(api, [task_id]) == ["PENDING"]
+        assert_still_pending(api, [task_id])
 
         dispatcher = StandaloneDispatcher(work_dir, redis_server.url, [stack.face.address], GATEWAY_KEY_PREFIX=prefix)
-        dispatcher.start()
-        try:
+        with running(dispatcher):
             body = wait_for(api, task_id, timeout=20)
-        finally:
-            dispatcher.stop()
     assert body["status"] == "SUCCESS", body
     assert dispatcher.process is not None and dispatcher.process.returncode == 0, "SIGTERM should stop it cleanly"
 
 
-def test_tasks_survive_a_redis_restart(make_stack: Callable[..., Stack]) -> None:
-    stack = make_stack()
-    with stack.gateway.client() as api:
-        stack.face.pause()
-        task_ids = submit_batch(api, 10)
-        wait_for_statuses(api, task_ids, {"PENDING", "RUNNING"})
-        stack.redis.stop()  # a clean restart: the append-only file has every accepted task
+def test_tasks_survive_a_redis_restart(own_stack: Stack) -> None:
+    with own_stack.gateway.client() as api:
+        task_ids, _ = submit_to_a_hung_face_service(own_stack, api, 10)
+        own_stack.redis.stop()  # a clean restart: the append-only file has every accepted task
         assert api.get("/readyz").json()["redis"] != "ok"
-        stack.redis.start()
-        stack.face.resume()
+        own_stack.redis.start()
+        own_stack.face.resume()
         results = wait_for_all(api, task_ids)
 
-    assert [r["status"] for r in results] == ["SUCCESS"] * 10, [r.get("error") for r in results]
-    assert_nothing_left_behind(stack.redis)
+    assert_all_succeeded(results, 10)
+    assert_nothing_left_behind(own_stack.redis)

@@ -17,11 +17,17 @@ from tests.stack import REFERENCE_DETECTIONS, REFERENCE_IMAGE, Stack
 LANDMARKS = {"left_eye", "right_eye", "nose", "mouth_left", "mouth_right"}
 
 
+def wait_for_success(api: httpx.Client, task_id: str) -> dict:
+    """The finished task, which must have succeeded."""
+    body = wait_for(api, task_id)
+    assert body["status"] == "SUCCESS", body
+    return body
+
+
 def test_detect_faces_finds_the_two_reference_faces(api: httpx.Client) -> None:
     task_id = submit(api, "detect_faces", reference_jpeg())
-    body = wait_for(api, task_id)
+    body = wait_for_success(api, task_id)
 
-    assert body["status"] == "SUCCESS", body
     assert body["task_id"] == task_id and body["kind"] == "detect"
     faces = body["result"]
     assert list(faces) == ["face_1", "face_2"]
@@ -39,10 +45,8 @@ def test_detect_faces_finds_the_two_reference_faces(api: httpx.Client) -> None:
 
 
 def test_blur_faces_returns_the_same_size_image_with_the_faces_changed(api: httpx.Client) -> None:
-    task_id = submit(api, "blur_faces", reference_jpeg())
-    body = wait_for(api, task_id)
+    body = wait_for_success(api, submit(api, "blur_faces", reference_jpeg()))
 
-    assert body["status"] == "SUCCESS", body
     blurred = decode_image(body["result"])
     original = cv2.imread(str(REFERENCE_IMAGE))
     assert blurred.shape == original.shape
@@ -54,18 +58,15 @@ def test_blur_faces_returns_the_same_size_image_with_the_faces_changed(api: http
 
 
 def test_options_reach_the_face_service(api: httpx.Client) -> None:
-    strict = wait_for(api, submit(api, "detect_faces", reference_jpeg(), threshold=0.99, preset="fast"))
-    assert strict["status"] == "SUCCESS", strict
+    strict = wait_for_success(api, submit(api, "detect_faces", reference_jpeg(), threshold=0.99, preset="fast"))
     assert strict["result"] == {} and strict["face_count"] == 0
     assert strict["preset"] == "fast"
     assert strict["options"] == {"threshold": 0.99, "preset": "fast"}
 
-    drawn = wait_for(api, submit(api, "detect_faces", reference_jpeg(), draw=True))
-    assert drawn["status"] == "SUCCESS", drawn
+    drawn = wait_for_success(api, submit(api, "detect_faces", reference_jpeg(), draw=True))
     assert drawn["options"] == {"draw": True}
 
-    solid = wait_for(api, submit(api, "blur_faces", reference_jpeg(), mode="solid", mask="box", box_scale=1.2))
-    assert solid["status"] == "SUCCESS", solid
+    solid = wait_for_success(api, submit(api, "blur_faces", reference_jpeg(), mode="solid", mask="box", box_scale=1.2))
     assert solid["options"] == {"mode": "solid", "mask": "box", "box_scale": 1.2}
 
 

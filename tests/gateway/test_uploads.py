@@ -58,10 +58,25 @@ def chunked(body: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
         yield body[start : start + size]
 
 
-def test_an_empty_file_is_400(api: httpx.Client) -> None:
-    response = api.post("/detect_faces", files={"file": ("empty.jpg", b"")})
-    assert response.status_code == 400
-    assert "empty" in response.json()["detail"]
+@pytest.mark.parametrize(
+    ("endpoint", "upload", "status", "reason"),
+    [
+        pytest.param("detect_faces", ("empty.jpg", b""), 400, "empty", id="an_empty_file_is_400"),
+        pytest.param(
+            "blur_faces",
+            ("notes.txt", b"just some text, not a picture"),
+            415,
+            "not a supported image",
+            id="a_file_that_is_not_an_image_is_415",
+        ),
+    ],
+)
+def test_a_file_with_no_image_in_it_is_refused_with_the_reason(
+    api: httpx.Client, endpoint: str, upload: tuple[str, bytes], status: int, reason: str
+) -> None:
+    response = api.post(f"/{endpoint}", files={"file": upload})
+    assert response.status_code == status
+    assert reason in response.json()["detail"]
 
 
 def test_a_request_without_the_file_field_is_400(api: httpx.Client) -> None:
@@ -79,12 +94,6 @@ def test_two_files_are_400(api: httpx.Client) -> None:
     response = api.post("/detect_faces", content=body, headers={"content-type": content_type})
     assert response.status_code == 400
     assert "exactly one image" in response.json()["detail"]
-
-
-def test_a_file_that_is_not_an_image_is_415(api: httpx.Client) -> None:
-    response = api.post("/blur_faces", files={"file": ("notes.txt", b"just some text, not a picture")})
-    assert response.status_code == 415
-    assert "not a supported image" in response.json()["detail"]
 
 
 def test_an_upload_over_the_limit_is_413_naming_the_limit(api: httpx.Client) -> None:

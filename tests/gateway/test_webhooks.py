@@ -72,6 +72,11 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
+def webhooks_on(prefix: str) -> dict[str, str]:
+    """Gateway settings: webhooks turned on (a secret to sign with), and a job stream of its own under ``prefix``."""
+    return {"GATEWAY_KEY_PREFIX": prefix, "GATEWAY_WEBHOOK_SECRET": SECRET}
+
+
 @pytest.fixture()
 def webhook_gateway(
     make_gateway: Callable[..., Gateway], redis_server: RedisServer, stack: Stack
@@ -80,8 +85,7 @@ def webhook_gateway(
     gateway = make_gateway(
         redis_server.url,
         [stack.face.address],
-        GATEWAY_KEY_PREFIX="webhooks",
-        GATEWAY_WEBHOOK_SECRET=SECRET,
+        **webhooks_on("webhooks"),
         GATEWAY_WEBHOOK_ALLOW_PRIVATE="true",
         GATEWAY_WEBHOOK_BACKOFF_SECONDS="0.2",
     )
@@ -176,13 +180,7 @@ def test_callbacks_to_private_or_local_addresses_are_refused_by_default(
 @pytest.fixture(scope="module")
 def refusing_gateway(work_dir: Path, redis_server: RedisServer, stack: Stack) -> Iterator[httpx.Client]:
     """Default webhook settings, with a secret so webhooks are on."""
-    gateway = Gateway(
-        work_dir,
-        redis_server.url,
-        [stack.face.address],
-        GATEWAY_KEY_PREFIX="webhooks-default",
-        GATEWAY_WEBHOOK_SECRET=SECRET,
-    ).start()
+    gateway = Gateway(work_dir, redis_server.url, [stack.face.address], **webhooks_on("webhooks-default")).start()
     with gateway.client() as client:
         yield client
     gateway.stop()
