@@ -12,7 +12,7 @@ PROTOS := $(shell find protos -name '*.proto')
 PROTO_STAMP := faceblur_proto/.generated
 
 .DEFAULT_GOAL := help
-.PHONY: help setup deps dev-deps bench-deps demo-deps compose-deps browser-deps protos redis run test bench lint clean
+.PHONY: help setup deps dev-deps bench-deps demo-deps compose-deps browser-deps container-deps protos redis run test test-containers bench lint clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -58,8 +58,14 @@ setup: deps protos ## Everything `make run` needs
 run: setup ## Run Redis, the face service and the gateway (http://127.0.0.1:8000) in the foreground
 	$(PY) scripts/run_stack.py
 
-test: setup dev-deps bench-deps demo-deps compose-deps browser-deps ## Run the test suite (PYTEST_ARGS="-k name" to pick tests)
+test: setup dev-deps bench-deps demo-deps compose-deps browser-deps container-deps ## Run the test suite (PYTEST_ARGS="-k name" to pick tests)
 	REDIS_SERVER_BIN="$$(scripts/ensure_redis.sh)" $(PY) -m pytest -q $(PYTEST_ARGS)
+
+container-deps: ## Podman (runc, netavark), debootstrap and docker-compose for the container tests (Debian packages, as root)
+	@containers/install.sh || echo "warning: no podman, so the container tests (tests/containers) will be skipped"
+
+test-containers: setup dev-deps container-deps ## Build both images and run docker-compose.yml's stack in podman, and test it
+	$(PY) -m pytest -q tests/containers $(PYTEST_ARGS)
 
 bench: setup bench-deps ## Run each benchmark in bench/ (the modules with a __main__ guard) as python -m bench.NAME
 	@modules=$$(grep -l '^if __name__ == "__main__":' bench/*.py 2>/dev/null | xargs -rn1 basename | sed 's/\.py$$//'); \

@@ -1,0 +1,222 @@
+"""The real thing: both images built from their Dockerfiles and the stack started by `docker-compose up --build`
+from docker-compose.yml, then used over HTTP (`make test-containers`; part of `make test`).
+
+Runs with podman as root (containers/podman_compose.py: podman's Docker-compatible API, runc, netavark), on
+stand-in base images where python:3.11-slim and redis:7 cannot be pulled (containers/build_bases.sh). The
+gateway is published on a free loopback port (GATEWAY_PUBLISH_PORT), Redis and the face service only on the
+project's own container network, so a developer's `make run` on 8000 / 50051 / 6379 is left alone. Afterwards
+`docker-compose down -v` leaves no container, network or volume behind (the images stay, as build cache).
+Skips, with the reason, where podman cannot run (not root, no podman: `make container-deps` installs it).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "containers"))
+import podman_compose  # noqa: E402
+
+SHARED = Path(os.environ.get("FACEBLUR_SHARED", REPO_ROOT.parent / "shared"))
+MODEL_DIR = SHARED / "models"
+REFERENCE_IMAGE = SHARED / "data" / "reference" / "test.jpg"
+NON_ROOT_USER = "faceblur"  # the Dockerfiles' USER
+APP_SERVICES = ("face-service", "gateway")
+
+# One budget for the module's first test, which builds everything cold: debootstrap and the stand-in base
+# images (about 2 min), both service images (about 3 min), then `up`. Warm, the same takes under a minute.
+pytestmark = pytest.mark.timeout(1200)
+
+
+@dataclass
+class ComposeStack:
+    engine: podman_compose.PodmanEngine
+    env: dict[str, str]
+    url: str
+
+    def compose(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return self.engine.compose(*args, env=self.env, timeout=timeout)
+
+    def container(self, service: str) -> str:
+        ids = self.compose("ps", "-q", service).stdout.split()
+        assert len(ids) == 1, f"{service}: containers {ids}"
+        return ids[0]
+
+    def inspect(self, service: str) -> dict:
+        return json.loads(podman_compose.podman("inspect", self.container(service)))[0]
+
+    def logs(self) -> str:
+        done = self.engine.compose("logs", "--no-color", "--tail=60", env=self.env, timeout=60, check=False)
+        return done.stdout + done.stderr
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_ready(url: str, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            answer = httpx.get(f"{url}/readyz", timeout=5)
+            last = answer.text
+            if answer.status_code == 200 and answer.json().get("status") == "ready":
+                return answer.json()
+        except httpx.HTTPError as error:
+            last = error
+        time.sleep(1)
+    raise AssertionError(f"the gateway was not ready within {timeout} s: {last}")
+
+
+def wait_for_health(stack: ComposeStack, service: str, timeout: float = 90) -> str:
+    deadline = time.monotonic() + timeout
+    status = None
+    while time.monotonic() < deadline:
+        status = (stack.inspect(service)["State"].get("Health") or {}).get("Status")
+        if status == "healthy":
+            break
+        time.sleep(1)
+    return status
+
+
+@pytest.fixture(scope="module")
+def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeStack]:
+    reason = podman_compose.missing_prerequisites()
+    if reason:
+        pytest.skip(f"cannot run the containers here: {reason}")
+    if not (MODEL_DIR / "yolov8n-face_int8.tflite").exists():
+        pytest.skip(f"no model in {MODEL_DIR} (FACEBLUR_SHARED points at ../shared)")
+    podman_compose.build_base_images()
+
+    project = f"faceblurtest{uuid.uuid4().hex[:8]}"
+    port = free_loopback_port()
+    env = {"MODEL_DIR": str(MODEL_DIR), "GATEWAY_PUBLISH_PORT": f"127.0.0.1:{port}"}
+    engine = podman_compose.PodmanEngine(project, tmp_path_factory.mktemp("podman")).start()
+    stack = ComposeStack(engine, env, f"http://127.0.0.1:{port}")
+    try:
+        stack.compose("up", "--build", "--detach", timeout=900)
+        try:
+            wait_until_ready(stack.url, timeout=180)
+        except AssertionError:
+            print(stack.logs())
+            raise
+        yield stack
+    finally:
+        try:
+            stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "20", timeout=300)
+            left = podman_compose.podman(
+                "ps", "--all", "--quiet", "--filter", f"label=com.docker.compose.project={project}"
+            ).split()
+            volumes = podman_compose.podman("volume", "ls", "--quiet", "--filter", f"name={project}").split()
+            networks = [name for name in podman_compose.podman("network", "ls", "--format", "{{.Name}}").split()]
+            assert not left, f"containers left behind: {left}"
+            assert not volumes, f"volumes left behind: {volumes}"
+            assert not [name for name in networks if name.startswith(project)], f"networks left: {networks}"
+        finally:
+            engine.stop()
+
+
+@pytest.fixture()
+def api(compose_stack: ComposeStack, request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=compose_stack.url, timeout=60) as client:
+        yield client
+    report = getattr(request.node, "report_call", None)
+    if report is None or report.failed:
+        print(compose_stack.logs())
+
+
+def submit(api: httpx.Client, endpoint: str, **fields: str) -> str:
+    with REFERENCE_IMAGE.open("rb") as photo:
+        answer = api.post(endpoint, files={"file": ("test.jpg", photo, "image/jpeg")}, data=fields)
+    assert answer.status_code == 202, answer.text
+    return answer.json()["task_id"]
+
+
+def result(api: httpx.Client, task_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        task = api.get(f"/task_result/{task_id}", params={"wait": 10}).json()
+        if task["status"] in ("SUCCESS", "FAILURE") or time.monotonic() > deadline:
+            return task
+
+
+def test_readyz_reports_redis_and_the_face_service_ready(api: httpx.Client) -> None:
+    answer = api.get("/readyz")
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "ready"
+    assert answer.json()["redis"] == "ok"
+    assert set(answer.json()["face_services"].values()) == {"SERVING"}
+
+
+def test_detect_faces_finds_both_faces_of_the_reference_photo(api: httpx.Client) -> None:
+    task = result(api, submit(api, "/detect_faces"))
+
+    assert task["status"] == "SUCCESS", task
+    assert sorted(task["result"]) == ["face_1", "face_2"]
+
+
+def test_blur_faces_returns_a_decodable_image_of_the_same_size(api: httpx.Client) -> None:
+    from PIL import Image
+
+    task = result(api, submit(api, "/blur_faces"))
+
+    assert task["status"] == "SUCCESS", task
+    with Image.open(REFERENCE_IMAGE) as original:
+        size = original.size
+    blurred = Image.open(io.BytesIO(base64.b64decode(task["result"])))
+    blurred.load()
+    assert blurred.size == size
+    assert len(task["faces"]) == 2
+
+
+@pytest.mark.parametrize("service", ["face-service", "gateway", "redis"])
+def test_healthchecks_report_healthy(compose_stack: ComposeStack, service: str) -> None:
+    assert wait_for_health(compose_stack, service) == "healthy", compose_stack.logs()
+
+
+@pytest.mark.parametrize("service", APP_SERVICES)
+def test_every_process_of_the_service_runs_as_the_non_root_user(compose_stack: ComposeStack, service: str) -> None:
+    top = podman_compose.podman("top", compose_stack.container(service), "user", "huser", "pid", "args")
+    processes = [line.split(None, 3) for line in top.splitlines()[1:] if line.strip()]
+
+    assert processes
+    assert {user for user, *_ in processes} == {NON_ROOT_USER}, top
+    assert "0" not in {host_user for _, host_user, *_ in processes}, top
+
+
+def test_face_service_killed_with_tasks_queued_is_restarted_and_every_task_succeeds(
+    compose_stack: ComposeStack, api: httpx.Client
+) -> None:
+    before = compose_stack.inspect("face-service")
+    task_ids = [submit(api, "/detect_faces") for _ in range(8)]
+
+    os.kill(before["State"]["Pid"], 9)  # the container's main process: python -m face_detection_service
+
+    deadline = time.monotonic() + 60
+    after = before
+    while after["RestartCount"] == before["RestartCount"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+        after = compose_stack.inspect("face-service")
+    assert after["RestartCount"] > before["RestartCount"], "the restart policy did not bring the face service back"
+    tasks = [result(api, task_id, timeout=240) for task_id in task_ids]
+    assert [task["status"] for task in tasks] == ["SUCCESS"] * len(tasks), tasks
+    assert all(sorted(task["result"]) == ["face_1", "face_2"] for task in tasks)
+    assert after["State"]["Running"]
