@@ -140,6 +140,7 @@ class ImageHandler:
     def __init__(self, client: FaceBlurClient, args: argparse.Namespace) -> None:
         self.client = client
         self.options: dict[str, object] = {"threshold": args.threshold, "preset": args.preset}
+        self.concurrency = args.concurrency
 
     def process(self, batch: list[Path]) -> Iterator[FileResult]:
         """One request for the batch; if the gateway refuses it (a bad file), each image on its own instead,
@@ -155,13 +156,16 @@ class ImageHandler:
                 for image in batch:
                     yield from self.process([image])
             return
-        for image, task_id in zip(batch, task_ids, strict=True):
-            try:
-                yield self.finish(image, self.client.wait(task_id))
-            except (FaceBlurError, OSError, ValueError) as error:
-                if isinstance(error, GatewayUnreachable):
-                    raise
-                yield FileResult(image, False, _reason(error))
+        with ThreadPoolExecutor(max_workers=self.concurrency) as waiters:
+            yield from waiters.map(self._outcome, batch, task_ids)
+
+    def _outcome(self, image: Path, task_id: str) -> FileResult:
+        try:
+            return self.finish(image, self.client.wait(task_id))
+        except (FaceBlurError, OSError, ValueError) as error:
+            if isinstance(error, GatewayUnreachable):
+                raise
+            return FileResult(image, False, _reason(error))
 
     def finish(self, image: Path, outcome: TaskOutcome) -> FileResult:
         return FileResult(image, True, _faces(outcome), {"file": str(image), **outcome.summary()})

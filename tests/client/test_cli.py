@@ -73,3 +73,13 @@ def test_top_level_scripts_run_on_a_plain_python(stack: Stack, script: str, tmp_
 
     assert run.returncode == 0, run.stderr
     assert "2 face(s)" in run.stdout
+
+
+def test_a_batch_goes_in_one_request_and_a_bad_file_fails_alone(stack: Stack, photos: Path) -> None:
+    (photos / "notes.jpg").write_text("not an image")
+    run = faceblur("detect", photos, "--batch-size", "32", url=stack.gateway.url)
+
+    assert run.returncode == 1
+    succeeded = {Path(json.loads(line)["file"]).name for line in run.stdout.splitlines()}
+    assert succeeded == {"first.jpg", "second.jpg"}
+    assert "notes.jpg" in run.stderr and "1 of 3 images failed" in run.stderr

@@ -89,11 +89,11 @@ def test_a_request_without_the_file_field_is_400(api: httpx.Client) -> None:
     assert "multipart/form-data" in response.json()["detail"]
 
 
-def test_two_files_are_400(api: httpx.Client) -> None:
+def test_two_files_are_two_tasks(api: httpx.Client) -> None:
     body, content_type = multipart([("file", "a.jpg", reference_jpeg()), ("file", "b.jpg", reference_jpeg())])
     response = api.post("/detect_faces", content=body, headers={"content-type": content_type})
-    assert response.status_code == 400
-    assert "exactly one image" in response.json()["detail"]
+    assert response.status_code == 202
+    assert len(set(response.json()["task_ids"])) == 2
 
 
 def test_an_upload_over_the_limit_is_413_naming_the_limit(api: httpx.Client) -> None:

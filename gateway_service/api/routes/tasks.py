@@ -314,7 +314,9 @@ async def _read_upload(upload: UploadFile, limit: int) -> tuple[bytes, str]:
     """The upload's bytes and format, or the 4xx that names the file and what is wrong with it."""
     name = upload.filename or ""
     if upload.size is not None and upload.size > limit:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"{name}: {too_large_message(upload.size, limit)}")
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE, f"{too_large_message(upload.size, limit)} (file {name!r})"
+        )
     image = await upload.read()
     if not image:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"the uploaded file '{name}' is empty (0 bytes)")
@@ -334,7 +336,9 @@ async def _fetched(url: str, settings: Settings) -> tuple[bytes, str]:
 def _sniffed_format(image: bytes, name: str) -> str:
     image_format = sniff_image_format(image[:16])
     if image_format is None:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"{name}: {unsupported_type_message(image[:16])}")
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"{unsupported_type_message(image[:16])} (file {name!r})"
+        )
     return image_format
 
 
