@@ -13,12 +13,9 @@ from pathlib import Path
 
 from faceblur_client.scripts import run_task, script_parser
 
-# ../shared beside the checkout: the reference project's own test image, two faces.
-DEFAULT_IMAGE = Path(__file__).resolve().parent.parent / "shared" / "data" / "reference" / "test.jpg"
-
 
 def main() -> int:
-    parser = script_parser("Blur the faces in an image with the FaceBlur API; save the result.", DEFAULT_IMAGE)
+    parser = script_parser("Blur the faces in an image with the FaceBlur API; save the result.")
     parser.add_argument("-o", "--output", type=Path, default=Path("blurred_image.jpg"), help="default: %(default)s")
     parser.add_argument("--mode", choices=("blur", "pixelate", "solid"), help="how faces are hidden (default: blur)")
     parser.add_argument("--mask", choices=("ellipse", "box"), help="shape of the hidden area (default: ellipse)")

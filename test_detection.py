@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from faceblur_client.scripts import run_task, script_parser
 
-# ../shared beside the checkout: the reference project's own test image, two faces.
-DEFAULT_IMAGE = Path(__file__).resolve().parent.parent / "shared" / "data" / "reference" / "test.jpg"
-
 
 def main() -> int:
-    parser = script_parser("Detect faces with the FaceBlur API and print their boxes.", DEFAULT_IMAGE)
+    parser = script_parser("Detect faces with the FaceBlur API and print their boxes.")
     parser.add_argument("--json", action="store_true", help="print the whole task result as JSON")
     args = parser.parse_args()
     outcome = run_task("detect", args)

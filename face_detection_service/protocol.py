@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
+from faceblur_proto import vocabulary as api
 from faceblur_proto.framing import result_responses
 from faceblur_proto.v1 import face_detection_pb2 as pb
-from faceblur_proto.vocabulary import (
-    BOX_SCALE_RANGE,
-    DEFAULT_BOX_SCALE,
-    DEFAULT_MASK,
-    DEFAULT_MODE,
-    MAX_FACES_RANGE,
-    MAX_SIZE_RANGE,
-    MIN_FACE_SIZE_RANGE,
-    THRESHOLD_RANGE,
-    JobKind,
-    Mask,
-    Mode,
-    from_proto,
-)
+from faceblur_proto.vocabulary import JobKind, Mask, Mode, Range, from_proto
 
 from .anonymize import AnonymizeOptions
 from .detection.presets import get_preset
@@ -36,26 +25,28 @@ def job_spec(options: pb.JobOptions, default_preset: str) -> JobSpec:
         kind = from_proto(JobKind, options.kind)
         if kind is None:
             raise ValueError("job kind must be DETECT or BLUR")
-        preset = get_preset(options.preset or default_preset)
-        threshold = THRESHOLD_RANGE.check(options.score_threshold) if options.HasField("score_threshold") else None
-        box_scale = BOX_SCALE_RANGE.check(options.box_scale) if options.HasField("box_scale") else DEFAULT_BOX_SCALE
-        mode = from_proto(Mode, options.mode) or DEFAULT_MODE
-        mask = from_proto(Mask, options.mask_shape) or DEFAULT_MASK
-        max_size = int(MAX_SIZE_RANGE.check(options.max_size)) if options.HasField("max_size") else 0
-        min_face = int(MIN_FACE_SIZE_RANGE.check(options.min_face_size)) if options.HasField("min_face_size") else 0
-        max_faces = int(MAX_FACES_RANGE.check(options.max_faces)) if options.HasField("max_faces") else None
+        anonymize = AnonymizeOptions(
+            from_proto(Mode, options.mode) or api.DEFAULT_MODE,
+            from_proto(Mask, options.mask_shape) or api.DEFAULT_MASK,
+            _checked(options, "box_scale", api.BOX_SCALE_RANGE, api.DEFAULT_BOX_SCALE),
+        )
+        return JobSpec(
+            blur=kind is JobKind.BLUR,
+            preset=get_preset(options.preset or default_preset),
+            score_threshold=_checked(options, "score_threshold", api.THRESHOLD_RANGE, None),
+            anonymize=anonymize,
+            draw=options.draw,
+            max_size=int(_checked(options, "max_size", api.MAX_SIZE_RANGE, 0)),
+            min_face_size=int(_checked(options, "min_face_size", api.MIN_FACE_SIZE_RANGE, 0)),
+            max_faces=_checked(options, "max_faces", api.MAX_FACES_RANGE, None),
+        )
     except ValueError as exc:
         raise InvalidOptions(str(exc)) from None
-    return JobSpec(
-        blur=kind is JobKind.BLUR,
-        preset=preset,
-        score_threshold=threshold,
-        anonymize=AnonymizeOptions(mode, mask, box_scale),
-        draw=options.draw,
-        max_size=max_size,
-        min_face_size=min_face,
-        max_faces=max_faces,
-    )
+
+
+def _checked(options: pb.JobOptions, field: str, valid: Range, default: float | None) -> Any:
+    """An optional field's value, checked against its range; ``default`` when it is unset."""
+    return valid.check(getattr(options, field)) if options.HasField(field) else default
 
 
 def result_messages(job_id: str, preset_name: str, output: JobResult, queue_ms: float) -> list[pb.JobResponse]:

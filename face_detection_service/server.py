@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -23,12 +24,12 @@ log = logging.getLogger("face_detection_service")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["FaceDetection"].full_name
 
 
+@dataclass(frozen=True)
 class RunningServer:
-    def __init__(self, server: grpc.aio.Server, port: int, servicer: FaceDetectionServicer, health: HealthServicer):
-        self.server = server
-        self.port = port
-        self.servicer = servicer
-        self.health = health
+    server: grpc.aio.Server
+    port: int
+    servicer: FaceDetectionServicer
+    health: HealthServicer
 
     async def stop(self, grace_seconds: float) -> None:
         """Refuse new jobs, let the jobs in flight finish (up to the grace period), then close the streams."""

@@ -11,12 +11,16 @@ from faceblur_client.client import DEFAULT_URL, FaceBlurClient, JobKind, TaskOut
 from faceblur_client.errors import FaceBlurError
 
 PRESETS = ("fast", "balanced", "max_recall")
+# ../shared beside the checkout (the scripts' folder): the reference project's own test image, two faces.
+REFERENCE_IMAGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference" / "test.jpg"
 
 
-def script_parser(description: str, default_image: Path) -> argparse.ArgumentParser:
-    """IMAGE, --url, --timeout, --preset and --threshold; each script adds its own."""
+def script_parser(description: str) -> argparse.ArgumentParser:
+    """IMAGE (default: the reference photo), --url, --timeout, --preset and --threshold; each script adds its own."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("image", nargs="?", type=Path, default=default_image, help="image file (default: %(default)s)")
+    parser.add_argument(
+        "image", nargs="?", type=Path, default=REFERENCE_IMAGE, help="image file (default: %(default)s)"
+    )
     parser.add_argument("--url", default=DEFAULT_URL, help="the gateway's base URL (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the result (default: 120)")
     parser.add_argument("--preset", choices=PRESETS, help="detection preset")

@@ -17,15 +17,8 @@ from tests.stack import REPO_ROOT
     [("FACE_WORKERS", "abc", "valid integer"), ("FACE_DEFAULT_PRESET", "quick", "fast, balanced, max_recall")],
 )
 def test_a_bad_setting_stops_the_service_naming_the_variable(variable: str, value: str, expected: str) -> None:
-    env = {**os.environ, variable: value}
-    started = subprocess.run(
-        [sys.executable, "-m", "face_detection_service"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    command, env = [sys.executable, "-m", "face_detection_service"], {**os.environ, variable: value}
+    started = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert started.returncode != 0
     assert variable in started.stderr and expected in started.stderr, started.stderr
 

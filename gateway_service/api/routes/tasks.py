@@ -56,6 +56,12 @@ _UPLOAD_ERRORS = {
     503: {"model": ErrorBody, "description": "Redis is unreachable"},
 }
 
+
+def _ranged(valid: Range, description: str) -> Any:
+    """A form field checked against the vocabulary's range (HTTP 422 naming the field and its bounds)."""
+    return Form(ge=valid.low, le=valid.high, description=description)
+
+
 ImageFiles = Annotated[
     list[UploadFile] | None,
     File(
@@ -69,22 +75,18 @@ ImageUrls = Annotated[
 ]
 
 
-def _size_option(size_range: Range, description: str) -> Any:
-    return Form(ge=size_range.low, le=size_range.high, description=description)
-
-
 MaxSize = Annotated[
     int | None,
-    _size_option(MAX_SIZE_RANGE, "The long side, in pixels, the detector may see (0: the preset's)."),
+    _ranged(MAX_SIZE_RANGE, "The long side, in pixels, the detector may see (0: the preset's)."),
 ]
 MinFaceSize = Annotated[
     int | None,
-    _size_option(
+    _ranged(
         MIN_FACE_SIZE_RANGE,
         "Drop faces smaller than this many pixels (box's long side); blur leaves them as they are.",
     ),
 ]
-MaxFaces = Annotated[int | None, _size_option(MAX_FACES_RANGE, "Keep only the largest N faces.")]
+MaxFaces = Annotated[int | None, _ranged(MAX_FACES_RANGE, "Keep only the largest N faces.")]
 Wait = Annotated[
     float,
     Query(
@@ -94,12 +96,7 @@ Wait = Annotated[
     ),
 ]
 Threshold = Annotated[
-    float | None,
-    Form(
-        ge=THRESHOLD_RANGE.low,
-        le=THRESHOLD_RANGE.high,
-        description="Drop faces below this confidence (default: the preset's).",
-    ),
+    float | None, _ranged(THRESHOLD_RANGE, "Drop faces below this confidence (default: the preset's).")
 ]
 PresetOption = Annotated[
     PresetName | None, Form(description="fast, balanced or max_recall (default: the face service's).")
@@ -180,10 +177,8 @@ async def blur_faces(
     mask: Annotated[Mask | None, Form(description="ellipse or box (default: ellipse).")] = None,
     box_scale: Annotated[
         float | None,
-        Form(
-            ge=BOX_SCALE_RANGE.low,
-            le=BOX_SCALE_RANGE.high,
-            description=f"Grow each face box by this factor before anonymizing (default: {DEFAULT_BOX_SCALE}).",
+        _ranged(
+            BOX_SCALE_RANGE, f"Grow each face box by this factor before anonymizing (default: {DEFAULT_BOX_SCALE})."
         ),
     ] = None,
 ) -> Response:
