@@ -83,8 +83,7 @@ async def check_url(url: str, policy: OutboundPolicy) -> None:
     reason = refused_address_reason(str(info[4][0]) for info in infos)
     if reason is not None:
         raise UrlRefused(
-            f"{policy.host_noun} {host!r} is not public ({reason}); "
-            f"set {policy.allow_private_setting}=true to allow it"
+            f"{policy.host_noun} {host!r} is not public ({reason}); set {policy.allow_private_setting}=true to allow it"
         )
 
 
