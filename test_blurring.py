@@ -11,7 +11,19 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from faceblur_client import TaskOutcome
 from faceblur_client.scripts import run_task, script_parser
+
+
+def save(outcome: TaskOutcome, output: Path) -> int:
+    """Write the anonymized image; the exit status."""
+    try:
+        outcome.save(output)
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"{outcome.face_count} face(s) anonymized; {outcome.image_format} image saved to {output}")
+    return 0
 
 
 def main() -> int:
@@ -21,15 +33,7 @@ def main() -> int:
     parser.add_argument("--mask", choices=("ellipse", "box"), help="shape of the hidden area (default: ellipse)")
     args = parser.parse_args()
     outcome = run_task("blur", args, mode=args.mode, mask=args.mask)
-    if outcome is None:
-        return 1
-    try:
-        outcome.save(args.output)
-    except OSError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"{outcome.face_count} face(s) anonymized; {outcome.image_format} image saved to {args.output}")
-    return 0
+    return 1 if outcome is None else save(outcome, args.output)
 
 
 if __name__ == "__main__":

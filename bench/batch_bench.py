@@ -30,7 +30,7 @@ def run_cli(url: str, photos: list[Path], batch_size: int, preset: str) -> float
     return time.perf_counter() - started
 
 
-def main() -> int:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
@@ -50,12 +50,12 @@ def main() -> int:
                 separate.append(run_cli(url, photos, 1, args.preset))
         finally:
             stack.stop()
+    rows = {f"one request of {len(photos)}": batched, f"{len(photos)} requests of 1": separate}
     print(f"{len(photos)} photos, preset {args.preset}, -j 4, {args.rounds} rounds alternating")
-    print(f"one request of {len(photos)}: " + ", ".join(f"{s:.2f}" for s in batched) + " s")
-    print(f"{len(photos)} requests of 1:  " + ", ".join(f"{s:.2f}" for s in separate) + " s")
+    for label, seconds in rows.items():
+        print(f"{label:<20} " + ", ".join(f"{s:.2f}" for s in seconds) + " s")
     print(f"ratio batched / separate (medians): {statistics.median(batched) / statistics.median(separate):.2f}")
-    return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

@@ -24,11 +24,11 @@ def main() -> int:
     if protoc.main(args) != 0:
         print("protoc failed", file=sys.stderr)
         return 1
+    print(f"generated {len(protos)} proto file(s) into {ROOT}")
     for package_dir in {(ROOT / p).parent for p in protos}:
         for parent in [package_dir, *package_dir.relative_to(ROOT).parents]:
             if str(parent) != ".":
                 (ROOT / parent / "__init__.py").touch()
-    print(f"generated {len(protos)} proto file(s) into {ROOT}")
     return 0
 
 

@@ -33,20 +33,8 @@ class GatewayBackend:
         from faceblur_client import ApiError, FaceBlurError
 
         try:
-            if request.action == "blur":
-                outcome = self.client.blur(
-                    image,
-                    filename=filename,
-                    threshold=request.threshold,
-                    preset=request.preset,
-                    mode=request.mode,
-                    mask=request.mask,
-                    box_scale=request.box_scale,
-                )
-            else:
-                outcome = self.client.detect(
-                    image, filename=filename, threshold=request.threshold, preset=request.preset
-                )
+            submit = self.client.blur if request.action == "blur" else self.client.detect
+            outcome = submit(image, filename=filename, **_options(request))
         except ApiError as error:  # the gateway refused the upload; its reason is the user's answer
             raise DemoError(f"{filename}: {error.detail}") from None
         except FaceBlurError as error:

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -150,9 +150,11 @@ class Settings(BaseSettings):
 
     @field_validator("api_keys", "face_service_addresses", "webhook_allowed_hosts", mode="before")
     @classmethod
-    def _split_commas(cls, value: object) -> object:
+    def _split_commas(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if info.field_name == "webhook_allowed_hosts" and isinstance(value, list):
+            value = [str(host).lower() for host in value]  # host names match case-insensitively
         return value
 
     @field_validator("face_service_addresses")
@@ -161,11 +163,6 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("FACE_SERVICE_ADDRESSES needs at least one host:port")
         return value
-
-    @field_validator("webhook_allowed_hosts")
-    @classmethod
-    def _lower_case_hosts(cls, value: list[str]) -> list[str]:
-        return [host.lower() for host in value]
 
 
 @lru_cache

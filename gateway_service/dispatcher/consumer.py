@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from faceblur_proto.framing import JobAnswer
 from faceblur_proto.v1 import face_detection_pb2 as pb
 from gateway_service.core.config import Settings
+from gateway_service.core.shutdown import drain
 from gateway_service.dispatcher.capacity import in_flight_limit
 from gateway_service.dispatcher.face_client import FaceJobTimeout, FacePool, FaceServiceUnavailable
 from gateway_service.dispatcher.results import job_options_message, stored_result
@@ -94,12 +95,7 @@ class Dispatcher:
         for loop in self._loops:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
-        jobs = list(self._held.values())
-        if jobs and grace_seconds > 0:
-            await asyncio.wait(jobs, timeout=grace_seconds)
-        for job in jobs:
-            job.cancel()
-        await asyncio.gather(*jobs, return_exceptions=True)
+        await drain(list(self._held.values()), grace_seconds)
         await self._pool.close()
         await self._webhooks.close(grace_seconds)
         log.info("dispatcher %s stopped", self.consumer)

@@ -16,10 +16,11 @@ written by one coroutine at a time, and the images are small next to what one HT
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import grpc
 
@@ -31,6 +32,16 @@ from gateway_service.core.grpc_channel import CHANNEL_OPTIONS
 log = logging.getLogger(__name__)
 
 _SERVER_INFO_TIMEOUT_SECONDS = 5.0
+
+
+async def wait_until(condition: Callable[[], bool], changed: asyncio.Event, timeout: float) -> bool:
+    """Whether ``condition`` holds within ``timeout`` seconds, re-checked each time ``changed`` is set."""
+    deadline = time.monotonic() + timeout
+    while not condition() and (remaining := deadline - time.monotonic()) > 0:
+        changed.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(changed.wait(), remaining)
+    return condition()
 
 
 class FaceServiceUnavailable(Exception):
@@ -192,17 +203,7 @@ class FacePool:
         return sum(c.in_flight for c in self.connections)
 
     async def wait_available(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not self.available:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except asyncio.TimeoutError:
-                return self.available
-        return True
+        return await wait_until(lambda: self.available, self._changed, timeout)
 
     async def process(self, job_id: str, options: pb.JobOptions, image: bytes, timeout: float) -> JobAnswer:
         connected = [c for c in self.connections if c.connected]

@@ -14,6 +14,7 @@ import logging
 import httpx
 
 from gateway_service.core.config import Settings
+from gateway_service.core.shutdown import drain
 from gateway_service.metrics import WEBHOOKS
 from gateway_service.tasks.models import WebhookStatus
 from gateway_service.tasks.render import task_json
@@ -41,12 +42,7 @@ class WebhookSender:
         delivery.add_done_callback(self._deliveries.discard)
 
     async def close(self, grace_seconds: float = 0.0) -> None:
-        deliveries = list(self._deliveries)
-        if deliveries and grace_seconds > 0:
-            await asyncio.wait(deliveries, timeout=grace_seconds)
-        for delivery in deliveries:
-            delivery.cancel()
-        await asyncio.gather(*deliveries, return_exceptions=True)
+        await drain(list(self._deliveries), grace_seconds)
         await self._client.aclose()
 
     async def _deliver(self, task_id: str) -> None:

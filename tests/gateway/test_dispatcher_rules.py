@@ -23,7 +23,7 @@ from faceblur_proto.v1 import face_detection_pb2 as pb
 from gateway_service.core.config import Settings
 from gateway_service.dispatcher.capacity import ASSUMED_WORKERS, in_flight_limit
 from gateway_service.dispatcher.consumer import Dispatcher
-from gateway_service.dispatcher.face_client import FaceJobTimeout, FaceServiceUnavailable
+from gateway_service.dispatcher.face_client import FaceJobTimeout, FaceServiceUnavailable, wait_until
 from gateway_service.tasks.keys import RedisKeys
 from gateway_service.tasks.models import JobKind, JobOptions, TaskRecord, TaskStatus
 from gateway_service.tasks.queue import JobQueue
@@ -72,14 +72,7 @@ class StandInPool:
         self._changed.set()
 
     async def wait_available(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not self.available and (remaining := deadline - time.monotonic()) > 0:
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except asyncio.TimeoutError:
-                break
-        return self.available
+        return await wait_until(lambda: self.available, self._changed, timeout)
 
     async def process(self, job_id: str, options: pb.JobOptions, image: bytes, timeout: float) -> JobAnswer:
         self.sent.append(job_id)
@@ -89,6 +82,13 @@ class StandInPool:
         if callable(reply):
             return await reply(job_id)
         return reply
+
+
+def unavailable_pool() -> StandInPool:
+    """A stand-in whose face services are all down (until the test brings them up)."""
+    pool = StandInPool()
+    pool.set_available(False)
+    return pool
 
 
 @dataclass
@@ -282,8 +282,7 @@ def test_a_finished_task_is_acknowledged_and_not_sent(run_dispatcher: Callable[.
 
 
 def test_a_job_waits_pending_for_a_face_service_then_runs(run_dispatcher: Callable[..., None]) -> None:
-    pool = StandInPool()
-    pool.set_available(False)
+    pool = unavailable_pool()
 
     async def scenario(h: Harness) -> None:
         task_id = await h.submit()
@@ -301,8 +300,7 @@ def test_a_job_waits_pending_for_a_face_service_then_runs(run_dispatcher: Callab
 
 
 def test_a_job_fails_when_no_face_service_comes_within_the_wait(run_dispatcher: Callable[..., None]) -> None:
-    pool = StandInPool()
-    pool.set_available(False)
+    pool = unavailable_pool()
 
     async def scenario(h: Harness) -> None:
         started = time.monotonic()

@@ -112,8 +112,11 @@ CallbackUrl = Annotated[
 
 @dataclass(frozen=True)
 class Submission:
-    """The fields every image endpoint takes: the images, their detection options, a webhook and ?wait."""
+    """What every image endpoint takes: who asks, the images, their detection options, a webhook and ?wait."""
 
+    request: Request
+    services: GatewayServices
+    caller: Caller
     files: list[UploadFile]
     urls: list[str]
     detection: JobOptions
@@ -121,21 +124,26 @@ class Submission:
     wait: float
 
 
+def size_controls(
+    max_size: MaxSize = None, min_face_size: MinFaceSize = None, max_faces: MaxFaces = None
+) -> JobOptions:
+    return JobOptions(max_size=max_size, min_face_size=min_face_size, max_faces=max_faces)
+
+
 def submission(
+    request: Request,
+    services: Services,
+    caller: CurrentCaller,
+    sizes: Annotated[JobOptions, Depends(size_controls)],
     file: ImageFiles = None,
     url: ImageUrls = None,
     threshold: Threshold = None,
     preset: PresetOption = None,
-    max_size: MaxSize = None,
-    min_face_size: MinFaceSize = None,
-    max_faces: MaxFaces = None,
     callback_url: CallbackUrl = None,
     wait: Wait = 0,
 ) -> Submission:
-    detection = JobOptions(
-        threshold=threshold, preset=preset, max_size=max_size, min_face_size=min_face_size, max_faces=max_faces
-    )
-    return Submission(file or [], url or [], detection, callback_url, wait)
+    detection = replace(sizes, threshold=threshold, preset=preset)
+    return Submission(request, services, caller, file or [], url or [], detection, callback_url, wait)
 
 
 CommonFields = Annotated[Submission, Depends(submission)]
@@ -154,9 +162,6 @@ def _submit_route(path: str, summary: str) -> Callable[[Callable[..., Any]], Cal
 
 @_submit_route("/detect_faces", "Find the faces in an image")
 async def detect_faces(
-    request: Request,
-    services: Services,
-    caller: CurrentCaller,
     fields: CommonFields,
     draw: Annotated[
         bool, Form(description="Also return the image with the boxes and landmarks drawn, as drawn_image (JPEG).")
@@ -164,14 +169,11 @@ async def detect_faces(
 ) -> Response:
     """Queue face detection; the answer is a task id to read the result with, at once (HTTP 202)."""
     options = replace(fields.detection, draw=draw)
-    return await _accept(request, services, caller, fields, JobKind.DETECT, options)
+    return await _accept(fields, JobKind.DETECT, options)
 
 
 @_submit_route("/blur_faces", "Anonymize the faces in an image")
 async def blur_faces(
-    request: Request,
-    services: Services,
-    caller: CurrentCaller,
     fields: CommonFields,
     mode: Annotated[Mode | None, Form(description="blur, pixelate or solid (default: blur).")] = None,
     mask: Annotated[Mask | None, Form(description="ellipse or box (default: ellipse).")] = None,
@@ -184,7 +186,7 @@ async def blur_faces(
 ) -> Response:
     """Queue anonymization; the answer is a task id to read the result with, at once (HTTP 202)."""
     options = replace(fields.detection, mode=mode, mask=mask, box_scale=box_scale)
-    return await _accept(request, services, caller, fields, JobKind.BLUR, options)
+    return await _accept(fields, JobKind.BLUR, options)
 
 
 @router.get(
@@ -216,18 +218,12 @@ async def _rendered(record: TaskRecord) -> bytes:
     return task_json(record)
 
 
-async def _accept(
-    request: Request,
-    services: Services,
-    caller: Caller,
-    fields: Submission,
-    kind: JobKind,
-    options: JobOptions,
-) -> Response:
+async def _accept(fields: Submission, kind: JobKind, options: JobOptions) -> Response:
     """Check every image before queuing any (a bad one refuses the whole request, naming it), then one task each."""
+    services = fields.services
     settings = services.settings
-    _require_form(request, fields)
-    files = await _image_uploads(request, fields)
+    _require_form(fields.request, fields)
+    files = await _image_uploads(fields.request, fields)
     count = len(files) + len(fields.urls)
     if count == 0:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "missing the multipart form field 'file' with the image")
@@ -251,7 +247,7 @@ async def _accept(
             options=options,
             created_at=time.time(),
             image_format=image_format,
-            owner=caller.owner,
+            owner=fields.caller.owner,
             callback_url=fields.callback_url or "",
         )
         await services.store.create(record, image)
