@@ -1,4 +1,5 @@
-"""Readiness checks of the FaceBlur services, for the stack supervisor and the containers' HEALTHCHECKs.
+"""Readiness checks of the FaceBlur services, for the process harness (processes.py) and the containers'
+HEALTHCHECKs. Standard library, grpcio and grpcio-health-checking only: the service images have nothing more.
 
 Usage: python healthcheck.py grpc HOST:PORT    (standard gRPC health check of the face service)
        python healthcheck.py http URL          (the gateway's /healthz)
@@ -11,13 +12,14 @@ import sys
 import urllib.request
 
 
-def grpc_is_serving(address: str, timeout: float = 1.0) -> bool:
+def grpc_is_serving(address: str, timeout: float = 1.0, service: str = "") -> bool:
+    """The standard gRPC health check of ``service`` ("": the server as a whole) says SERVING."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     with grpc.insecure_channel(address) as channel:
         try:
-            request = health_pb2.HealthCheckRequest()  # service "": the server as a whole
+            request = health_pb2.HealthCheckRequest(service=service)
             reply = health_pb2_grpc.HealthStub(channel).Check(request, timeout=timeout)
         except grpc.RpcError:
             return False

@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -71,21 +71,24 @@ def api(stack: Stack, request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
         print(stack.logs())
 
 
+def _stop_after_test(started: Sequence[Stack | Gateway], request: pytest.FixtureRequest) -> None:
+    for each in started:
+        if _failed(request):
+            print(each.logs())
+        each.stop()
+
+
 @pytest.fixture()
 def make_stack(work_dir: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Stack]]:
     """Start a private stack (own Redis, face service and gateway); gateway settings as keyword arguments."""
     started: list[Stack] = []
 
     def make(**gateway_env: str) -> Stack:
-        new = Stack(work_dir / f"private-{uuid.uuid4().hex[:8]}", **(TEST_GATEWAY_ENV | gateway_env))
-        started.append(new)
-        return new.start()
+        started.append(Stack(work_dir / f"private-{uuid.uuid4().hex[:8]}", **(TEST_GATEWAY_ENV | gateway_env)))
+        return started[-1].start()
 
     yield make
-    for private in started:
-        if _failed(request):
-            print(private.logs())
-        private.stop()
+    _stop_after_test(started, request)
 
 
 @pytest.fixture()
@@ -94,12 +97,8 @@ def make_gateway(work_dir: Path, request: pytest.FixtureRequest) -> Iterator[Cal
     started: list[Gateway] = []
 
     def make(redis_url: str, face_addresses: list[str], **env: str) -> Gateway:
-        gateway = Gateway(work_dir, redis_url, face_addresses, **(TEST_GATEWAY_ENV | env))
-        started.append(gateway)
-        return gateway.start()
+        started.append(Gateway(work_dir, redis_url, face_addresses, **(TEST_GATEWAY_ENV | env)))
+        return started[-1].start()
 
     yield make
-    for gateway in started:
-        if _failed(request):
-            print(f"--- gateway {gateway.url}\n{gateway.log_tail()}")
-        gateway.stop()
+    _stop_after_test(started, request)

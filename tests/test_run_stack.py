@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import signal
 import socket
 import subprocess
 import sys
@@ -16,29 +14,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from processes import Service, ServiceProcess
 
 import run_stack
-from run_stack import Service
 from tests.stack import REFERENCE_DETECTIONS, REFERENCE_IMAGE, REPO_ROOT, free_port
 
 STACK_START_TIMEOUT = 240.0
 
 
-def sleeper(name: str, port: int, code: str = "import time; time.sleep(60)") -> Service:
+def sleeper(name: str, port: int, code: str = "import time; time.sleep(60)") -> ServiceProcess:
     """A stand-in service: any command, 'ready' at once, on a port nothing listens on."""
-    return Service(name, [sys.executable, "-c", code], port, lambda: True, ready_timeout_seconds=10)
+    return ServiceProcess(Service(name, [sys.executable, "-c", code], lambda: True, port=port, ready_timeout=10))
 
 
-def run_in_thread(services: list[Service], stop: threading.Event) -> tuple[threading.Thread, list[int]]:
+def run_in_thread(processes: list[ServiceProcess], stop: threading.Event) -> tuple[threading.Thread, list[int]]:
     result: list[int] = []
-    thread = threading.Thread(target=lambda: result.append(run_stack.run(services, {}, stop)))
+    thread = threading.Thread(target=lambda: result.append(run_stack.run(processes, stop)))
     thread.start()
     return thread, result
 
 
-def wait_until_started(services: list[Service], timeout: float = 10) -> None:
+def wait_until_started(processes: list[ServiceProcess], timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
-    while not all(s.process is not None for s in services):
+    while not all(p.process is not None for p in processes):
         assert time.monotonic() < deadline, "services did not start"
         time.sleep(0.05)
 
@@ -93,57 +91,35 @@ def test_a_busy_port_is_reported_and_nothing_is_started(capsys: pytest.CaptureFi
         busy_port = occupant.getsockname()[1]
         service = sleeper("redis", busy_port)
 
-        code = run_stack.run([service], {}, threading.Event())
+        code = run_stack.run([service], threading.Event())
 
     assert code == 1
     assert service.process is None
     assert f"port {busy_port} on 127.0.0.1 is already in use" in capsys.readouterr().out
 
 
-class RunningStack:
-    """scripts/run_stack.py as `make run` starts it, on free ports, its output collected line by line."""
+class RunningStack(ServiceProcess):
+    """scripts/run_stack.py as `make run` starts it, on free ports, its output in a log file. Its own output is
+    what these tests check, so it counts as ready once it says so."""
 
     def __init__(self, work_dir: Path) -> None:
         self.ports = {"REDIS_PORT": free_port(), "FACE_GRPC_PORT": free_port(), "GATEWAY_PORT": free_port()}
         self.url = f"http://127.0.0.1:{self.ports['GATEWAY_PORT']}"
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        env = {**os.environ, **{name: str(port) for name, port in self.ports.items()}}
+        env = os.environ | {name: str(port) for name, port in self.ports.items()}
         env["REDIS_DATA_DIR"] = str(work_dir / "redis")  # not the checkout's .run/redis
-        self.process = subprocess.Popen(
-            [sys.executable, str(REPO_ROOT / "scripts" / "run_stack.py")],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        threading.Thread(target=self._collect, daemon=True).start()
+        command = [sys.executable, str(REPO_ROOT / "scripts" / "run_stack.py")]
+        service = Service("make run", command, self.says_ready, env, ready_timeout=STACK_START_TIMEOUT, stop_timeout=60)
+        super().__init__(service, work_dir / "run_stack.log")
 
-    def _collect(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line)
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
-    def wait_for_line(self, text: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.5)
-            except queue.Empty:
-                assert self.process.poll() is None, "run_stack.py exited:\n" + "".join(self.output)
-                continue
-            self.output.append(line)
-            if text in line:
-                return
-        raise AssertionError(f"no line with {text!r} after {timeout:g} s:\n" + "".join(self.output[-60:]))
+    def says_ready(self) -> bool:
+        return "[stack] ready" in self.output()
 
-    def terminate(self, timeout: float = 60) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout)
-        while not self.lines.empty():
-            self.output.append(self.lines.get())
-        return code
+    def lines_ending_with(self, text: str) -> list[str]:
+        """The service names, as [name], of the lines that end with ``text``."""
+        return [line.split()[0] for line in self.output().splitlines() if line.endswith(f"] {text}")]
 
 
 def port_is_listening(port: int) -> bool:
@@ -155,11 +131,9 @@ def port_is_listening(port: int) -> bool:
 def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     stack = RunningStack(tmp_path_factory.mktemp("run_stack"))
     try:
-        stack.wait_for_line("[stack] ready", STACK_START_TIMEOUT)
-        yield stack
+        yield stack.start()
     finally:
-        if stack.process.poll() is None:
-            stack.terminate()
+        stack.stop()
 
 
 def run_client(script: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -169,8 +143,7 @@ def run_client(script: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_services_start_in_order_each_once_the_previous_is_ready(running_stack: RunningStack) -> None:
-    ready_lines = [line.split()[0] for line in running_stack.output if line.rstrip().endswith("] ready")]
-    assert ready_lines == ["[redis]", "[face]", "[gateway]"]
+    assert running_stack.lines_ending_with("ready") == ["[redis]", "[face]", "[gateway]"]
 
 
 def test_detection_script_prints_the_faces_of_the_reference_image(running_stack: RunningStack) -> None:
@@ -226,12 +199,10 @@ def test_client_scripts_exit_non_zero_when_no_gateway_answers() -> None:
 
 
 def test_sigterm_stops_all_three_services_and_exits_zero(tmp_path: Path) -> None:
-    stack = RunningStack(tmp_path)
-    stack.wait_for_line("[stack] ready", STACK_START_TIMEOUT)
+    stack = RunningStack(tmp_path).start()
 
-    code = stack.terminate()
+    code = stack.stop()
 
-    assert code == 0, "".join(stack.output[-40:])
+    assert code == 0, stack.log_tail(40)
     assert not any(port_is_listening(port) for port in stack.ports.values())
-    stopped = [line.split()[0] for line in stack.output if line.rstrip().endswith("] stopping")]
-    assert stopped == ["[gateway]", "[face]", "[redis]"]
+    assert stack.lines_ending_with("stopping") == ["[gateway]", "[face]", "[redis]"]

@@ -7,10 +7,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from processes import LOOPBACK, Service, ServiceProcess
 
-from tests.stack import REFERENCE_IMAGE, REPO_ROOT, ManagedProcess, Stack, free_port
+from healthcheck import http_is_ok
+from tests.stack import REFERENCE_IMAGE, REPO_ROOT, Stack, free_port
 
 DEMO_DIR = REPO_ROOT / "demo"
 ARTIFACTS = Path(os.environ.get("FACEBLUR_TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
@@ -19,28 +20,15 @@ if str(DEMO_DIR) not in sys.path:  # the demo's own package, as app.py imports i
     sys.path.insert(0, str(DEMO_DIR))
 
 
-class DemoApp(ManagedProcess):
-    name = "demo"
-    ready_timeout = 120.0  # importing Gradio alone takes several seconds on a busy 2-core machine
-
+class DemoApp(ServiceProcess):
     def __init__(self, work_dir: Path, gateway_url: str) -> None:
         self.port = free_port()
-        env = os.environ | {
-            "GRADIO_ANALYTICS_ENABLED": "False",
-            "FACEBLUR_EXAMPLES": str(REFERENCE_IMAGE),
-        }
-        argv = [sys.executable, str(DEMO_DIR / "app.py"), "--url", gateway_url, "--port", str(self.port)]
-        super().__init__(argv, env, work_dir / f"demo-{self.port}.log")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def is_ready(self) -> bool:
-        try:
-            return httpx.get(self.url, timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
+        self.url = f"http://{LOOPBACK}:{self.port}/"
+        env = os.environ | {"GRADIO_ANALYTICS_ENABLED": "False", "FACEBLUR_EXAMPLES": str(REFERENCE_IMAGE)}
+        command = [sys.executable, str(DEMO_DIR / "app.py"), "--url", gateway_url, "--port", str(self.port)]
+        # Importing Gradio alone takes several seconds on a busy 2-core machine.
+        service = Service("demo", command, lambda: http_is_ok(self.url), env, self.port, ready_timeout=120)
+        super().__init__(service, work_dir / f"demo-{self.port}.log")
 
 
 @pytest.fixture(scope="session")
@@ -58,4 +46,4 @@ def demo_logs(demo_app: DemoApp, request: pytest.FixtureRequest) -> Iterator[Non
     yield
     report = getattr(request.node, "report_call", None)
     if report is None or report.failed:
-        print(f"--- demo log ({demo_app.log_path})\n{demo_app.log_tail()}")
+        print(demo_app.logs())

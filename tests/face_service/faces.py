@@ -6,20 +6,14 @@ import json
 
 import numpy as np
 
+from tests.gateway.helpers import iou
+
 from .support import REFERENCE_RESULT
 
 
 def reference_boxes() -> list[list[float]]:
     result = json.loads(REFERENCE_RESULT.read_text())["result"]
     return [face["facial_area"] for face in result.values()]
-
-
-def iou(a: list[float], b: list[float]) -> float:
-    inter_w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    inter_h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = inter_w * inter_h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union
 
 
 def best_iou_per_reference(found: list[list[float]]) -> list[float]:
