@@ -21,9 +21,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT / "scripts") not in sys.path:  # pytest puts it there (pyproject.toml); bench/ imports us too
     sys.path.append(str(REPO_ROOT / "scripts"))
 
-from processes import LOOPBACK, Service, ServiceGroup, ServiceProcess, face_service, gateway_service, redis_service  # noqa: E402
-
 from gateway_service.tasks.keys import RedisKeys  # noqa: E402
+from processes import LOOPBACK, Service, ServiceGroup, ServiceProcess, face_service, gateway_service, redis_service  # noqa: E402
 
 SHARED = Path(os.environ.get("FACEBLUR_SHARED", REPO_ROOT.parent / "shared"))
 FACE_MODEL = Path(os.environ.get("FACE_MODEL", SHARED / "models" / "yolov8n-face_int8.tflite"))

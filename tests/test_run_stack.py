@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from processes import Service, ServiceProcess
 
 import run_stack
+from processes import Service, ServiceProcess
 from tests.stack import REFERENCE_DETECTIONS, REFERENCE_IMAGE, REPO_ROOT, free_port
 
 STACK_START_TIMEOUT = 240.0

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from processes import LOOPBACK, Service, ServiceProcess
 
 from healthcheck import http_is_ok
+from processes import LOOPBACK, Service, ServiceProcess
 from tests.stack import REFERENCE_IMAGE, REPO_ROOT, Stack, free_port
 
 DEMO_DIR = REPO_ROOT / "demo"
