@@ -25,20 +25,23 @@ import httpx
 from tests.gateway.helpers import small_jpeg
 from tests.stack import Stack
 
+
+@dataclass(frozen=True)
+class Input:
+    """One kind of upload the soak sends, and how it must end."""
+
+    kind: str
+    endpoint: str
+    data: bytes
+    expected: str  # "SUCCESS", "FAILURE", or the HTTP status at upload
+
+
 MAX_SECONDS = 600
 WARM_UP_FRACTION = 0.2
 GROWTH_ALLOWANCE = 0.25
 GROWTH_FLOOR_MIB = 40.0
 SAMPLE_SECONDS = 0.5
 RESULT_WAIT_SECONDS = 30.0
-
-
-@dataclass(frozen=True)
-class Input:
-    kind: str
-    endpoint: str
-    data: bytes
-    expected: str  # "SUCCESS", "FAILURE", or the HTTP status at upload
 
 
 def mixed_inputs() -> list[Input]:

@@ -17,14 +17,15 @@ from redis.exceptions import ResponseError
 
 from gateway_service.tasks.keys import RedisKeys
 
-_PENDING_PAGE = 200
-
 
 @dataclass(frozen=True)
 class JobEntry:
     entry_id: str
     task_id: str
     deliveries: int = 1
+
+
+_PENDING_PAGE = 200
 
 
 def unique_consumer_name() -> str:

@@ -27,6 +27,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.gateway.helpers import reference_jpeg, submit, wait_for
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "containers"))
 import podman_compose  # noqa: E402
@@ -142,21 +144,6 @@ def api(compose_stack: ComposeStack, request: pytest.FixtureRequest) -> Iterator
         print(compose_stack.logs())
 
 
-def submit(api: httpx.Client, endpoint: str, **fields: str) -> str:
-    with REFERENCE_IMAGE.open("rb") as photo:
-        answer = api.post(endpoint, files={"file": ("test.jpg", photo, "image/jpeg")}, data=fields)
-    assert answer.status_code == 202, answer.text
-    return answer.json()["task_id"]
-
-
-def result(api: httpx.Client, task_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        task = api.get(f"/task_result/{task_id}", params={"wait": 10}).json()
-        if task["status"] in ("SUCCESS", "FAILURE") or time.monotonic() > deadline:
-            return task
-
-
 def test_readyz_reports_redis_and_the_face_service_ready(api: httpx.Client) -> None:
     answer = api.get("/readyz")
 
@@ -167,7 +154,7 @@ def test_readyz_reports_redis_and_the_face_service_ready(api: httpx.Client) -> N
 
 
 def test_detect_faces_finds_both_faces_of_the_reference_photo(api: httpx.Client) -> None:
-    task = result(api, submit(api, "/detect_faces"))
+    task = wait_for(api, submit(api, "detect_faces", reference_jpeg()), timeout=120)
 
     assert task["status"] == "SUCCESS", task
     assert sorted(task["result"]) == ["face_1", "face_2"]
@@ -176,7 +163,7 @@ def test_detect_faces_finds_both_faces_of_the_reference_photo(api: httpx.Client)
 def test_blur_faces_returns_a_decodable_image_of_the_same_size(api: httpx.Client) -> None:
     from PIL import Image
 
-    task = result(api, submit(api, "/blur_faces"))
+    task = wait_for(api, submit(api, "blur_faces", reference_jpeg()), timeout=120)
 
     assert task["status"] == "SUCCESS", task
     with Image.open(REFERENCE_IMAGE) as original:
@@ -206,7 +193,7 @@ def test_face_service_killed_with_tasks_queued_is_restarted_and_every_task_succe
     compose_stack: ComposeStack, api: httpx.Client
 ) -> None:
     before = compose_stack.inspect("face-service")
-    task_ids = [submit(api, "/detect_faces") for _ in range(8)]
+    task_ids = [submit(api, "detect_faces", reference_jpeg()) for _ in range(8)]
 
     os.kill(before["State"]["Pid"], 9)  # the container's main process: python -m face_detection_service
 
@@ -216,7 +203,7 @@ def test_face_service_killed_with_tasks_queued_is_restarted_and_every_task_succe
         time.sleep(0.5)
         after = compose_stack.inspect("face-service")
     assert after["RestartCount"] > before["RestartCount"], "the restart policy did not bring the face service back"
-    tasks = [result(api, task_id, timeout=240) for task_id in task_ids]
+    tasks = [wait_for(api, task_id, timeout=240) for task_id in task_ids]
     assert [task["status"] for task in tasks] == ["SUCCESS"] * len(tasks), tasks
     assert all(sorted(task["result"]) == ["face_1", "face_2"] for task in tasks)
     assert after["State"]["Running"]

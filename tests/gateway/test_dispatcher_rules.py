@@ -114,6 +114,11 @@ class Harness:
             await self.redis.hset(self.keys.task(record.task_id), mapping=stored)
         return record.task_id
 
+    async def submit_and_finish(self) -> tuple[str, TaskRecord]:
+        """A new task, and its record once the dispatcher has settled it."""
+        task_id = await self.submit()
+        return task_id, await self.final(task_id)
+
     async def final(self, task_id: str, timeout: float = 10.0) -> TaskRecord:
         deadline = time.monotonic() + timeout
         while True:
@@ -162,8 +167,7 @@ def run_dispatcher(redis_server: RedisServer) -> Callable[..., None]:
 
 def test_an_answered_job_succeeds_on_the_first_try(run_dispatcher: Callable[..., None]) -> None:
     async def scenario(h: Harness) -> None:
-        task_id = await h.submit()
-        done = await h.final(task_id)
+        task_id, done = await h.submit_and_finish()
         assert (done.status, done.attempts) == (TaskStatus.SUCCESS, 1)
         assert await h.redis.hget(h.keys.task(task_id), "dispatcher") == b"rules-dispatcher"
         assert done.result["model"] == "stand-in"
@@ -178,8 +182,7 @@ def test_a_busy_face_service_is_asked_again_within_the_same_attempt(run_dispatch
     pool = StandInPool(replies=[busy, busy, success()])
 
     async def scenario(h: Harness) -> None:
-        task_id = await h.submit()
-        done = await h.final(task_id)
+        task_id, done = await h.submit_and_finish()
         assert (done.status, done.attempts) == (TaskStatus.SUCCESS, 1), "busy answers are not attempts"
         assert h.pool.sent == [f"{task_id}/1/1", f"{task_id}/1/2", f"{task_id}/1/3"]
 
@@ -190,8 +193,7 @@ def test_busy_past_the_job_timeout_is_an_unanswered_attempt(run_dispatcher: Call
     pool = StandInPool(replies=[error(grpc.StatusCode.RESOURCE_EXHAUSTED)] * 4)
 
     async def scenario(h: Harness) -> None:
-        task_id = await h.submit()
-        done = await h.final(task_id)
+        _, done = await h.submit_and_finish()
         assert (done.status, done.attempts) == (TaskStatus.SUCCESS, 2)
         attempts = [int(job_id.split("/")[1]) for job_id in h.pool.sent]
         assert attempts[0] == 1 and attempts[-1] == 2 and sorted(attempts) == attempts, h.pool.sent
@@ -210,8 +212,7 @@ def test_busy_past_the_job_timeout_is_an_unanswered_attempt(run_dispatcher: Call
 )
 def test_an_unanswered_attempt_is_retried(run_dispatcher: Callable[..., None], unanswered: Reply) -> None:
     async def scenario(h: Harness) -> None:
-        task_id = await h.submit()
-        done = await h.final(task_id)
+        task_id, done = await h.submit_and_finish()
         assert (done.status, done.attempts) == (TaskStatus.SUCCESS, 2)
         assert h.pool.sent == [f"{task_id}/1/1", f"{task_id}/2/1"]
 
@@ -222,8 +223,7 @@ def test_a_job_unanswered_at_every_attempt_fails_naming_the_last_problem(run_dis
     pool = StandInPool(replies=[FaceServiceUnavailable(f"stream lost #{n}") for n in range(1, 4)])
 
     async def scenario(h: Harness) -> None:
-        task_id = await h.submit()
-        done = await h.final(task_id)
+        _, done = await h.submit_and_finish()
         assert done.status is TaskStatus.FAILURE
         assert done.error == "gave up after 3 attempts (GATEWAY_MAX_ATTEMPTS); last problem: stream lost #3"
         assert len(h.pool.sent) == 3 and await h.queue_is_empty()
@@ -246,8 +246,7 @@ def test_a_refused_image_fails_at_once_with_the_face_services_reason(run_dispatc
     pool = StandInPool(replies=[error(grpc.StatusCode.INVALID_ARGUMENT, "the JPEG data is truncated")])
 
     async def scenario(h: Harness) -> None:
-        task_id = await h.submit()
-        done = await h.final(task_id)
+        task_id, done = await h.submit_and_finish()
         assert (done.status, done.attempts) == (TaskStatus.FAILURE, 1)
         assert done.error == "the JPEG data is truncated (INVALID_ARGUMENT)"
         assert await h.queue_is_empty() and await h.store.get_image(task_id) is None
@@ -344,11 +343,16 @@ async def settle_count(read: Callable[[], int], seconds: float = 1.0) -> int:
     return last
 
 
+def held_pool(jobs: int, workers: list[int]) -> tuple[StandInPool, asyncio.Event]:
+    """A stand-in reporting ``workers`` whose first ``jobs`` answers wait until the returned event is set."""
+    release = asyncio.Event()
+    return StandInPool(replies=[held_until_released(release)] * jobs, workers=workers), release
+
+
 def test_the_dispatcher_holds_what_the_face_services_can_run_and_follows_them(
     run_dispatcher: Callable[..., None],
 ) -> None:
-    release = asyncio.Event()
-    pool = StandInPool(replies=[held_until_released(release)] * 60, workers=[16])
+    pool, release = held_pool(60, workers=[16])
 
     async def scenario(h: Harness) -> None:
         task_ids = [await h.submit() for _ in range(50)]
@@ -368,8 +372,7 @@ def test_the_dispatcher_holds_what_the_face_services_can_run_and_follows_them(
 
 
 def test_a_fixed_limit_overrides_the_capacity(run_dispatcher: Callable[..., None]) -> None:
-    release = asyncio.Event()
-    pool = StandInPool(replies=[held_until_released(release)] * 10, workers=[16])
+    pool, release = held_pool(10, workers=[16])
 
     async def scenario(h: Harness) -> None:
         task_ids = [await h.submit() for _ in range(10)]
