@@ -19,6 +19,7 @@ class JobKind(str, Enum):
 
     DETECT = "detect"
     BLUR = "blur"
+    EMBED = "embed"  # the faces, each with its embedding (recognition)
 
 
 class Mode(str, Enum):
