@@ -15,11 +15,26 @@ from typing import Any, TypeVar
 
 
 class JobKind(str, Enum):
-    """What a job returns: the faces only, or the faces and the anonymized image."""
+    """What one face-service job does: find the faces, hide them, or find and embed them."""
 
     DETECT = "detect"
     BLUR = "blur"
     EMBED = "embed"  # the faces, each with its embedding (recognition)
+
+
+class TaskKind(str, Enum):
+    """What a user asked the API for; each task runs one or more face-service jobs of its ``job_kind``."""
+
+    DETECT = "detect"
+    BLUR = "blur"
+    EMBED = "embed"  # /embed_faces
+    VERIFY = "verify"  # /verify_faces: two images, one person?
+    ENROLL = "enroll"  # /galleries/{gallery}/subjects/{subject}/faces
+    IDENTIFY = "identify"  # /galleries/{gallery}/identify
+
+    @property
+    def job_kind(self) -> JobKind:
+        return {TaskKind.DETECT: JobKind.DETECT, TaskKind.BLUR: JobKind.BLUR}.get(self, JobKind.EMBED)
 
 
 class Mode(str, Enum):

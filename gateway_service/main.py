@@ -16,10 +16,11 @@ from redis.exceptions import RedisError
 
 from gateway_service.access import AccessMiddleware, access_control
 from gateway_service.api.deps import GatewayServices
-from gateway_service.api.routes import health, metrics, tasks
+from gateway_service.api.routes import health, metrics, recognition, tasks
 from gateway_service.core.config import Settings, get_settings
 from gateway_service.core.logging import configure_logging
 from gateway_service.dispatcher.consumer import Dispatcher
+from gateway_service.galleries.store import GalleryStore
 from gateway_service.readiness import ReadinessChecker
 from gateway_service.tasks.keys import RedisKeys
 from gateway_service.tasks.queue import JobQueue, unique_consumer_name
@@ -28,8 +29,6 @@ from gateway_service.tasks.waiter import CompletionNotifier
 from gateway_service.uploads import UploadSizeLimitMiddleware
 
 log = logging.getLogger(__name__)
-
-UPLOAD_PATHS = ("/detect_faces", "/blur_faces")
 
 DESCRIPTION = """
 Asynchronous face detection and anonymization. Upload an image to `POST /detect_faces` or `POST /blur_faces`
@@ -48,16 +47,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis = Redis.from_url(settings.redis_url, health_check_interval=30)
         keys = RedisKeys(settings.key_prefix)
         store = TaskStore(redis, keys, settings.task_ttl_seconds)
+        galleries = GalleryStore(redis, keys)
         notifier = CompletionNotifier(redis, keys)
         readiness = ReadinessChecker(redis, settings.face_service_addresses, settings.ready_timeout_seconds)
         dispatcher = (
-            Dispatcher(settings, store, JobQueue(redis, keys, unique_consumer_name()))
+            Dispatcher(settings, store, JobQueue(redis, keys, unique_consumer_name()), galleries=galleries)
             if settings.run_dispatcher
             else None
         )
         app.state.services = GatewayServices(
             settings=settings,
             store=store,
+            galleries=galleries,
             notifier=notifier,
             readiness=readiness,
             dispatcher_consumer=dispatcher.consumer if dispatcher else None,
@@ -75,9 +76,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await redis.aclose()
 
     app = FastAPI(title="FaceBlur gateway", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
-    app.add_middleware(UploadSizeLimitMiddleware, limit_bytes=settings.max_upload_bytes, paths=UPLOAD_PATHS)
+    # Every POST is an upload (images for tasks), so every one is cut off at the upload limit.
+    app.add_middleware(UploadSizeLimitMiddleware, limit_bytes=settings.max_upload_bytes)
     app.add_middleware(AccessMiddleware, **access_control(settings))
     app.include_router(tasks.router)
+    app.include_router(recognition.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.add_exception_handler(RedisError, _redis_unavailable)

@@ -76,6 +76,12 @@ QUEUE_ENTRIES = Gauge(
     registry=_REGISTRY,
     multiprocess_mode="mostrecent",
 )
+FACE_VECTORS = Gauge(
+    "faceblur_gateway_face_vectors",
+    "Face vectors stored in all galleries (a count only: the vectors themselves are never exported)",
+    registry=_REGISTRY,
+    multiprocess_mode="mostrecent",
+)
 QUEUE_HELD = Gauge(
     "faceblur_gateway_queue_held",
     "Jobs delivered to a dispatcher and not yet finished",

@@ -51,16 +51,18 @@ class _BodyTooLarge(Exception):
 
 
 class UploadSizeLimitMiddleware:
-    """Answers 413 to POSTs on ``paths`` whose body exceeds ``limit_bytes`` plus the multipart envelope."""
+    """Answers 413 to POSTs (on ``paths``, or on every path when None) whose body exceeds ``limit_bytes`` plus
+    the multipart envelope."""
 
-    def __init__(self, app: ASGIApp, *, limit_bytes: int, paths: Collection[str]) -> None:
+    def __init__(self, app: ASGIApp, *, limit_bytes: int, paths: Collection[str] | None = None) -> None:
         self.app = app
         self.limit_bytes = limit_bytes
         self.body_limit = limit_bytes + MULTIPART_OVERHEAD_BYTES
-        self.paths = frozenset(paths)
+        self.paths = frozenset(paths) if paths is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in self.paths:
+        limited = self.paths is None or scope.get("path") in self.paths
+        if scope["type"] != "http" or scope["method"] != "POST" or not limited:
             await self.app(scope, receive, send)
             return
 

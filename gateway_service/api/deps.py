@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from gateway_service.core.config import Settings
+from gateway_service.galleries.store import GalleryStore
 from gateway_service.readiness import ReadinessChecker
 from gateway_service.tasks.store import TaskStore
 from gateway_service.tasks.waiter import CompletionNotifier
@@ -19,6 +20,7 @@ class GatewayServices:
 
     settings: Settings
     store: TaskStore
+    galleries: GalleryStore
     notifier: CompletionNotifier
     readiness: ReadinessChecker
     dispatcher_consumer: str | None = None

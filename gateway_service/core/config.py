@@ -142,6 +142,14 @@ class Settings(BaseSettings):
     """GATEWAY_FETCH_ALLOW_PRIVATE: let ``url`` images come from private, loopback and link-local addresses. Off by
     default, so the gateway cannot be used to probe its own network."""
 
+    identify_threshold: float = Field(0.363, ge=-1, le=1)
+    """GATEWAY_IDENTIFY_THRESHOLD: the lowest cosine similarity at which identify names a subject and verify says
+    "same person" (SFace's published operating point on LFW)."""
+
+    spare_threshold: float = Field(0.45, ge=-1, le=1)
+    """GATEWAY_SPARE_THRESHOLD: the lowest similarity at which blur_faces with spare_gallery leaves a face visible.
+    Stricter than identify's: a stranger wrongly left unblurred is the worst error anonymization can make."""
+
     log_level: str = "INFO"
     """GATEWAY_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."""
 

@@ -30,9 +30,12 @@ from gateway_service.core.config import Settings
 from gateway_service.core.shutdown import drain
 from gateway_service.dispatcher.capacity import in_flight_limit
 from gateway_service.dispatcher.face_client import FaceJobTimeout, FacePool, FaceServiceUnavailable
-from gateway_service.dispatcher.results import job_options_message, stored_result
+from gateway_service.dispatcher.flows import TaskOutput, TaskRefused, TaskRunner
+from gateway_service.galleries.cache import GalleryCache
+from gateway_service.galleries.store import GalleryStore
 from gateway_service.metrics import STAGE_SECONDS, TASKS_FINISHED, observe_dispatcher, observe_face_timings
-from gateway_service.tasks.models import JobKind, TaskRecord, TaskStatus
+from gateway_service.tasks.inputs import unpack_images
+from gateway_service.tasks.models import TaskKind, TaskRecord, TaskStatus
 from gateway_service.tasks.queue import JobEntry, JobQueue
 from gateway_service.tasks.store import TaskStore
 from gateway_service.webhooks.delivery import WebhookSender
@@ -51,11 +54,20 @@ class Dispatcher:
     """Given the task store and this dispatcher's queue consumer; ``pool`` defaults to gRPC streams to the
     configured face services (a stand-in with the same methods serves in tests)."""
 
-    def __init__(self, settings: Settings, store: TaskStore, queue: JobQueue, pool: FacePool | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: TaskStore,
+        queue: JobQueue,
+        pool: FacePool | None = None,
+        galleries: GalleryStore | None = None,
+    ) -> None:
         self._settings = settings
         self._store = store
         self._queue = queue
         self._pool = pool or FacePool(settings.face_service_addresses)
+        galleries = galleries or GalleryStore(store.redis, store.keys)
+        self._runner = TaskRunner(settings, galleries, GalleryCache(galleries))
         self._webhooks = WebhookSender(settings, self._store)
         self._held: dict[str, asyncio.Task[None]] = {}  # stream entry id -> the task working on it
         self._slot_freed = asyncio.Event()
@@ -209,8 +221,8 @@ class Dispatcher:
         """The job's steps; each one that settles the job (acknowledged or failed) ends it with ``_Settled``."""
         try:
             job = await self._load(entry)
-            answer = await self._answer(entry, job)
-            await self._settle(entry, job, answer)
+            output = await self._run_attempts(entry, job)
+            await self._settle(entry, job, output)
         except _Settled:
             pass
 
@@ -225,9 +237,9 @@ class Dispatcher:
         image = await self._store.get_image(entry.task_id)
         if image is None:
             await self._fail(entry, "the uploaded image is no longer in Redis (it expired or Redis lost it)")
-        return _Job(record, job_options_message(record.kind, record.options), image)
+        return _Job(record, unpack_images(image))
 
-    async def _answer(self, entry: JobEntry, job: _Job) -> JobAnswer:
+    async def _run_attempts(self, entry: JobEntry, job: _Job) -> TaskOutput | TaskRefused:
         """Attempts until the face service answers; an unanswered attempt is retried up to GATEWAY_MAX_ATTEMPTS."""
         while True:
             await self._wait_for_face_service(entry, job)
@@ -258,14 +270,24 @@ class Dispatcher:
                 f"(GATEWAY_FACE_SERVICE_WAIT_SECONDS): {self._pool.describe_problem()}",
             )
 
-    async def _attempt(self, entry: JobEntry, job: _Job, attempt: int) -> JobAnswer:
-        """One attempt: the job goes to a face service until it is answered (busy answers are asked again)."""
+    async def _attempt(self, entry: JobEntry, job: _Job, attempt: int) -> TaskOutput | TaskRefused:
+        """One attempt: the task's face-service jobs, each sent until answered (busy answers are asked again)."""
         if attempt == 1:
             STAGE_SECONDS.labels(stage="queue_wait").observe(max(time.time() - job.record.created_at, 0.0))
+        jobs_sent = itertools.count(1)
+
+        async def send(options: pb.JobOptions, image: bytes) -> JobAnswer:
+            number = next(jobs_sent)  # the first job of an attempt is <task>/<attempt>/<try>, later ones .2, .3...
+            label = f"{attempt}" if number == 1 else f"{attempt}.{number}"
+            return await self._send_until_answered(entry.task_id, label, options, image)
+
         sent_at = time.monotonic()
-        answer = await self._send_until_answered(entry.task_id, attempt, job.options, job.image)
+        try:
+            output: TaskOutput | TaskRefused = await self._runner.run(job.record, job.images, send)
+        except TaskRefused as refused:
+            output = refused
         STAGE_SECONDS.labels(stage="face_service").observe(time.monotonic() - sent_at)
-        return answer
+        return output
 
     async def _retry_or_give_up(self, entry: JobEntry, attempt: int, problem: str) -> None:
         """After an unanswered attempt: fail at the attempt limit, else show PENDING and back off a little."""
@@ -276,14 +298,13 @@ class Dispatcher:
             await self._acknowledge(entry)
         await asyncio.sleep(0.1 * attempt)
 
-    async def _settle(self, entry: JobEntry, job: _Job, answer: JobAnswer) -> None:
-        """Store the face service's answer as the task's final state: FAILURE with its error, or SUCCESS."""
-        if answer.error is not None:
-            await self._fail(entry, f"{answer.error.message} ({answer.error.code.name})")
-        assert answer.result is not None
-        observe_face_timings(answer.result.timings)
-        result = stored_result(answer.result)
-        if await self._store.finish_success(entry.task_id, entry.entry_id, result, answer.image):
+    async def _settle(self, entry: JobEntry, job: _Job, output: TaskOutput | TaskRefused) -> None:
+        """Store the task's outcome as its final state: FAILURE with the reason, or SUCCESS with the result."""
+        if isinstance(output, TaskRefused):
+            await self._fail(entry, str(output))
+        for timings in output.timings:
+            observe_face_timings(timings)
+        if await self._store.finish_success(entry.task_id, entry.entry_id, output.result, output.image):
             self._finished(entry.task_id, job.record.kind, TaskStatus.SUCCESS, job.record.created_at)
         log.info("task done", extra={"task_id": entry.task_id})
 
@@ -292,7 +313,7 @@ class Dispatcher:
         await self._store.acknowledge(entry.task_id, entry.entry_id)
         raise _Settled
 
-    async def _send_until_answered(self, task_id: str, attempt: int, options: pb.JobOptions, image: bytes) -> JobAnswer:
+    async def _send_until_answered(self, task_id: str, attempt: str, options: pb.JobOptions, image: bytes) -> JobAnswer:
         """Send the job; a busy service is asked again with backoff, within the job timeout."""
         timeout = self._settings.face_job_timeout_seconds
         deadline = time.monotonic() + timeout
@@ -319,7 +340,7 @@ class Dispatcher:
             self._finished(entry.task_id, kind, TaskStatus.FAILURE, created_at)
         raise _Settled
 
-    def _finished(self, task_id: str, kind: JobKind | None, status: TaskStatus, created_at: float | None) -> None:
+    def _finished(self, task_id: str, kind: TaskKind | None, status: TaskStatus, created_at: float | None) -> None:
         """After this dispatcher wrote the task's final state: count it and send its webhook, if any."""
         TASKS_FINISHED.labels(kind=kind.value if kind else "unknown", status=status.value).inc()
         if created_at:
@@ -336,8 +357,7 @@ class _Job:
     """What one job needs once loaded: its task record, the face service's options and the image."""
 
     record: TaskRecord
-    options: pb.JobOptions
-    image: bytes
+    images: list[bytes]
 
 
 def _gave_up(attempts: int, problem: str) -> str:

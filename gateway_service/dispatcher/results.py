@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from faceblur_proto.v1 import face_detection_pb2 as pb
-from faceblur_proto.vocabulary import JobKind, face_entry, faces_by_number, to_proto
+from faceblur_proto.vocabulary import TaskKind, face_entry, faces_by_number, to_proto
 from gateway_service.tasks.models import JobOptions
 
 
-def job_options_message(kind: JobKind, options: JobOptions) -> pb.JobOptions:
+def job_options_message(kind: TaskKind, options: JobOptions) -> pb.JobOptions:
     message = pb.JobOptions(
-        kind=to_proto(kind),
+        kind=to_proto(kind.job_kind),
         mode=to_proto(options.mode) if options.mode else pb.ANONYMIZATION_MODE_UNSPECIFIED,
         mask_shape=to_proto(options.mask) if options.mask else pb.MASK_SHAPE_UNSPECIFIED,
         preset=options.preset.value if options.preset else "",
-        draw=options.draw and kind is JobKind.DETECT,
+        draw=options.draw and kind is TaskKind.DETECT,
     )
     optional_fields = {
         "score_threshold": options.threshold,
@@ -54,5 +54,6 @@ def stored_result(result: pb.JobResult) -> dict:
             "inference": round(timings.inference_ms, 2),
             "anonymize": round(timings.anonymize_ms, 2),
             "encode": round(timings.encode_ms, 2),
-        },
+        }
+        | ({"embed": round(timings.embed_ms, 2)} if timings.embed_ms else {}),
     }

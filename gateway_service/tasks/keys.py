@@ -30,5 +30,35 @@ class RedisKeys:
     def done_channel(self, task_id: str) -> str:
         return f"{self.prefix}:done:{task_id}"
 
+    # Galleries: names are hex-encoded in keys, so no name can reach into another's keys.
+    def galleries(self, owner: str) -> str:
+        return f"{self.prefix}:galleries:{_hex(owner)}"
+
+    def gallery(self, owner: str, gallery: str) -> str:
+        """The gallery's hash: model, version (bumped by every change), created_at."""
+        return f"{self.prefix}:gallery:{_hex(owner)}:{_hex(gallery)}"
+
+    def gallery_faces(self, owner: str, gallery: str) -> str:
+        """face_id -> the enrolled face (subject, box, model, vector) as JSON."""
+        return self.gallery(owner, gallery) + ":faces"
+
+    def gallery_subjects(self, owner: str, gallery: str) -> str:
+        """subject -> how many faces it has."""
+        return self.gallery(owner, gallery) + ":subjects"
+
+    @property
+    def embedding_model(self) -> str:
+        """The embedding model the face services last answered with."""
+        return f"{self.prefix}:embedding_model"
+
+    @property
+    def face_vectors(self) -> str:
+        """How many face vectors are stored, over all galleries (for /metrics)."""
+        return f"{self.prefix}:face_vectors"
+
     def task_id_from_done_channel(self, channel: str) -> str:
         return channel.removeprefix(f"{self.prefix}:done:")
+
+
+def _hex(name: str) -> str:
+    return name.encode().hex() or "-"

@@ -9,9 +9,9 @@ import json
 from dataclasses import asdict, dataclass
 from enum import Enum
 
-from faceblur_proto.vocabulary import JobKind, Mask, Mode, PresetName
+from faceblur_proto.vocabulary import Mask, Mode, PresetName, TaskKind
 
-__all__ = ["JobKind", "JobOptions", "Mask", "Mode", "PresetName", "TaskRecord", "TaskStatus", "WebhookStatus"]
+__all__ = ["JobOptions", "Mask", "Mode", "PresetName", "TaskKind", "TaskRecord", "TaskStatus", "WebhookStatus"]
 
 
 class TaskStatus(str, Enum):
@@ -38,6 +38,14 @@ class JobOptions:
     max_size: int | None = None
     min_face_size: int | None = None
     max_faces: int | None = None
+    # Recognition: the gallery (and subject) a task reads or writes, and how it matches.
+    gallery: str | None = None
+    subject: str | None = None
+    face: str | None = None  # enroll: "largest" takes the largest of several faces
+    k: int | None = None  # identify: matches per face
+    match_threshold: float | None = None  # identify: the lowest similarity that names a subject
+    spare_gallery: str | None = None  # blur: faces matched to this gallery stay visible
+    only_gallery: str | None = None  # blur: only faces matched to this gallery are hidden
 
     def as_dict(self) -> dict[str, object]:
         """The options the user chose (defaults left out), as the API shows them."""
@@ -61,7 +69,7 @@ class TaskRecord:
     """One task as stored in its Redis hash. Timestamps are Unix seconds."""
 
     task_id: str
-    kind: JobKind
+    kind: TaskKind
     status: TaskStatus
     options: JobOptions
     created_at: float
@@ -104,7 +112,7 @@ def record_from_hash(task_id: str, fields: dict[bytes, bytes]) -> TaskRecord:
     result_json = string("result")
     return TaskRecord(
         task_id=task_id,
-        kind=JobKind(string("kind")),
+        kind=TaskKind(string("kind")),
         status=TaskStatus(string("status")),
         options=JobOptions.from_json(string("options") or ""),
         created_at=float(string("created_at") or 0),

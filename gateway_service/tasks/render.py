@@ -12,9 +12,19 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from gateway_service.tasks.models import JobKind, TaskRecord, TaskStatus
+from gateway_service.tasks.models import TaskKind, TaskRecord, TaskStatus
 
-_RESULT_SIBLINGS = ("face_count", "image_format", "image_width", "image_height", "model", "preset", "timings_ms")
+_RESULT_SIBLINGS = (
+    "face_count",
+    "image_format",
+    "image_width",
+    "image_height",
+    "model",
+    "preset",
+    "timings_ms",
+    "gallery",
+    "match_threshold",
+)
 
 
 class TaskResult(BaseModel):
@@ -22,7 +32,7 @@ class TaskResult(BaseModel):
 
     task_id: str
     status: TaskStatus
-    kind: JobKind
+    kind: TaskKind
     created_at: str = Field(description="ISO 8601, UTC")
     started_at: str | None = Field(None, description="Start of the latest attempt")
     finished_at: str | None = None
@@ -31,9 +41,15 @@ class TaskResult(BaseModel):
     result: dict[str, Any] | str | None = Field(
         None,
         description="detect: {face_1: {facial_area: [x1, y1, x2, y2], confidence, landmarks}, ...}; "
-        "blur: the anonymized image, base64-encoded",
+        "blur: the anonymized image, base64-encoded; embed: the faces, each with embedding and embedding_model; "
+        "identify: the faces, each with matches and subject; verify: {same_person, similarity, threshold, face1, "
+        "face2}; enroll: {face_id, gallery, subject, facial_area}",
     )
-    faces: dict[str, Any] | None = Field(None, description="blur: the faces that were anonymized")
+    faces: dict[str, Any] | None = Field(
+        None,
+        description="blur: the faces found; with spare_gallery / only_gallery each says whether it was anonymized "
+        "and which subject it matched",
+    )
     face_count: int | None = None
     drawn_image: str | None = Field(
         None, description="detect with draw=true: the image with the boxes and landmarks drawn, base64-encoded JPEG"
@@ -44,6 +60,8 @@ class TaskResult(BaseModel):
     model: str | None = None
     preset: str | None = None
     timings_ms: dict[str, float] | None = None
+    gallery: str | None = Field(None, description="identify, and blur with a gallery option: the gallery matched")
+    match_threshold: float | None = Field(None, description="The similarity at or above which a face matched")
     error: str | None = None
     retry_reason: str | None = Field(None, description="PENDING after a problem: why the task waits")
     webhook: dict[str, Any] | None = Field(
@@ -73,9 +91,11 @@ def task_result(record: TaskRecord) -> TaskResult:
     if record.status is TaskStatus.SUCCESS and record.result is not None:
         stored = record.result
         image = base64.b64encode(record.result_image).decode("ascii") if record.result_image else None
-        if record.kind is JobKind.BLUR:
+        if record.kind is TaskKind.BLUR:
             body["result"] = image
             body["faces"] = stored["faces"]
+        elif "answer" in stored:  # verify, enroll: an answer object
+            body["result"] = stored["answer"]
         else:
             body["result"] = stored["faces"]
             body["drawn_image"] = image

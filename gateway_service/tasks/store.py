@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 
 from redis.asyncio import Redis
 
 from gateway_service.tasks.keys import RedisKeys
-from gateway_service.tasks.models import JobKind, TaskRecord, TaskStatus, WebhookStatus, record_from_hash
+from gateway_service.tasks.models import TaskKind, TaskRecord, TaskStatus, WebhookStatus, record_from_hash
 
 _NOT_FINAL = "local s = redis.call('HGET', KEYS[1], 'status')\nif not s or s == 'SUCCESS' or s == 'FAILURE' then"
 
@@ -63,6 +64,8 @@ return 1
 
 class TaskStore:
     def __init__(self, redis: Redis, keys: RedisKeys, ttl_seconds: int) -> None:
+        self.redis = redis
+        self.keys = keys
         self._redis = redis
         self._keys = keys
         self._ttl = ttl_seconds
@@ -71,10 +74,11 @@ class TaskStore:
         self._finish = redis.register_script(_FINISH)
         self._update_if_exists = redis.register_script(_UPDATE_IF_EXISTS)
 
-    async def create(self, record: TaskRecord, image: bytes) -> None:
-        """Store a new PENDING task and its image, and queue its job, in one transaction."""
+    async def create(self, record: TaskRecord, image: bytes, state: Mapping[str, str | int] | None = None) -> None:
+        """Store a new PENDING task and its image, and queue its job, in one transaction. ``state`` overrides
+        fields of the new task's hash (a state it is to start from, e.g. in tests of the dispatcher's rules)."""
         task_key = self._keys.task(record.task_id)
-        fields = {
+        fields: dict[str, str | int] = {
             "kind": record.kind.value,
             "status": TaskStatus.PENDING.value,
             "options": record.options.to_json(),
@@ -86,6 +90,7 @@ class TaskStore:
         }
         if record.callback_url:
             fields |= {"callback_url": record.callback_url, "webhook_status": WebhookStatus.PENDING.value}
+        fields |= state or {}
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(task_key, mapping=fields)
             pipe.expire(task_key, self._ttl)
@@ -97,12 +102,12 @@ class TaskStore:
         fields = await self._redis.hgetall(self._keys.task(task_id))
         return record_from_hash(task_id, fields) if fields else None
 
-    async def get_summary(self, task_id: str) -> tuple[JobKind, float] | None:
+    async def get_summary(self, task_id: str) -> tuple[TaskKind, float] | None:
         """The task's kind and creation time (cheap: the result and image stay in Redis)."""
         kind, created_at = await self._redis.hmget(self._keys.task(task_id), ["kind", "created_at"])
         if kind is None:
             return None
-        return JobKind(kind.decode()), float(created_at or 0)
+        return TaskKind(kind.decode()), float(created_at or 0)
 
     async def get_callback_url(self, task_id: str) -> str:
         value = await self._redis.hget(self._keys.task(task_id), "callback_url")

@@ -25,7 +25,7 @@ from gateway_service.dispatcher.capacity import ASSUMED_WORKERS, in_flight_limit
 from gateway_service.dispatcher.consumer import Dispatcher
 from gateway_service.dispatcher.face_client import FaceJobTimeout, FaceServiceUnavailable, wait_until
 from gateway_service.tasks.keys import RedisKeys
-from gateway_service.tasks.models import JobKind, JobOptions, TaskRecord, TaskStatus
+from gateway_service.tasks.models import JobOptions, TaskKind, TaskRecord, TaskStatus
 from gateway_service.tasks.queue import JobQueue
 from gateway_service.tasks.store import TaskStore
 from tests.stack import RedisServer
@@ -103,15 +103,13 @@ class Harness:
         """A new task as the API creates it; ``stored`` overwrites fields of its hash (its state so far)."""
         record = TaskRecord(
             task_id=str(uuid.uuid4()),
-            kind=JobKind.DETECT,
+            kind=TaskKind.DETECT,
             status=TaskStatus.PENDING,
             options=JobOptions(),
             created_at=time.time(),
             image_format="jpeg",
         )
-        await self.store.create(record, b"\xff\xd8\xff stand-in image")
-        if stored:
-            await self.redis.hset(self.keys.task(record.task_id), mapping=stored)
+        await self.store.create(record, b"\xff\xd8\xff stand-in image", state=stored)
         return record.task_id
 
     async def submit_and_finish(self) -> tuple[str, TaskRecord]:

@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from gateway_service.tasks.models import JobKind, JobOptions, TaskRecord, TaskStatus
+from gateway_service.tasks.models import JobOptions, TaskKind, TaskRecord, TaskStatus
 from gateway_service.tasks.render import task_result
 from tests.gateway.helpers import reference_jpeg, submit, wait_for
 
@@ -61,9 +61,9 @@ def test_every_kind_of_task_answer_matches_the_published_schema(api: httpx.Clien
     assert [body["status"] for body in bodies.values()] == ["SUCCESS", "SUCCESS", "SUCCESS", "FAILURE"]
     assert "drawn_image" in bodies["detect with draw"] and "error" in bodies["failure"]
 
-    waiting = TaskRecord("t", JobKind.BLUR, TaskStatus.PENDING, JobOptions(), time.time(), last_problem="busy")
+    waiting = TaskRecord("t", TaskKind.BLUR, TaskStatus.PENDING, JobOptions(), time.time(), last_problem="busy")
     with_webhook = TaskRecord(
-        "t", JobKind.DETECT, TaskStatus.FAILURE, JobOptions(), time.time(), error="bad", callback_url="https://x.test"
+        "t", TaskKind.DETECT, TaskStatus.FAILURE, JobOptions(), time.time(), error="bad", callback_url="https://x.test"
     )
     bodies["pending, with a retry reason"] = task_result(waiting).model_dump(mode="json", exclude_none=True)
     bodies["with a webhook"] = task_result(with_webhook).model_dump(mode="json", exclude_none=True)

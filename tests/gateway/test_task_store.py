@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from gateway_service.tasks.keys import RedisKeys
-from gateway_service.tasks.models import JobKind, JobOptions, TaskRecord, TaskStatus
+from gateway_service.tasks.models import JobOptions, TaskKind, TaskRecord, TaskStatus
 from gateway_service.tasks.queue import JobEntry, JobQueue
 from gateway_service.tasks.store import TaskStore
 from tests.stack import RedisServer
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.anyio
 def new_record(**overrides: object) -> TaskRecord:
     fields: dict = dict(
         task_id=str(uuid.uuid4()),
-        kind=JobKind.BLUR,
+        kind=TaskKind.BLUR,
         status=TaskStatus.PENDING,
         options=JobOptions(threshold=0.5, mode="pixelate"),
         created_at=time.time(),
@@ -87,7 +87,7 @@ async def test_a_new_task_is_pending_with_its_image_and_a_queued_job(
     stored = await store.get(record.task_id)
     assert stored is not None
     assert (stored.status, stored.kind, stored.options, stored.attempts) == (
-        TaskStatus.PENDING, JobKind.BLUR, record.options, 0,
+        TaskStatus.PENDING, TaskKind.BLUR, record.options, 0,
     )  # fmt: skip
     assert stored.created_at == pytest.approx(record.created_at)
     assert await store.get_image(record.task_id) == b"\xff\xd8\xffimage"

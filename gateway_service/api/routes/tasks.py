@@ -7,7 +7,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
@@ -24,11 +24,13 @@ from faceblur_proto.vocabulary import (
     Range,
 )
 from gateway_service.api.deps import Caller, CurrentCaller, GatewayServices, Services
+from gateway_service.api.gallery_access import check_gallery_option
 from gateway_service.api.schemas import ErrorBody, TaskAccepted, TaskResult
 from gateway_service.core.config import Settings
 from gateway_service.fetch import FetchFailed, fetch_image
 from gateway_service.metrics import TASKS_SUBMITTED
-from gateway_service.tasks.models import JobKind, JobOptions, Mask, Mode, PresetName, TaskRecord, TaskStatus
+from gateway_service.tasks.inputs import pack_images
+from gateway_service.tasks.models import JobOptions, Mask, Mode, PresetName, TaskKind, TaskRecord, TaskStatus
 from gateway_service.tasks.render import task_json
 from gateway_service.uploads import sniff_image_format, too_large_message, unsupported_type_message
 from gateway_service.webhooks.policy import CallbackRefused, check_callback_url
@@ -149,9 +151,9 @@ def submission(
 CommonFields = Annotated[Submission, Depends(submission)]
 
 
-def _submit_route(path: str, summary: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def submit_route(on: APIRouter, path: str, summary: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """An image endpoint: multipart upload in, HTTP 202 with a task id out."""
-    return router.post(
+    return on.post(
         path,
         status_code=status.HTTP_202_ACCEPTED,
         response_model=TaskAccepted,
@@ -160,7 +162,7 @@ def _submit_route(path: str, summary: str) -> Callable[[Callable[..., Any]], Cal
     )
 
 
-@_submit_route("/detect_faces", "Find the faces in an image")
+@submit_route(router, "/detect_faces", "Find the faces in an image")
 async def detect_faces(
     fields: CommonFields,
     draw: Annotated[
@@ -169,10 +171,10 @@ async def detect_faces(
 ) -> Response:
     """Queue face detection; the answer is a task id to read the result with, at once (HTTP 202)."""
     options = replace(fields.detection, draw=draw)
-    return await _accept(fields, JobKind.DETECT, options)
+    return await _accept(fields, TaskKind.DETECT, options)
 
 
-@_submit_route("/blur_faces", "Anonymize the faces in an image")
+@submit_route(router, "/blur_faces", "Anonymize the faces in an image")
 async def blur_faces(
     fields: CommonFields,
     mode: Annotated[Mode | None, Form(description="blur, pixelate or solid (default: blur).")] = None,
@@ -183,10 +185,28 @@ async def blur_faces(
             BOX_SCALE_RANGE, f"Grow each face box by this factor before anonymizing (default: {DEFAULT_BOX_SCALE})."
         ),
     ] = None,
+    spare_gallery: Annotated[
+        str | None,
+        Form(description="Leave visible the faces matched to a person of this gallery (strict match); hide the rest."),
+    ] = None,
+    only_gallery: Annotated[
+        str | None, Form(description="Hide only the faces matched to a person of this gallery; leave the rest.")
+    ] = None,
 ) -> Response:
     """Queue anonymization; the answer is a task id to read the result with, at once (HTTP 202)."""
-    options = replace(fields.detection, mode=mode, mask=mask, box_scale=box_scale)
-    return await _accept(fields, JobKind.BLUR, options)
+    if spare_gallery is not None and only_gallery is not None:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "give spare_gallery or only_gallery, not both")
+    spare_gallery = await check_gallery_option(fields.services, fields.caller, spare_gallery)
+    only_gallery = await check_gallery_option(fields.services, fields.caller, only_gallery)
+    options = replace(
+        fields.detection,
+        mode=mode,
+        mask=mask,
+        box_scale=box_scale,
+        spare_gallery=spare_gallery,
+        only_gallery=only_gallery,
+    )
+    return await _accept(fields, TaskKind.BLUR, options)
 
 
 @router.get(
@@ -218,12 +238,18 @@ async def _rendered(record: TaskRecord) -> bytes:
     return task_json(record)
 
 
-async def _accept(fields: Submission, kind: JobKind, options: JobOptions) -> Response:
+async def _accept(fields: Submission, kind: TaskKind, options: JobOptions) -> Response:
     """Check every image before queuing any (a bad one refuses the whole request, naming it), then one task each."""
-    services = fields.services
-    settings = services.settings
+    images = await read_images(fields)
+    return await queue_tasks(fields, kind, options, [[image] for image in images])
+
+
+async def read_images(fields: Submission, extra_files: Sequence[UploadFile] = ()) -> list[tuple[bytes, str]]:
+    """Every image of the request (``file`` parts, then ``url``s, then ``extra_files``), each checked, with its
+    format; the first bad one refuses the request with a 4xx naming it. Also checks the callback URL."""
+    settings = fields.services.settings
     _require_form(fields.request, fields)
-    files = await _image_uploads(fields.request, fields)
+    files = [*await _image_uploads(fields.request, fields), *extra_files]
     count = len(files) + len(fields.urls)
     if count == 0:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "missing the multipart form field 'file' with the image")
@@ -235,26 +261,37 @@ async def _accept(fields: Submission, kind: JobKind, options: JobOptions) -> Res
         )
     if fields.callback_url:
         await _check_callback(settings, fields.callback_url)
-    images = [await _read_upload(upload, settings.max_upload_bytes) for upload in files]
+    images = [
+        await _read_upload(upload, settings.max_upload_bytes) for upload in files[: len(files) - len(extra_files)]
+    ]
     images += [await _fetched(url, settings) for url in fields.urls]
+    images += [await _read_upload(upload, settings.max_upload_bytes) for upload in extra_files]
+    return images
 
+
+async def queue_tasks(
+    fields: Submission, kind: TaskKind, options: JobOptions, inputs: list[list[tuple[bytes, str]]]
+) -> Response:
+    """One task per entry of ``inputs`` (its images); 202 with the id(s), or with ?wait= the finished tasks."""
+    services = fields.services
     task_ids = []
-    for image, image_format in images:
+    for images in inputs:
         record = TaskRecord(
             task_id=str(uuid.uuid4()),
             kind=kind,
             status=TaskStatus.PENDING,
             options=options,
             created_at=time.time(),
-            image_format=image_format,
+            image_format=images[0][1],
             owner=fields.caller.owner,
             callback_url=fields.callback_url or "",
         )
-        await services.store.create(record, image)
+        await services.store.create(record, pack_images([image for image, _ in images]))
         TASKS_SUBMITTED.labels(kind=kind.value).inc()
         task_ids.append(record.task_id)
     if fields.wait > 0:
-        finished = await _finished_within(services, task_ids, min(fields.wait, settings.result_wait_max_seconds))
+        wait = min(fields.wait, services.settings.result_wait_max_seconds)
+        finished = await _finished_within(services, task_ids, wait)
         if finished is not None:
             return Response(content=finished, media_type="application/json")
     accepted = TaskAccepted(task_id=task_ids[0]) if len(task_ids) == 1 else TaskAccepted(task_ids=task_ids)

@@ -1,0 +1,1 @@
+"""Galleries of enrolled faces: names, storage in Redis, and matching against a cached copy."""
