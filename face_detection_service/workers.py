@@ -19,22 +19,39 @@ from .detection.detector import FaceDetector
 from .detection.loader import load_detector
 from .jobs import JobResult, JobSpec, run_job
 from .metrics import PENDING_JOBS, WORKERS
+from .recognition.embedder import FaceEmbedder, load_embedder
 
 log = logging.getLogger(__name__)
 
 _detector: FaceDetector | None = None  # the model instance of this worker process
+# The face-recognition model is loaded on this worker's first embed job, so a service that never embeds pays no
+# memory or start time for it (the server checks the file once at start, so a bad setting still fails early).
+_embedder: FaceEmbedder | None = None
+_embedding_model = ""  # FACE_EMBEDDING_MODEL
+_threads = 1
 
 
 class Overloaded(RuntimeError):
     pass
 
 
-def load_worker_model(model_path: Path | None, threads: int) -> None:
-    """Process initializer: load this worker's model once."""
-    global _detector
+def load_worker_model(model_path: Path | None, threads: int, embedding_model: str = "") -> None:
+    """Process initializer: load this worker's detector once, and note which recognition model to load later."""
+    global _detector, _embedding_model, _threads
     # Ctrl-C reaches the whole process group; the parent decides when workers stop, after jobs in flight.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _detector = load_detector(model_path, threads)
+    _embedding_model, _threads = embedding_model, threads
+
+
+def worker_embedder() -> FaceEmbedder:
+    """This worker's face-recognition model, loaded on first use."""
+    global _embedder
+    if _embedder is None:
+        started = time.perf_counter()
+        _embedder = load_embedder(_embedding_model, _threads)
+        log.info("loaded the embedding model %s in %.0f ms", _embedder.name, (time.perf_counter() - started) * 1000)
+    return _embedder
 
 
 def worker_model_name() -> str:
@@ -46,18 +63,19 @@ def run_job_in_worker(data: bytes, spec: JobSpec, max_pixels: int, enqueued_at: 
     """Runs in a worker process: the job's output and the seconds it waited for this worker."""
     assert _detector is not None
     waited = time.time() - enqueued_at
-    return run_job(data, spec, _detector, max_pixels), waited
+    embedder = worker_embedder() if spec.embed else None
+    return run_job(data, spec, _detector, max_pixels, embedder), waited
 
 
 class WorkerPool:
-    def __init__(self, model_path: Path | None, threads: int, workers: int, queue_size: int):
+    def __init__(self, model_path: Path | None, threads: int, workers: int, queue_size: int, embedding_model: str = ""):
         self.workers = workers
         self.queue_size = queue_size
         self._executor = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=load_worker_model,
-            initargs=(model_path, threads),
+            initargs=(model_path, threads, embedding_model),
         )
         self._pending = 0  # queued + running; only touched on the event loop thread
         self._idle = asyncio.Event()
