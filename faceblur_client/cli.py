@@ -1,9 +1,16 @@
-"""The `faceblur` command: detect or blur the faces in many images through a FaceBlur gateway.
+"""The `faceblur` command: detect, blur or recognize the faces in many images through a FaceBlur gateway.
 
     faceblur detect photo.jpg more/*.png              one JSON line per image on stdout
     faceblur blur photos/ -o blurred/ --mode pixelate anonymized copies in blurred/
+    faceblur enroll staff "Ada L" ada.jpg --largest   add Ada's face to the gallery "staff" (prints the JSON)
+    faceblur identify staff photos/ -k 3              who of "staff" each face is: one JSON line per image
+    faceblur verify a.jpg b.jpg                       the same person? (prints the JSON)
+    faceblur blur photos/ -o out/ --spare-gallery staff    hide everyone but the people of "staff"
+    faceblur blur photos/ -o out/ --only-gallery staff     hide only the people of "staff"
 
 Progress and errors go to stderr. Exit status: 0 when every image succeeded, 1 when any failed, 2 for bad usage.
+`verify` answers like cmp(1): 0 when the two largest faces are the same person, 1 when they are not, 2 when it
+cannot tell (bad usage, no face in an image, an unreadable file, the gateway unreachable or refusing).
 Settings: --url (or FACEBLUR_URL), --api-key (or FACEBLUR_API_KEY).
 """
 
@@ -24,7 +31,7 @@ from faceblur_client.errors import FaceBlurError, GatewayUnreachable
 from faceblur_client.progress import Progress
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
-EXIT_OK, EXIT_FAILED = 0, 1
+EXIT_OK, EXIT_FAILED, EXIT_TROUBLE = 0, 1, 2
 DEFAULT_BATCH_SIZE = 32  # the gateway's default GATEWAY_MAX_FILES_PER_REQUEST
 BATCH_MAX_BYTES = 16 * 1024 * 1024  # below the gateway's default upload limit (20 MiB) for all files together
 
@@ -38,59 +45,130 @@ class FileResult:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+    connection = argparse.ArgumentParser(add_help=False)
+    connection.add_argument(
         "--url", default=os.environ.get("FACEBLUR_URL", DEFAULT_URL), help="gateway URL (env FACEBLUR_URL; %(default)s)"
     )
-    common.add_argument("--api-key", default=os.environ.get("FACEBLUR_API_KEY"), help="API key (env FACEBLUR_API_KEY)")
-    common.add_argument(
-        "-j", "--concurrency", type=_positive_int, default=4, help="images in flight at once (default: %(default)s)"
+    connection.add_argument(
+        "--api-key", default=os.environ.get("FACEBLUR_API_KEY"), help="API key (env FACEBLUR_API_KEY)"
     )
-    common.add_argument(
+    connection.add_argument(
         "--timeout", type=float, default=300.0, help="seconds to wait for each image's result (default: %(default)g)"
     )
-    common.add_argument("--threshold", type=_fraction, help="drop faces below this confidence, 0..1")
-    common.add_argument("--preset", choices=("fast", "balanced", "max_recall"), help="detection preset")
-    common.add_argument(
+    connection.add_argument("--preset", choices=("fast", "balanced", "max_recall"), help="detection preset")
+    batching = argparse.ArgumentParser(add_help=False)
+    batching.add_argument(
+        "-j", "--concurrency", type=_positive_int, default=4, help="images in flight at once (default: %(default)s)"
+    )
+    batching.add_argument(
         "--batch-size",
         type=_positive_int,
         default=DEFAULT_BATCH_SIZE,
         help="images sent in one request (the gateway takes up to GATEWAY_MAX_FILES_PER_REQUEST; %(default)s)",
     )
-    common.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files, or folders of images")
+    confidence = argparse.ArgumentParser(add_help=False)
+    confidence.add_argument("--threshold", type=_fraction, help="drop faces below this confidence, 0..1")
+    many = [connection, batching]
 
-    parser = argparse.ArgumentParser(prog="faceblur", description="Detect or anonymize faces with a FaceBlur gateway.")
+    parser = argparse.ArgumentParser(
+        prog="faceblur", description="Detect, anonymize or recognize faces with a FaceBlur gateway."
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser(
+    detect = commands.add_parser(
         "detect",
-        parents=[common],
+        parents=[*many, confidence],
         help="print the faces in each image as one JSON line",
         description="Find the faces in each image; prints one JSON line per image on stdout.",
     )
+    _add_images(detect)
     blur = commands.add_parser(
         "blur",
-        parents=[common],
+        parents=[*many, confidence],
         help="write an anonymized copy of each image to a folder",
         description="Anonymize the faces in each image and save the results in a folder (same names; "
         "GIF, BMP and TIFF come back as PNG). Prints one JSON line per image on stdout.",
     )
+    _add_images(blur)
     blur.add_argument("-o", "--output-dir", type=Path, required=True, help="folder for the anonymized images")
     blur.add_argument("--mode", choices=("blur", "pixelate", "solid"), help="how faces are hidden (default: blur)")
     blur.add_argument("--mask", choices=("ellipse", "box"), help="shape of the hidden area (default: ellipse)")
     blur.add_argument("--box-scale", type=float, help="grow each face box by this factor first, 1..2")
+    by_gallery = blur.add_mutually_exclusive_group()
+    by_gallery.add_argument("--spare-gallery", metavar="GALLERY", help="leave this gallery's people visible")
+    by_gallery.add_argument("--only-gallery", metavar="GALLERY", help="hide only this gallery's people")
+
+    enroll = commands.add_parser(
+        "enroll",
+        parents=[connection],
+        help="add a person's face to a gallery",
+        description="Enroll the face in IMAGE as SUBJECT in GALLERY (both are made on first use); prints the "
+        "result as JSON. The image must show one face, or give --largest.",
+    )
+    enroll.add_argument("gallery", metavar="GALLERY")
+    enroll.add_argument("subject", metavar="SUBJECT")
+    enroll.add_argument("image", type=Path, metavar="IMAGE")
+    enroll.add_argument("--largest", action="store_true", help="enroll the largest face when there are several")
+    identify = commands.add_parser(
+        "identify",
+        parents=many,
+        help="name the gallery's people in each image, one JSON line each",
+        description="Match every face in each image against GALLERY's people; prints one JSON line per image, "
+        "each face with its matches and its subject (null when nobody matched).",
+    )
+    identify.add_argument("gallery", metavar="GALLERY")
+    _add_images(identify)
+    identify.add_argument("-k", type=_positive_int, help="matches listed per face (default: 3)")
+    identify.add_argument(
+        "--threshold", type=_fraction, help="similarity at or above which a face is named (the gateway's default)"
+    )
+    verify = commands.add_parser(
+        "verify",
+        parents=[connection],
+        help="tell whether two images show the same person",
+        description="Compare the largest faces of two images; prints the answer as JSON. Exit status: 0 the "
+        "same person, 1 not, 2 when it cannot tell (no face, a bad file, the gateway unreachable).",
+    )
+    verify.add_argument("image1", type=Path, metavar="IMAGE1")
+    verify.add_argument("image2", type=Path, metavar="IMAGE2")
     return parser
+
+
+def _add_images(command: argparse.ArgumentParser) -> None:
+    command.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files, or folders of images")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     client = FaceBlurClient(args.url, api_key=args.api_key, timeout=args.timeout)
+    if args.command in ("enroll", "verify"):
+        return answer_once(client, args)
     images = expand_images(args.images)
     if args.command == "detect":
         handler: ImageHandler = DetectHandler(client, args)
+    elif args.command == "identify":
+        handler = IdentifyHandler(client, args)
     else:
         handler = BlurHandler(client, args, OutputNamer(args.output_dir))
     results = run_batch(images, handler, args.concurrency, args.batch_size)
     return EXIT_OK if results and all(result.ok for result in results) else EXIT_FAILED
+
+
+def answer_once(client: FaceBlurClient, args: argparse.Namespace) -> int:
+    """enroll or verify: one task, its result printed as JSON; the exit status as the module docstring says."""
+    trouble = EXIT_TROUBLE if args.command == "verify" else EXIT_FAILED
+    try:
+        if args.command == "enroll":
+            face = "largest" if args.largest else None
+            answer = client.enroll(args.gallery, args.subject, args.image, face=face, preset=args.preset)
+        else:
+            answer = client.verify(args.image1, args.image2, preset=args.preset)
+    except (FaceBlurError, OSError) as error:
+        print(f"error: {_reason(error)}", file=sys.stderr)
+        return trouble
+    print(json.dumps(answer), flush=True)
+    if args.command == "verify":
+        return EXIT_OK if answer.get("same_person") else EXIT_FAILED
+    return EXIT_OK
 
 
 def run_batch(images: list[Path], handler: ImageHandler, concurrency: int, batch_size: int = 1) -> list[FileResult]:
@@ -142,11 +220,14 @@ class ImageHandler:
         self.options: dict[str, object] = {"threshold": args.threshold, "preset": args.preset}
         self.concurrency = args.concurrency
 
+    def submit(self, batch: list[Path]) -> list[str]:
+        return self.client.submit_many(self.kind, batch, **self.options)
+
     def process(self, batch: list[Path]) -> Iterator[FileResult]:
         """One request for the batch; if the gateway refuses it (a bad file), each image on its own instead,
         so one bad file fails alone."""
         try:
-            task_ids = self.client.submit_many(self.kind, batch, **self.options)
+            task_ids = self.submit(batch)
         except (FaceBlurError, OSError) as error:
             if isinstance(error, GatewayUnreachable):
                 raise
@@ -181,6 +262,7 @@ class BlurHandler(ImageHandler):
     def __init__(self, client: FaceBlurClient, args: argparse.Namespace, namer: OutputNamer) -> None:
         super().__init__(client, args)
         self.options |= {"mode": args.mode, "mask": args.mask, "box_scale": args.box_scale}
+        self.options |= {"spare_gallery": args.spare_gallery, "only_gallery": args.only_gallery}
         self.namer = namer
 
     def finish(self, image: Path, outcome: TaskOutcome) -> FileResult:
@@ -189,6 +271,22 @@ class BlurHandler(ImageHandler):
         record = {"file": str(image), "output": str(target), **outcome.summary()}
         record.pop("result", None)  # the image itself is in the output file
         return FileResult(image, True, f"{_faces(outcome)} -> {target}", record)
+
+
+class IdentifyHandler(ImageHandler):
+    def __init__(self, client: FaceBlurClient, args: argparse.Namespace) -> None:
+        super().__init__(client, args)
+        self.gallery, self.k = args.gallery, args.k
+
+    def submit(self, batch: list[Path]) -> list[str]:
+        threshold, preset = self.options["threshold"], self.options["preset"]
+        return self.client.submit_identify(self.gallery, batch, k=self.k, threshold=threshold, preset=preset)
+
+    def finish(self, image: Path, outcome: TaskOutcome) -> FileResult:
+        """The progress line names who was recognized: "2 faces: Ada L, ?"."""
+        named = [face.get("subject") or "?" for face in outcome.faces.values()]
+        message = ": ".join([_faces(outcome), ", ".join(named)]) if named else _faces(outcome)
+        return FileResult(image, True, message, {"file": str(image), **outcome.summary()})
 
 
 def in_batches(images: list[Path], batch_size: int, max_bytes: int = BATCH_MAX_BYTES) -> Iterator[list[Path]]:

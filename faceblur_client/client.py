@@ -1,4 +1,5 @@
-"""FaceBlurClient: submit an image, wait for its task, read the faces and the anonymized image."""
+"""FaceBlurClient: submit an image, wait for its task, read the faces and the anonymized image; recognize people
+(embed, verify, enroll into galleries, identify) and anonymize everyone but (or only) a gallery's people."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from faceblur_client.errors import ApiError, GatewayUnreachable, TaskFailed, TaskTimeout
-from faceblur_client.multipart import encode_form
+from faceblur_client.multipart import FilePart, encode_form
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-JobKind = Literal["detect", "blur"]
-ENDPOINTS: dict[str, str] = {"detect": "detect_faces", "blur": "blur_faces"}
+JobKind = Literal["detect", "blur", "embed"]
+ENDPOINTS: dict[str, str] = {"detect": "detect_faces", "blur": "blur_faces", "embed": "embed_faces"}
 FINAL_STATUSES = ("SUCCESS", "FAILURE")
 # The gateway caps one long poll (GATEWAY_RESULT_WAIT_MAX_SECONDS, 30 by default); asking for more is harmless.
 LONG_POLL_SECONDS = 30.0
@@ -47,7 +48,8 @@ class TaskOutcome:
 
     @property
     def faces(self) -> dict[str, Any]:
-        """{"face_1": {"facial_area": [x1, y1, x2, y2], "confidence": ..., "landmarks": {...}}, ...}"""
+        """{"face_1": {"facial_area": [x1, y1, x2, y2], "confidence": ..., "landmarks": {...}}, ...}; embed adds
+        each face's "embedding", identify its "matches" and "subject", blur with a gallery its "anonymized"."""
         faces = self.task.get("faces") if self.kind == "blur" else self.task.get("result")
         return faces or {}
 
@@ -106,8 +108,9 @@ class FaceBlurClient:
     # --- one call each ---------------------------------------------------------------------------------------
 
     def submit(self, kind: JobKind, image: ImageInput, filename: str | None = None, **options: object) -> str:
-        """Upload the image for `kind` ("detect" or "blur") and return the task id. Options left as None
-        take the service's defaults: threshold, preset, draw (detect); mode, mask, box_scale (blur)."""
+        """Upload the image for `kind` ("detect", "blur" or "embed") and return the task id. Options left as None
+        take the service's defaults: threshold, preset, draw (detect); mode, mask, box_scale, spare_gallery,
+        only_gallery (blur)."""
         return self._submit_files(kind, [_image_bytes(image, filename)], options)[0]
 
     def submit_many(self, kind: JobKind, images: Sequence[ImageInput], **options: object) -> list[str]:
@@ -115,17 +118,41 @@ class FaceBlurClient:
         default); one task each, ids in the same order. A bad image refuses the whole request (ApiError)."""
         return self._submit_files(kind, [_image_bytes(image, None) for image in images], options)
 
+    def submit_identify(
+        self,
+        gallery: str,
+        images: Sequence[ImageInput],
+        *,
+        k: int | None = None,
+        threshold: float | None = None,
+        preset: str | None = None,
+    ) -> list[str]:
+        """Upload images to identify against `gallery`'s people; one task id each, in the same order."""
+        files = [_image_bytes(image, None) for image in images]
+        options = {"k": k, "threshold": threshold, "preset": preset}
+        return self._post_files(f"galleries/{_quote(gallery)}/identify", files, options)
+
     def _submit_files(self, kind: JobKind, files: list[tuple[bytes, str]], options: dict[str, object]) -> list[str]:
         if kind not in ENDPOINTS:
-            raise ValueError(f"kind must be 'detect' or 'blur', not {kind!r}")
-        body, content_type = encode_form(options, [(name, data) for data, name in files])
-        answer = self._request("POST", ENDPOINTS[kind], body=body, content_type=content_type, retry_busy=True)
+            raise ValueError(f"kind must be one of {', '.join(map(repr, ENDPOINTS))}, not {kind!r}")
+        return self._post_files(ENDPOINTS[kind], files, options)
+
+    def _post_files(
+        self, path: str, files: list[tuple[bytes, str]], options: dict[str, object], fields: Sequence[str] = ()
+    ) -> list[str]:
+        """POST the images (in the form fields `fields`, else each in `file`); the task ids."""
+        if fields:
+            parts: list[FilePart] = [(name, data, field) for (data, name), field in zip(files, fields, strict=True)]
+        else:
+            parts = [(name, data) for data, name in files]
+        body, content_type = encode_form(options, parts)
+        answer = self._request("POST", path, body=body, content_type=content_type, retry_busy=True)
         return answer.get("task_ids") or [answer["task_id"]]
 
     def task(self, task_id: str, wait: float = 0) -> dict[str, Any]:
         """The task's current state; with `wait`, the gateway holds the answer until it finishes or `wait`
         seconds pass."""
-        path = f"task_result/{urllib.parse.quote(task_id, safe='')}"
+        path = f"task_result/{_quote(task_id)}"
         if wait > 0:
             path += f"?wait={wait:g}"
         return self._request("GET", path, timeout=self.request_timeout + wait)
@@ -171,14 +198,101 @@ class FaceBlurClient:
         mode: str | None = None,
         mask: str | None = None,
         box_scale: float | None = None,
+        spare_gallery: str | None = None,
+        only_gallery: str | None = None,
         filename: str | None = None,
         timeout: float | None = None,
     ) -> TaskOutcome:
-        """Anonymize the faces: `mode` blur, pixelate or solid; `mask` ellipse or box; `box_scale` 1..2."""
+        """Anonymize the faces: `mode` blur, pixelate or solid; `mask` ellipse or box; `box_scale` 1..2. With
+        `spare_gallery`, the faces of that gallery's people stay visible; with `only_gallery`, only theirs are
+        hidden (each face of the outcome says whether it was "anonymized", and its "subject")."""
         task_id = self.submit(
-            "blur", image, filename, threshold=threshold, preset=preset, mode=mode, mask=mask, box_scale=box_scale
-        )
+            "blur", image, filename, threshold=threshold, preset=preset, mode=mode, mask=mask, box_scale=box_scale,
+            spare_gallery=spare_gallery, only_gallery=only_gallery,
+        )  # fmt: skip
         return self.wait(task_id, timeout)
+
+    # --- recognition -----------------------------------------------------------------------------------------
+
+    def embed(
+        self,
+        image: ImageInput,
+        *,
+        threshold: float | None = None,
+        preset: str | None = None,
+        filename: str | None = None,
+        timeout: float | None = None,
+    ) -> TaskOutcome:
+        """Find the faces and each one's embedding: outcome.faces["face_1"]["embedding"] (L2-normalized)."""
+        return self.wait(self.submit("embed", image, filename, threshold=threshold, preset=preset), timeout)
+
+    def verify(
+        self, image1: ImageInput, image2: ImageInput, *, preset: str | None = None, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Are the largest faces of the two images the same person? {"same_person": bool, "similarity": ...,
+        "threshold": ..., "face1": {...}, "face2": {...}}. No face in either image: TaskFailed."""
+        files = [_image_bytes(image1, None), _image_bytes(image2, None)]
+        (task_id,) = self._post_files("verify_faces", files, {"preset": preset}, fields=("file", "file2"))
+        return self.wait(task_id, timeout).task["result"]
+
+    def enroll(
+        self,
+        gallery: str,
+        subject: str,
+        image: ImageInput,
+        *,
+        face: Literal["largest"] | None = None,
+        preset: str | None = None,
+        filename: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Add the image's face to `subject` in `gallery` (both made on first use): {"face_id": ..., "gallery":
+        ..., "subject": ..., "facial_area": [...], ...}. The image must hold one face; face="largest" takes the
+        largest of several. No face, or several without it: TaskFailed."""
+        path = f"galleries/{_quote(gallery)}/subjects/{_quote(subject)}/faces"
+        (task_id,) = self._post_files(path, [_image_bytes(image, filename)], {"face": face, "preset": preset})
+        return self.wait(task_id, timeout).task["result"]
+
+    def identify(
+        self,
+        gallery: str,
+        image: ImageInput,
+        *,
+        k: int | None = None,
+        threshold: float | None = None,
+        preset: str | None = None,
+        timeout: float | None = None,
+    ) -> TaskOutcome:
+        """Who, of `gallery`'s people, is each face? Every face gets "matches" (the `k` most similar subjects,
+        3 by default) and "subject" (the best match at or above the similarity `threshold`, else None)."""
+        (task_id,) = self.submit_identify(gallery, [image], k=k, threshold=threshold, preset=preset)
+        return self.wait(task_id, timeout)
+
+    def galleries(self) -> dict[str, Any]:
+        """Your galleries: {"galleries": {name: {"subjects": n, ...}}}."""
+        return self._request("GET", "galleries")
+
+    def subjects(self, gallery: str) -> dict[str, Any]:
+        """The people of a gallery: {"gallery": name, "subjects": {subject: faces enrolled}}."""
+        return self._request("GET", f"galleries/{_quote(gallery)}/subjects")
+
+    def subject(self, gallery: str, subject: str) -> dict[str, Any]:
+        """One person's enrolled faces (never their vectors): {"faces": [{"face_id": ..., ...}], ...}."""
+        return self._request("GET", f"galleries/{_quote(gallery)}/subjects/{_quote(subject)}")
+
+    def delete_gallery(self, gallery: str) -> dict[str, Any]:
+        """Delete a gallery and every face vector in it, at once."""
+        return self._request("DELETE", f"galleries/{_quote(gallery)}")
+
+    def delete_subject(self, gallery: str, subject: str) -> dict[str, Any]:
+        """Delete a person and all their face vectors: {"deleted": {..., "faces": n}}."""
+        return self._request("DELETE", f"galleries/{_quote(gallery)}/subjects/{_quote(subject)}")
+
+    def delete_face(self, gallery: str, subject: str, face_id: str) -> dict[str, Any]:
+        """Delete one enrolled face."""
+        return self._request(
+            "DELETE", f"galleries/{_quote(gallery)}/subjects/{_quote(subject)}/faces/{_quote(face_id)}"
+        )
 
     # --- HTTP ------------------------------------------------------------------------------------------------
 
@@ -219,6 +333,11 @@ class FaceBlurClient:
                 raise GatewayUnreachable(f"no answer from the FaceBlur gateway at {self.url}: {error}") from None
             except json.JSONDecodeError:
                 raise GatewayUnreachable(f"{url} did not answer with JSON: is this a FaceBlur gateway?") from None
+
+
+def _quote(name: str) -> str:
+    """A gallery, subject or id as one URL path segment (spaces, '/' and '%' escaped)."""
+    return urllib.parse.quote(name, safe="")
 
 
 def _image_bytes(image: ImageInput, filename: str | None) -> tuple[bytes, str]:

@@ -1,27 +1,42 @@
 """Where the faces are found: a FaceBlur gateway over HTTP, or the face service's detector in this process.
 
 Both answer a `Request` for one image with an `Outcome` in the gateway API's JSON shape, so the page shows the
-same thing either way.
+same thing either way. Recognition (enrolling people, blurring everyone else) needs the gateway's galleries: only
+the gateway backend does it; in process, the page says to start the demo with --url.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 from faceblur_demo.options import DemoError, Outcome, Request
 
+RECOGNITION_NEEDS_GATEWAY = (
+    "Recognition needs a running FaceBlur gateway, which keeps the galleries of enrolled people: "
+    "start the demo with `--url http://HOST:8000` (or FACEBLUR_URL)."
+)
+
 
 class Backend(Protocol):
     description: str  # for the page: where the faces are found
+    recognizes: bool  # whether enroll and blur_by_gallery work
 
     def process(self, image: bytes, filename: str, request: Request) -> Outcome: ...
+
+    def enroll(self, gallery: str, subject: str, image: bytes, filename: str) -> dict[str, Any]: ...
+
+    def blur_by_gallery(self, image: bytes, filename: str, gallery: str, spare: bool) -> Outcome: ...
 
 
 class GatewayBackend:
     """A running FaceBlur gateway, through faceblur_client."""
+
+    recognizes = True
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 120.0) -> None:
         from faceblur_client import FaceBlurClient
@@ -30,20 +45,30 @@ class GatewayBackend:
         self.description = f"the FaceBlur gateway at {self.client.url}"
 
     def process(self, image: bytes, filename: str, request: Request) -> Outcome:
-        from faceblur_client import ApiError, FaceBlurError
-
-        try:
+        with _reasons(filename):
             submit = self.client.blur if request.action == "blur" else self.client.detect
             outcome = submit(image, filename=filename, **_options(request))
-        except ApiError as error:  # the gateway refused the upload; its reason is the user's answer
-            raise DemoError(f"{filename}: {error.detail}") from None
-        except FaceBlurError as error:
-            raise DemoError(f"{filename}: {error}") from None
+        return Outcome(outcome.faces, outcome.summary(), outcome.image, outcome.image_format)
+
+    def enroll(self, gallery: str, subject: str, image: bytes, filename: str) -> dict[str, Any]:
+        """Enroll the photo's largest face; the answer, with everyone the gallery now holds."""
+        with _reasons(filename):
+            enrolled = self.client.enroll(gallery, subject, image, face="largest", filename=filename)
+            people = self.client.subjects(gallery)["subjects"]
+        return {**enrolled, "gallery_subjects": people}
+
+    def blur_by_gallery(self, image: bytes, filename: str, gallery: str, spare: bool) -> Outcome:
+        """Blur everyone but the gallery's people (`spare`), or only them."""
+        chosen = {"spare_gallery": gallery} if spare else {"only_gallery": gallery}
+        with _reasons(filename):
+            outcome = self.client.blur(image, filename=filename, **chosen)
         return Outcome(outcome.faces, outcome.summary(), outcome.image, outcome.image_format)
 
 
 class LocalBackend:
     """The face service's own pipeline (decode, detect, anonymize, encode), run in this process."""
+
+    recognizes = False
 
     def __init__(self, model_path: Path | None, threads: int = 2, max_pixels: int = 50_000_000) -> None:
         from face_detection_service.detection.loader import load_detector
@@ -89,6 +114,25 @@ class LocalBackend:
         if output.image is not None:
             details = {"image_format": output.image_format, **details}
         return Outcome(faces, details, output.image, output.image_format or "jpeg")
+
+    def enroll(self, gallery: str, subject: str, image: bytes, filename: str) -> dict[str, Any]:
+        raise DemoError(RECOGNITION_NEEDS_GATEWAY)
+
+    def blur_by_gallery(self, image: bytes, filename: str, gallery: str, spare: bool) -> Outcome:
+        raise DemoError(RECOGNITION_NEEDS_GATEWAY)
+
+
+@contextmanager
+def _reasons(filename: str) -> Iterator[None]:
+    """faceblur_client's errors as DemoErrors naming the file."""
+    from faceblur_client import ApiError, FaceBlurError
+
+    try:
+        yield
+    except ApiError as error:  # the gateway refused the request; its reason is the user's answer
+        raise DemoError(f"{filename}: {error.detail}") from None
+    except FaceBlurError as error:
+        raise DemoError(f"{filename}: {error}") from None
 
 
 def _options(request: Request) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The page: a photo and options in, the anonymized photo, the detected faces, their count and the JSON out."""
+"""The page: a photo and options in, the anonymized photo, the detected faces, their count and the JSON out;
+and a Recognition tab (faceblur_demo.recognition) that blurs everyone but the people enrolled."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from PIL import Image
 from faceblur_demo.annotate import draw_faces, viewable
 from faceblur_demo.backends import Backend
 from faceblur_demo.options import DEFAULT_BOX_SCALE, MASKS, MODES, PRESETS, DemoError, Request
+from faceblur_demo.recognition import recognition_tab
 
 FILE_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
 # Gradio copies what a handler returns into its own cache; our copies only have to outlive that.
@@ -21,7 +23,7 @@ RESULT_FILE_LIFETIME_SECONDS = 600
 INTRODUCTION = """# FaceBlur
 Drop a photo: FaceBlur finds the faces and blurs, pixelates or masks them.
 **Detect** only lists and draws the faces; **Blur** also returns the anonymized photo.
-Faces are found by {backend}."""
+Faces are found by {backend}. **Recognition** blurs everyone but the people you enroll."""
 
 ResultRow = tuple[str | None, Image.Image | None, int | None, dict[str, Any] | None]
 
@@ -86,34 +88,40 @@ def build_page(backend: Backend, examples: list[Path]) -> gr.Blocks:
 
     with gr.Blocks(title="FaceBlur", analytics_enabled=False, delete_cache=(900, 3600)) as page:
         gr.Markdown(INTRODUCTION.format(backend=backend.description))
-        with gr.Row():
-            with gr.Column(scale=2):
-                photo = gr.File(label="Photo (JPEG, PNG, WebP, BMP, TIFF or GIF)", type="filepath", elem_id="photo")
-                action = gr.Radio([("Blur", "blur"), ("Detect", "detect")], value="blur", label="Action")
-                preset = gr.Dropdown(list(PRESETS), value="balanced", label="Preset", info="how hard to look")
-                threshold = gr.Slider(
-                    0, 0.95, value=0, step=0.05, label="Minimum confidence", info="0: the preset's default"
-                )
-                with gr.Accordion("Anonymization", open=True):
-                    mode = gr.Radio(list(MODES), value="blur", label="Mode")
-                    mask = gr.Radio(list(MASKS), value="ellipse", label="Shape")
-                    box_scale = gr.Slider(
-                        1.0, 2.0, value=DEFAULT_BOX_SCALE, step=0.05, label="Box scale",
-                        info="grow each face box by this factor before hiding it",
-                    )  # fmt: skip
-                run = gr.Button("Run", variant="primary")
-            with gr.Column(scale=3):
-                anonymized = gr.Image(label="Anonymized", type="filepath", interactive=False, elem_id="anonymized")
-                detected = gr.Image(
-                    label="Detected faces (boxes and landmarks)", format="jpeg", interactive=False, elem_id="detected"
-                )
-                face_count = gr.Number(label="Faces found", precision=0, interactive=False, elem_id="face-count")
-                details = gr.JSON(label="Result (JSON)", elem_id="details")
-        if examples:
-            gr.Examples([[str(path)] for path in examples], inputs=[photo], label="Examples")
+        with gr.Tab("Anonymize"):
+            with gr.Row():
+                with gr.Column(scale=2):
+                    photo = gr.File(label="Photo (JPEG, PNG, WebP, BMP, TIFF or GIF)", type="filepath", elem_id="photo")
+                    action = gr.Radio([("Blur", "blur"), ("Detect", "detect")], value="blur", label="Action")
+                    preset = gr.Dropdown(list(PRESETS), value="balanced", label="Preset", info="how hard to look")
+                    threshold = gr.Slider(
+                        0, 0.95, value=0, step=0.05, label="Minimum confidence", info="0: the preset's default"
+                    )
+                    with gr.Accordion("Anonymization", open=True):
+                        mode = gr.Radio(list(MODES), value="blur", label="Mode")
+                        mask = gr.Radio(list(MASKS), value="ellipse", label="Shape")
+                        box_scale = gr.Slider(
+                            1.0, 2.0, value=DEFAULT_BOX_SCALE, step=0.05, label="Box scale",
+                            info="grow each face box by this factor before hiding it",
+                        )  # fmt: skip
+                    run = gr.Button("Run", variant="primary")
+                with gr.Column(scale=3):
+                    anonymized = gr.Image(label="Anonymized", type="filepath", interactive=False, elem_id="anonymized")
+                    detected = gr.Image(
+                        label="Detected faces (boxes and landmarks)",
+                        format="jpeg",
+                        interactive=False,
+                        elem_id="detected",
+                    )
+                    face_count = gr.Number(label="Faces found", precision=0, interactive=False, elem_id="face-count")
+                    details = gr.JSON(label="Result (JSON)", elem_id="details")
+            if examples:
+                gr.Examples([[str(path)] for path in examples], inputs=[photo], label="Examples")
 
         inputs = [photo, action, preset, threshold, mode, mask, box_scale]
         outputs = [anonymized, detected, face_count, details]
         run.click(handle, inputs, outputs, api_name="process")
         photo.change(handle, inputs, outputs, api_visibility="private")
+        with gr.Tab("Recognition"):
+            recognition_tab(backend, files)
     return page
