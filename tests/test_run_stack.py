@@ -11,11 +11,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 import run_stack
+from healthcheck import http_is_ok
 from processes import Service, ServiceProcess
 from tests.stack import REFERENCE_DETECTIONS, REFERENCE_IMAGE, REPO_ROOT, free_port
 
@@ -99,8 +101,8 @@ def test_a_busy_port_is_reported_and_nothing_is_started(capsys: pytest.CaptureFi
 
 
 class RunningStack(ServiceProcess):
-    """scripts/run_stack.py as `make run` starts it, on free ports, its output in a log file. Its own output is
-    what these tests check, so it counts as ready once it says so."""
+    """scripts/run_stack.py as `make run` starts it, on free ports, its output in a log file; ready once the
+    gateway's /readyz says Redis and the face service are both up (its health check, not its log)."""
 
     def __init__(self, work_dir: Path) -> None:
         self.ports = {"REDIS_PORT": free_port(), "FACE_GRPC_PORT": free_port(), "GATEWAY_PORT": free_port()}
@@ -108,14 +110,12 @@ class RunningStack(ServiceProcess):
         env = os.environ | {name: str(port) for name, port in self.ports.items()}
         env["REDIS_DATA_DIR"] = str(work_dir / "redis")  # not the checkout's .run/redis
         command = [sys.executable, str(REPO_ROOT / "scripts" / "run_stack.py")]
-        service = Service("make run", command, self.says_ready, env, ready_timeout=STACK_START_TIMEOUT, stop_timeout=60)
+        ready = partial(http_is_ok, f"{self.url}/readyz")
+        service = Service("make run", command, ready, env, ready_timeout=STACK_START_TIMEOUT, stop_timeout=60)
         super().__init__(service, work_dir / "run_stack.log")
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
-
-    def says_ready(self) -> bool:
-        return "[stack] ready" in self.output()
 
     def lines_ending_with(self, text: str) -> list[str]:
         """The service names, as [name], of the lines that end with ``text``."""
@@ -143,7 +143,11 @@ def run_client(script: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_services_start_in_order_each_once_the_previous_is_ready(running_stack: RunningStack) -> None:
+    deadline = time.monotonic() + 30
+    while "[stack] ready" not in running_stack.output() and time.monotonic() < deadline:
+        time.sleep(0.1)  # /readyz answers just before the stack prints that it is ready
     assert running_stack.lines_ending_with("ready") == ["[redis]", "[face]", "[gateway]"]
+    assert "[stack] ready" in running_stack.output()
 
 
 def test_detection_script_prints_the_faces_of_the_reference_image(running_stack: RunningStack) -> None:
