@@ -16,14 +16,11 @@ class GalleryCache:
         """The gallery as it is now, or None if there is no such gallery."""
         key = (owner, gallery)
         version = await self._store.version(owner, gallery)
-        if version is None:
+        cached = self._copies.get(key)
+        if version is not None and (cached is None or cached.version != version):
+            cached = await self._store.vectors(owner, gallery)
+        if version is None or cached is None:  # the gallery is gone (perhaps deleted while it was being read)
             self._copies.pop(key, None)
             return None
-        cached = self._copies.get(key)
-        if cached is None or cached.version != version:
-            cached = await self._store.vectors(owner, gallery)
-            if cached is None:
-                self._copies.pop(key, None)
-                return None
-            self._copies[key] = cached
+        self._copies[key] = cached
         return cached

@@ -6,7 +6,7 @@ and deleting galleries answer at once. Galleries belong to the API key that made
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, File, Form, HTTPException, Path, Response, UploadFile, status
 
@@ -17,6 +17,7 @@ from gateway_service.galleries.names import NAME_RULE
 from gateway_service.tasks.models import JobOptions, TaskKind
 
 router = APIRouter(tags=["recognition"])
+T = TypeVar("T")
 
 GalleryName = Annotated[str, Path(description=f"The gallery: {NAME_RULE}.")]
 SubjectName = Annotated[str, Path(description=f"The enrolled person: {NAME_RULE}.")]
@@ -101,9 +102,7 @@ async def list_subjects(gallery: GalleryName, services: Services, caller: Curren
 @router.get("/galleries/{gallery}/subjects/{subject}", summary="One person's enrolled faces (never their vectors)")
 async def get_subject(gallery: GalleryName, subject: SubjectName, services: Services, caller: CurrentCaller) -> dict:
     gallery, subject = checked_names(gallery, subject)
-    faces = await services.galleries.faces_of(caller.owner, gallery, subject)
-    if not faces:
-        raise no_subject(gallery, subject)
+    faces = _found(await services.galleries.faces_of(caller.owner, gallery, subject), no_subject(gallery, subject))
     listed = [{"face_id": f.face_id, "facial_area": f.facial_area, "created_at": f.created_at} for f in faces]
     return {"gallery": gallery, "subject": subject, "faces": listed}
 
@@ -111,17 +110,16 @@ async def get_subject(gallery: GalleryName, subject: SubjectName, services: Serv
 @router.delete("/galleries/{gallery}", summary="Delete a gallery and every vector in it, at once")
 async def delete_gallery(gallery: GalleryName, services: Services, caller: CurrentCaller) -> dict:
     (gallery,) = checked_names(gallery)
-    if not await services.galleries.delete_gallery(caller.owner, gallery):
-        raise no_gallery(gallery)
+    _found(await services.galleries.delete_gallery(caller.owner, gallery), no_gallery(gallery))
     return {"deleted": {"gallery": gallery}}
 
 
 @router.delete("/galleries/{gallery}/subjects/{subject}", summary="Delete a person and all their vectors")
 async def delete_subject(gallery: GalleryName, subject: SubjectName, services: Services, caller: CurrentCaller) -> dict:
     gallery, subject = checked_names(gallery, subject)
-    removed = await services.galleries.delete_faces(caller.owner, gallery, subject)
-    if not removed:
-        raise no_subject(gallery, subject)
+    removed = _found(
+        await services.galleries.delete_faces(caller.owner, gallery, subject), no_subject(gallery, subject)
+    )
     return {"deleted": {"gallery": gallery, "subject": subject, "faces": removed}}
 
 
@@ -130,6 +128,13 @@ async def delete_face(
     gallery: GalleryName, subject: SubjectName, face_id: str, services: Services, caller: CurrentCaller
 ) -> dict:
     gallery, subject = checked_names(gallery, subject)
-    if not await services.galleries.delete_faces(caller.owner, gallery, subject, face_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no face {face_id!r} of {subject!r} in gallery {gallery!r}")
+    no_face = HTTPException(status.HTTP_404_NOT_FOUND, f"no face {face_id!r} of {subject!r} in gallery {gallery!r}")
+    _found(await services.galleries.delete_faces(caller.owner, gallery, subject, face_id), no_face)
     return {"deleted": {"gallery": gallery, "subject": subject, "face_id": face_id}}
+
+
+def _found(value: T, missing: HTTPException) -> T:
+    """``value`` when there is something (faces, a count of deletions, True); else ``missing`` is raised (a 404)."""
+    if not value:
+        raise missing
+    return value
