@@ -36,6 +36,36 @@ DEFAULT_BATCH_SIZE = 32  # the gateway's default GATEWAY_MAX_FILES_PER_REQUEST
 BATCH_MAX_BYTES = 16 * 1024 * 1024  # below the gateway's default upload limit (20 MiB) for all files together
 
 
+# Each command's one-line help (in `faceblur --help`) and its description (in `faceblur COMMAND --help`), in the
+# order the commands are listed.
+COMMAND_TEXTS: dict[str, tuple[str, str]] = {
+    "detect": (
+        "print the faces in each image as one JSON line",
+        "Find the faces in each image; prints one JSON line per image on stdout.",
+    ),
+    "blur": (
+        "write an anonymized copy of each image to a folder",
+        "Anonymize the faces in each image and save the results in a folder (same names; GIF, BMP and TIFF come "
+        "back as PNG). Prints one JSON line per image on stdout.",
+    ),
+    "enroll": (
+        "add a person's face to a gallery",
+        "Enroll the face in IMAGE as SUBJECT in GALLERY (both are made on first use); prints the result as JSON. "
+        "The image must show one face, or give --largest.",
+    ),
+    "identify": (
+        "name the gallery's people in each image, one JSON line each",
+        "Match every face in each image against GALLERY's people; prints one JSON line per image, each face with "
+        "its matches and its subject (null when nobody matched).",
+    ),
+    "verify": (
+        "tell whether two images show the same person",
+        "Compare the largest faces of two images; prints the answer as JSON. Exit status: 0 the same person, 1 "
+        "not, 2 when it cannot tell (no face, a bad file, the gateway unreachable).",
+    ),
+}
+
+
 @dataclass(frozen=True)
 class FileResult:
     image: Path
@@ -74,20 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="faceblur", description="Detect, anonymize or recognize faces with a FaceBlur gateway."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    detect = commands.add_parser(
-        "detect",
-        parents=[*many, confidence],
-        help="print the faces in each image as one JSON line",
-        description="Find the faces in each image; prints one JSON line per image on stdout.",
+    parents = {
+        "detect": [*many, confidence],
+        "blur": [*many, confidence],
+        "enroll": [connection],
+        "identify": many,
+        "verify": [connection],
+    }
+    detect, blur, enroll, identify, verify = (
+        commands.add_parser(name, parents=parents[name], help=summary, description=description)
+        for name, (summary, description) in COMMAND_TEXTS.items()
     )
     _add_images(detect)
-    blur = commands.add_parser(
-        "blur",
-        parents=[*many, confidence],
-        help="write an anonymized copy of each image to a folder",
-        description="Anonymize the faces in each image and save the results in a folder (same names; "
-        "GIF, BMP and TIFF come back as PNG). Prints one JSON line per image on stdout.",
-    )
     _add_images(blur)
     blur.add_argument("-o", "--output-dir", type=Path, required=True, help="folder for the anonymized images")
     blur.add_argument("--mode", choices=("blur", "pixelate", "solid"), help="how faces are hidden (default: blur)")
@@ -96,37 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
     by_gallery = blur.add_mutually_exclusive_group()
     by_gallery.add_argument("--spare-gallery", metavar="GALLERY", help="leave this gallery's people visible")
     by_gallery.add_argument("--only-gallery", metavar="GALLERY", help="hide only this gallery's people")
-
-    enroll = commands.add_parser(
-        "enroll",
-        parents=[connection],
-        help="add a person's face to a gallery",
-        description="Enroll the face in IMAGE as SUBJECT in GALLERY (both are made on first use); prints the "
-        "result as JSON. The image must show one face, or give --largest.",
-    )
     enroll.add_argument("gallery", metavar="GALLERY")
     enroll.add_argument("subject", metavar="SUBJECT")
     enroll.add_argument("image", type=Path, metavar="IMAGE")
     enroll.add_argument("--largest", action="store_true", help="enroll the largest face when there are several")
-    identify = commands.add_parser(
-        "identify",
-        parents=many,
-        help="name the gallery's people in each image, one JSON line each",
-        description="Match every face in each image against GALLERY's people; prints one JSON line per image, "
-        "each face with its matches and its subject (null when nobody matched).",
-    )
     identify.add_argument("gallery", metavar="GALLERY")
     _add_images(identify)
     identify.add_argument("-k", type=_positive_int, help="matches listed per face (default: 3)")
     identify.add_argument(
         "--threshold", type=_fraction, help="similarity at or above which a face is named (the gateway's default)"
-    )
-    verify = commands.add_parser(
-        "verify",
-        parents=[connection],
-        help="tell whether two images show the same person",
-        description="Compare the largest faces of two images; prints the answer as JSON. Exit status: 0 the "
-        "same person, 1 not, 2 when it cannot tell (no face, a bad file, the gateway unreachable).",
     )
     verify.add_argument("image1", type=Path, metavar="IMAGE1")
     verify.add_argument("image2", type=Path, metavar="IMAGE2")
