@@ -11,6 +11,7 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -55,21 +56,21 @@ class RateDecision:
     retry_after_seconds: int = 0
 
 
+@dataclass(frozen=True)
 class RateLimiter:
     """At most ``per_minute`` requests per caller in each clock minute, counted in Redis (INCR + EXPIRE)."""
 
-    WINDOW_SECONDS = 60
+    WINDOW_SECONDS: ClassVar[int] = 60
 
-    def __init__(self, redis: Redis, prefix: str, per_minute: int) -> None:
-        self._redis = redis
-        self._prefix = prefix
-        self.per_minute = per_minute
+    redis: Redis
+    prefix: str
+    per_minute: int
 
     async def hit(self, caller: str, now: float | None = None) -> RateDecision:
         now = time.time() if now is None else now
         window = int(now // self.WINDOW_SECONDS)
-        key = f"{self._prefix}:rate:{caller}:{window}"
-        async with self._redis.pipeline(transaction=True) as pipe:
+        key = f"{self.prefix}:rate:{caller}:{window}"
+        async with self.redis.pipeline(transaction=True) as pipe:
             pipe.incr(key)
             pipe.expire(key, self.WINDOW_SECONDS * 2)
             count, _ = await pipe.execute()

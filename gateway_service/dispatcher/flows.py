@@ -37,11 +37,13 @@ class TaskOutput:
     timings: tuple[pb.StageTimings, ...] = ()
 
 
+@dataclass(frozen=True)
 class TaskRunner:
-    def __init__(self, settings: Settings, galleries: GalleryStore, cache: GalleryCache) -> None:
-        self._settings = settings
-        self._galleries = galleries
-        self._cache = cache
+    """Decides what each kind of task asks of the face services (through ``send``) and what its result is."""
+
+    settings: Settings
+    galleries: GalleryStore
+    cache: GalleryCache
 
     async def run(self, record: TaskRecord, images: list[bytes], send: Send) -> TaskOutput:
         options = record.options
@@ -51,7 +53,7 @@ class TaskRunner:
             answer = await _job(send, job_options_message(record.kind, options), images[0])
             return TaskOutput(stored_result(answer.result), answer.image, (answer.result.timings,))
         embedded = [await _job(send, job_options_message(record.kind, options), image) for image in images]
-        await self._galleries.note_model(embedded[0].result.embedding_model)
+        await self.galleries.note_model(embedded[0].result.embedding_model)
         timings = tuple(answer.result.timings for answer in embedded)
         if record.kind is TaskKind.EMBED:
             return TaskOutput(_with_embeddings(embedded[0].result), timings=timings)
@@ -66,7 +68,7 @@ class TaskRunner:
     def _verify(self, first: pb.JobResult, second: pb.JobResult) -> dict:
         a, b = _largest_face(first, "file"), _largest_face(second, "file2")
         score = round(similarity(np.array(a.embedding), np.array(b.embedding)), 4)
-        threshold = self._settings.identify_threshold
+        threshold = self.settings.identify_threshold
         verdict = {
             "same_person": score >= threshold,
             "similarity": score,
@@ -90,7 +92,7 @@ class TaskRunner:
         assert options.gallery is not None and options.subject is not None
         area = _face_summary(face)["facial_area"]
         try:
-            face_id = await self._galleries.enroll(
+            face_id = await self.galleries.enroll(
                 record.owner, options.gallery, options.subject, np.array(face.embedding), result.embedding_model, area
             )
         except ModelMismatch as mismatch:
@@ -107,9 +109,7 @@ class TaskRunner:
     async def _identify(self, record: TaskRecord, result: pb.JobResult) -> dict:
         options = record.options
         gallery = await self._gallery(record, options.gallery or "", result.embedding_model)
-        threshold = (
-            options.match_threshold if options.match_threshold is not None else self._settings.identify_threshold
-        )
+        threshold = options.match_threshold if options.match_threshold is not None else self.settings.identify_threshold
         k = options.k or 3
         stored = stored_result(result)
         for entry, face in zip(stored["faces"].values(), result.faces, strict=True):
@@ -125,12 +125,12 @@ class TaskRunner:
         options = record.options
         embed_options = job_options_message(TaskKind.EMBED, options)
         embedded = await _job(send, embed_options, image)
-        await self._galleries.note_model(embedded.result.embedding_model)
+        await self.galleries.note_model(embedded.result.embedding_model)
         spare = options.spare_gallery is not None
         name = options.spare_gallery if spare else options.only_gallery
         gallery = await self._gallery(record, name or "", embedded.result.embedding_model)
         # Spare with the stricter threshold, hide-only with the looser one: both err toward hiding a face.
-        threshold = self._settings.spare_threshold if spare else self._settings.identify_threshold
+        threshold = self.settings.spare_threshold if spare else self.settings.identify_threshold
         listing = stored_result(embedded.result)["faces"]
         hidden = []
         for entry, face in zip(listing.values(), embedded.result.faces, strict=True):
@@ -150,7 +150,7 @@ class TaskRunner:
         return TaskOutput(stored, blurred.image, (embedded.result.timings, blurred.result.timings))
 
     async def _gallery(self, record: TaskRecord, name: str, model: str) -> GalleryVectors:
-        gallery = await self._cache.get(record.owner, name)
+        gallery = await self.cache.get(record.owner, name)
         if gallery is None:
             raise TaskRefused(f"no gallery {name!r} (it was deleted, or never existed)")
         if gallery.model and gallery.model != model:

@@ -81,13 +81,17 @@ class EnrolledFace:
     created_at: float
 
 
+@dataclass(eq=False)
 class GalleryStore:
-    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
-        self._redis = redis
-        self._keys = keys
-        self._enroll = redis.register_script(_ENROLL)
-        self._delete_faces = redis.register_script(_DELETE_FACES)
-        self._delete_gallery = redis.register_script(_DELETE_GALLERY)
+    """Every owner's galleries in one Redis; ``keys`` names their keys."""
+
+    redis: Redis
+    keys: RedisKeys
+
+    def __post_init__(self) -> None:
+        self._enroll = self.redis.register_script(_ENROLL)
+        self._delete_faces = self.redis.register_script(_DELETE_FACES)
+        self._delete_gallery = self.redis.register_script(_DELETE_GALLERY)
 
     async def enroll(
         self, owner: str, gallery: str, subject: str, vector: np.ndarray, model: str, facial_area: list[int]
@@ -101,7 +105,7 @@ class GalleryStore:
             "model": model,
             "vector": base64.b64encode(np.asarray(vector, np.float32).tobytes()).decode("ascii"),
         }
-        keys = [*self._gallery_keys(owner, gallery), self._keys.galleries(owner), self._keys.face_vectors]
+        keys = [*self._gallery_keys(owner, gallery), self.keys.galleries(owner), self.keys.face_vectors]
         stored, stored_model = await self._enroll(
             keys=keys,
             args=[gallery, face_id, json.dumps(record), model, time.time(), subject],
@@ -112,7 +116,7 @@ class GalleryStore:
 
     async def galleries(self, owner: str) -> dict[str, dict]:
         """Every gallery of ``owner``: name -> {subjects, faces, embedding_model}."""
-        names = sorted(name.decode() for name in await self._redis.smembers(self._keys.galleries(owner)))
+        names = sorted(name.decode() for name in await self.redis.smembers(self.keys.galleries(owner)))
         summaries = {}
         for name in names:
             summary = await self.summary(owner, name)
@@ -122,7 +126,7 @@ class GalleryStore:
 
     async def summary(self, owner: str, gallery: str) -> dict | None:
         meta_key, faces_key, subjects_key = self._gallery_keys(owner, gallery)
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hget(meta_key, "model").hlen(faces_key).hlen(subjects_key)
             model, faces, subjects = await pipe.execute()
         if model is None:
@@ -131,41 +135,41 @@ class GalleryStore:
 
     async def subjects(self, owner: str, gallery: str) -> dict[str, int] | None:
         """subject -> face count, or None if there is no such gallery."""
-        if not await self._redis.exists(self._keys.gallery(owner, gallery)):
+        if not await self.redis.exists(self.keys.gallery(owner, gallery)):
             return None
-        counts = await self._redis.hgetall(self._keys.gallery_subjects(owner, gallery))
+        counts = await self.redis.hgetall(self.keys.gallery_subjects(owner, gallery))
         return {name.decode(): int(count) for name, count in sorted(counts.items()) if int(count) > 0}
 
     async def faces_of(self, owner: str, gallery: str, subject: str) -> list[EnrolledFace]:
         """The subject's enrolled faces (never their vectors), oldest first."""
         faces = []
-        for face_id, raw in (await self._redis.hgetall(self._keys.gallery_faces(owner, gallery))).items():
+        for face_id, raw in (await self.redis.hgetall(self.keys.gallery_faces(owner, gallery))).items():
             record = json.loads(raw)
             if record["subject"] == subject:
                 faces.append(EnrolledFace(face_id.decode(), subject, record["facial_area"], record["created_at"]))
         return sorted(faces, key=lambda face: face.created_at)
 
     async def delete_gallery(self, owner: str, gallery: str) -> bool:
-        keys = [*self._gallery_keys(owner, gallery), self._keys.galleries(owner), self._keys.face_vectors]
+        keys = [*self._gallery_keys(owner, gallery), self.keys.galleries(owner), self.keys.face_vectors]
         return await self._delete_gallery(keys=keys, args=[gallery]) >= 0
 
     async def delete_faces(self, owner: str, gallery: str, subject: str, face_id: str = "") -> int:
         """Delete one face (``face_id``) or every face of ``subject``; how many were deleted."""
         meta_key, faces_key, subjects_key = self._gallery_keys(owner, gallery)
-        keys = [meta_key, faces_key, subjects_key, self._keys.face_vectors]
+        keys = [meta_key, faces_key, subjects_key, self.keys.face_vectors]
         return int(await self._delete_faces(keys=keys, args=[subject, face_id]))
 
     async def version(self, owner: str, gallery: str) -> int | None:
         """The gallery's version (bumped by every change), or None if there is no such gallery."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.exists(self._keys.gallery(owner, gallery)).hget(self._keys.gallery(owner, gallery), "version")
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.exists(self.keys.gallery(owner, gallery)).hget(self.keys.gallery(owner, gallery), "version")
             exists, version = await pipe.execute()
         return int(version or 0) if exists else None
 
     async def vectors(self, owner: str, gallery: str) -> GalleryVectors | None:
         """Everything matching needs, read in one transaction, or None if there is no such gallery."""
         meta_key, faces_key, _ = self._gallery_keys(owner, gallery)
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hmget(meta_key, "version", "model").hvals(faces_key)
             (version, model), records = await pipe.execute()
         if model is None:
@@ -179,18 +183,18 @@ class GalleryStore:
     async def note_model(self, model: str) -> None:
         """Remember the embedding model the face services use now (each embed answer names it)."""
         if model:
-            await self._redis.set(self._keys.embedding_model, model)
+            await self.redis.set(self.keys.embedding_model, model)
 
     async def current_model(self) -> str:
         """The embedding model the face services last answered with ('' before any embed job)."""
-        return (await self._redis.get(self._keys.embedding_model) or b"").decode()
+        return (await self.redis.get(self.keys.embedding_model) or b"").decode()
 
     async def vector_count(self) -> int:
-        return int(await self._redis.get(self._keys.face_vectors) or 0)
+        return int(await self.redis.get(self.keys.face_vectors) or 0)
 
     def _gallery_keys(self, owner: str, gallery: str) -> tuple[str, str, str]:
         return (
-            self._keys.gallery(owner, gallery),
-            self._keys.gallery_faces(owner, gallery),
-            self._keys.gallery_subjects(owner, gallery),
+            self.keys.gallery(owner, gallery),
+            self.keys.gallery_faces(owner, gallery),
+            self.keys.gallery_subjects(owner, gallery),
         )

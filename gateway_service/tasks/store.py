@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
@@ -62,22 +63,24 @@ return 1
 """
 
 
+@dataclass(eq=False)
 class TaskStore:
-    def __init__(self, redis: Redis, keys: RedisKeys, ttl_seconds: int) -> None:
-        self.redis = redis
-        self.keys = keys
-        self._redis = redis
-        self._keys = keys
-        self._ttl = ttl_seconds
-        self._start_attempt = redis.register_script(_START_ATTEMPT)
-        self._back_to_pending = redis.register_script(_BACK_TO_PENDING)
-        self._finish = redis.register_script(_FINISH)
-        self._update_if_exists = redis.register_script(_UPDATE_IF_EXISTS)
+    """The tasks of one Redis (``keys`` names their keys); a finished task and its result live ``ttl_seconds``."""
+
+    redis: Redis
+    keys: RedisKeys
+    ttl_seconds: int
+
+    def __post_init__(self) -> None:
+        self._start_attempt = self.redis.register_script(_START_ATTEMPT)
+        self._back_to_pending = self.redis.register_script(_BACK_TO_PENDING)
+        self._finish = self.redis.register_script(_FINISH)
+        self._update_if_exists = self.redis.register_script(_UPDATE_IF_EXISTS)
 
     async def create(self, record: TaskRecord, image: bytes, state: Mapping[str, str | int] | None = None) -> None:
         """Store a new PENDING task and its image, and queue its job, in one transaction. ``state`` overrides
         fields of the new task's hash (a state it is to start from, e.g. in tests of the dispatcher's rules)."""
-        task_key = self._keys.task(record.task_id)
+        task_key = self.keys.task(record.task_id)
         fields: dict[str, str | int] = {
             "kind": record.kind.value,
             "status": TaskStatus.PENDING.value,
@@ -91,37 +94,37 @@ class TaskStore:
         if record.callback_url:
             fields |= {"callback_url": record.callback_url, "webhook_status": WebhookStatus.PENDING.value}
         fields |= state or {}
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(task_key, mapping=fields)
-            pipe.expire(task_key, self._ttl)
-            pipe.set(self._keys.image(record.task_id), image, ex=self._ttl)
-            pipe.xadd(self._keys.job_stream, {"task_id": record.task_id})
+            pipe.expire(task_key, self.ttl_seconds)
+            pipe.set(self.keys.image(record.task_id), image, ex=self.ttl_seconds)
+            pipe.xadd(self.keys.job_stream, {"task_id": record.task_id})
             await pipe.execute()
 
     async def get(self, task_id: str) -> TaskRecord | None:
-        fields = await self._redis.hgetall(self._keys.task(task_id))
+        fields = await self.redis.hgetall(self.keys.task(task_id))
         return record_from_hash(task_id, fields) if fields else None
 
     async def get_summary(self, task_id: str) -> tuple[TaskKind, float] | None:
         """The task's kind and creation time (cheap: the result and image stay in Redis)."""
-        kind, created_at = await self._redis.hmget(self._keys.task(task_id), ["kind", "created_at"])
+        kind, created_at = await self.redis.hmget(self.keys.task(task_id), ["kind", "created_at"])
         if kind is None:
             return None
         return TaskKind(kind.decode()), float(created_at or 0)
 
     async def get_callback_url(self, task_id: str) -> str:
-        value = await self._redis.hget(self._keys.task(task_id), "callback_url")
+        value = await self.redis.hget(self.keys.task(task_id), "callback_url")
         return value.decode() if value else ""
 
     async def record_webhook(self, task_id: str, status: WebhookStatus, attempts: int, error: str = "") -> None:
         fields = ["webhook_status", status.value, "webhook_attempts", str(attempts), "webhook_error", error]
-        await self._update_if_exists(keys=[self._keys.task(task_id)], args=fields)
+        await self._update_if_exists(keys=[self.keys.task(task_id)], args=fields)
 
     async def queue_depth(self) -> tuple[int, int]:
         """Jobs in the stream (queued or in flight) and, of those, the ones a dispatcher holds."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xlen(self._keys.job_stream)
-            pipe.xpending(self._keys.job_stream, self._keys.dispatcher_group)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xlen(self.keys.job_stream)
+            pipe.xpending(self.keys.job_stream, self.keys.dispatcher_group)
             length, pending = await pipe.execute(raise_on_error=False)
         if isinstance(length, Exception):
             raise length
@@ -129,16 +132,16 @@ class TaskStore:
         return int(length), held
 
     async def get_status(self, task_id: str) -> TaskStatus | None:
-        value = await self._redis.hget(self._keys.task(task_id), "status")
+        value = await self.redis.hget(self.keys.task(task_id), "status")
         return TaskStatus(value.decode()) if value else None
 
     async def get_image(self, task_id: str) -> bytes | None:
-        return await self._redis.get(self._keys.image(task_id))
+        return await self.redis.get(self.keys.image(task_id))
 
     async def start_attempt(self, task_id: str, dispatcher: str) -> int:
         """Mark the task RUNNING by ``dispatcher`` and count the attempt; 0: leave it alone (finished or gone)."""
         args = [repr(time.time()), dispatcher]
-        return int(await self._start_attempt(keys=[self._keys.task(task_id)], args=args))
+        return int(await self._start_attempt(keys=[self.keys.task(task_id)], args=args))
 
     async def back_to_pending(self, task_id: str, problem: str, waiting_since: float | None = None) -> float | None:
         """Return the task to PENDING after ``problem``; with ``waiting_since``, it waits for the face service.
@@ -147,7 +150,7 @@ class TaskStore:
         if the task is finished or gone.
         """
         since = repr(waiting_since) if waiting_since is not None else ""
-        value = await self._back_to_pending(keys=[self._keys.task(task_id)], args=[problem, since])
+        value = await self._back_to_pending(keys=[self.keys.task(task_id)], args=[problem, since])
         if value is None:
             return None
         return float(value) if value else 0.0
@@ -163,19 +166,19 @@ class TaskStore:
 
     async def acknowledge(self, task_id: str, entry_id: str) -> None:
         """Drop a job whose task is already finished or gone (and its image, if any is left)."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self._keys.image(task_id))
-            pipe.xack(self._keys.job_stream, self._keys.dispatcher_group, entry_id)
-            pipe.xdel(self._keys.job_stream, entry_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.image(task_id))
+            pipe.xack(self.keys.job_stream, self.keys.dispatcher_group, entry_id)
+            pipe.xdel(self.keys.job_stream, entry_id)
             await pipe.execute()
 
     async def _finish_with(self, task_id: str, entry_id: str, status: TaskStatus, fields: list[str | bytes]) -> bool:
-        keys = [self._keys.task(task_id), self._keys.image(task_id), self._keys.job_stream]
+        keys = [self.keys.task(task_id), self.keys.image(task_id), self.keys.job_stream]
         args = [
-            self._keys.dispatcher_group,
+            self.keys.dispatcher_group,
             entry_id,
-            str(self._ttl),
-            self._keys.done_channel(task_id),
+            str(self.ttl_seconds),
+            self.keys.done_channel(task_id),
             status.value,
             "finished_at",
             repr(time.time()),
