@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from dataclasses import dataclass
 
 import grpc
@@ -13,6 +12,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from faceblur_proto.json_logs import configure_logging
+from faceblur_proto.stop_signals import stop_requested
 from faceblur_proto.v1 import face_detection_pb2 as pb
 from faceblur_proto.v1 import face_detection_pb2_grpc as pb_grpc
 
@@ -105,11 +105,7 @@ async def serve(settings: Settings) -> None:
         from prometheus_client import start_http_server
 
         start_http_server(settings.metrics_port, addr=settings.grpc_host)
-    stop_requested = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop_requested.set)
-    await stop_requested.wait()
+    await stop_requested().wait()
     log.info("shutting down: finishing jobs in flight (up to %.0f s)", settings.shutdown_grace_seconds)
     await running.stop(settings.shutdown_grace_seconds)
     log.info("stopped")

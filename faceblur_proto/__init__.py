@@ -8,5 +8,6 @@ edited). Beside them, written by hand and shared by the gateway, the face servic
 - ``framing``: one job as chunked ``JobRequest`` messages, ``JobResponse`` messages reassembled into a
   ``JobAnswer``, the chunk size and the error codes;
 - ``image_formats``: the image formats accepted, known by their first bytes;
-- ``json_logs``: the one-JSON-object-a-line log format both services write.
+- ``json_logs``: the one-JSON-object-a-line log format both services write;
+- ``stop_signals``: the event both services wait on to stop (SIGINT or SIGTERM).
 """

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 from redis.asyncio import Redis
 
+from faceblur_proto.stop_signals import stop_requested
 from gateway_service.core.config import get_settings
 from gateway_service.core.logging import configure_logging
 from gateway_service.dispatcher.consumer import Dispatcher
@@ -28,10 +28,7 @@ async def run() -> None:
     keys = RedisKeys(settings.key_prefix)
     store = TaskStore(redis, keys, settings.task_ttl_seconds)
     dispatcher = Dispatcher(settings, store, JobQueue(redis, keys, unique_consumer_name()))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_requested()
     await dispatcher.start()
     try:
         await stop.wait()
