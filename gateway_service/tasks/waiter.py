@@ -12,6 +12,7 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -21,13 +22,15 @@ from gateway_service.tasks.keys import RedisKeys
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False)
 class CompletionNotifier:
-    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
-        self._redis = redis
-        self._keys = keys
-        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
-        self._listener: asyncio.Task[None] | None = None
-        self.listening = False
+    """Sets the events of the requests waiting for a task (``watch``) when it finishes; ``start`` it first."""
+
+    redis: Redis
+    keys: RedisKeys
+    listening: bool = field(default=False, init=False)
+    _waiters: dict[str, set[asyncio.Event]] = field(default_factory=lambda: defaultdict(set), init=False, repr=False)
+    _listener: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     def start(self) -> None:
         self._listener = asyncio.create_task(self._listen(), name="completion-notifier")
@@ -54,9 +57,9 @@ class CompletionNotifier:
     async def _listen(self) -> None:
         delay = 0.2
         while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.psubscribe(self._keys.done_channel_pattern)
+                await pubsub.psubscribe(self.keys.done_channel_pattern)
                 self.listening = True
                 delay = 0.2
                 # Whatever finished while we were not listening: wake everyone to re-read.
@@ -66,7 +69,7 @@ class CompletionNotifier:
                         channel = message["channel"]
                         if isinstance(channel, bytes):
                             channel = channel.decode()
-                        self._wake(self._keys.task_id_from_done_channel(channel))
+                        self._wake(self.keys.task_id_from_done_channel(channel))
             except RedisError as error:
                 log.warning("task notifications interrupted (%s); waiting requests poll until they resume", error)
             finally:

@@ -196,15 +196,13 @@ async def blur_faces(
     """Queue anonymization; the answer is a task id to read the result with, at once (HTTP 202)."""
     if spare_gallery is not None and only_gallery is not None:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "give spare_gallery or only_gallery, not both")
-    spare_gallery = await check_gallery_option(fields.services, fields.caller, spare_gallery)
-    only_gallery = await check_gallery_option(fields.services, fields.caller, only_gallery)
     options = replace(
         fields.detection,
         mode=mode,
         mask=mask,
         box_scale=box_scale,
-        spare_gallery=spare_gallery,
-        only_gallery=only_gallery,
+        spare_gallery=await check_gallery_option(fields.services, fields.caller, spare_gallery),
+        only_gallery=await check_gallery_option(fields.services, fields.caller, only_gallery),
     )
     return await _accept(fields, TaskKind.BLUR, options)
 
