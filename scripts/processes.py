@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -245,23 +246,25 @@ def redis_service(binary: str, port: int, data_dir: Path, *options: str, ready_t
 
 def face_service(port: int, env: Mapping[str, str], ready_timeout: float = 60.0) -> Service:
     """``python -m face_detection_service`` on ``port``; ready once it answers the gRPC health check."""
-    return Service(
-        "face",
-        [sys.executable, "-m", "face_detection_service"],
-        lambda: grpc_is_serving(f"{LOOPBACK}:{port}", service=FACE_HEALTH_SERVICE),
-        {**env, "FACE_GRPC_PORT": str(port)},
-        port,
-        ready_timeout,
-    )
+    ready = partial(grpc_is_serving, f"{LOOPBACK}:{port}", service=FACE_HEALTH_SERVICE)
+    return _python_module("face", "face_detection_service", ready, env, "FACE_GRPC_PORT", port, ready_timeout)
 
 
 def gateway_service(port: int, env: Mapping[str, str], ready_timeout: float = 60.0) -> Service:
     """``python -m gateway_service`` on ``port``; ready once ``/healthz`` answers 200."""
-    return Service(
-        "gateway",
-        [sys.executable, "-m", "gateway_service"],
-        lambda: http_is_ok(f"http://{LOOPBACK}:{port}/healthz"),
-        {**env, "GATEWAY_PORT": str(port)},
-        port,
-        ready_timeout,
-    )
+    ready = partial(http_is_ok, f"http://{LOOPBACK}:{port}/healthz")
+    return _python_module("gateway", "gateway_service", ready, env, "GATEWAY_PORT", port, ready_timeout)
+
+
+def _python_module(
+    name: str,
+    module: str,
+    is_ready: Callable[[], bool],
+    env: Mapping[str, str],
+    port_setting: str,
+    port: int,
+    ready_timeout: float,
+) -> Service:
+    """``python -m MODULE``, told its port in the environment variable ``port_setting``."""
+    command = [sys.executable, "-m", module]
+    return Service(name, command, is_ready, {**env, port_setting: str(port)}, port, ready_timeout)
