@@ -1,0 +1,1059 @@
+"""Face recognition measured through the running stack (the service's own detection and alignment).
+
+    python -m bench.recognition [--preset fast] [--collages 200] [--wider 200] [--probe-limit 1500] [--no-dlib]
+
+Starts its own stack (Redis, one face service with a worker per core, one gateway) and measures:
+
+1. LFW verification (../shared/data/lfw_dev/pairs.txt, 5 folds x 600 pairs): every photo named in the pairs is
+   embedded once through POST /embed_faces (32 files a request); a photo stands for the face nearest its centre
+   (LFW centres the person it names; background people are often as large, rarely larger), and the cosine
+   similarity is computed here. 5-fold protocol: the threshold that maximises accuracy on 4 folds is tested on
+   the 5th; mean +- std over the 5. A pair with a photo without a face counts as an error at any threshold.
+   Beside it, the same pairs and protocol with `face_recognition` (dlib's ResNet, its HOG detector), when
+   installed (`pip install dlib-bin face_recognition_models face_recognition --no-deps`).
+2. Open-set identification on lfw_dev: every person with >= 2 photos is enrolled through the API from photo 0001
+   (face=largest) into a fresh gallery; their other photos are the known probes (rank-1: the top match is the
+   right person), people with exactly one photo (never enrolled) the unknown probes (the share given a subject
+   at the identify / spare thresholds). The matching of every probe is done here with the service's own
+   GalleryVectors.best_matches on the gallery read back from Redis; a seeded subset of probes also goes through
+   POST /galleries/{g}/identify to show the API answers the same.
+3. spare_gallery / only_gallery on 2x2 collages of four LFW photos (250 px tiles): two people enrolled in the
+   gallery of step 2 (another photo than the enrolled one), two never-enrolled people; result faces are mapped
+   to tiles by box centre, the face nearest each tile's centre is the tile's person, other faces (background
+   people) are counted apart.
+4. Anonymization checked by recognition: WIDER FACE photos through POST /blur_faces (default options); each
+   face found (>= 32 px wide) is aligned with the landmarks of that result (from the original image) in the
+   original and in the blurred image, embedded in process with the service's embedder, and compared.
+5. Gallery matching cost: GalleryVectors.best_matches per query and GalleryStore.vectors() (reload after a
+   change, through GalleryCache) from a real Redis for galleries of 1k, 10k and 100k synthetic unit vectors.
+
+Prints a report and writes bench/out/recognition.json. The defaults took 35 minutes on a shared 2-core machine
+(4,468 LFW photos embedded at 0.3-0.45 s each while dlib ran beside them); --skip 1,2,3 --no-dlib runs steps 4
+and 5 alone in a few minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import concurrent.futures
+import importlib.util
+import io
+import json
+import multiprocessing
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import types
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from bench.common import SHARED, write_results  # noqa: E402
+
+LFW = SHARED / "data" / "lfw_dev"
+WIDER = SHARED / "data" / "wider_train"
+OUT = REPO_ROOT / "bench" / "out" / "recognition.json"
+TILE = 250
+LOG_STARTED = time.monotonic()
+
+
+def log(message: str) -> None:
+    print(f"[{time.monotonic() - LOG_STARTED:7.1f} s] {message}", flush=True)
+
+
+# --- LFW -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: Path
+    b: Path
+    same: bool
+
+
+def lfw_photo(name: str, number: int | str) -> Path:
+    return LFW / "images" / name / f"{name}_{int(number):04d}.jpg"
+
+
+def read_pairs(path: Path, per_fold: int = 0) -> list[list[Pair]]:
+    """The folds of an LFW pairs file: ``size`` same-person pairs, then ``size`` different-person pairs each
+    (``per_fold`` > 0: only the first that many of each kind, for a quick try)."""
+    lines = path.read_text().split("\n")
+    folds, size = (int(v) for v in lines[0].split())
+    rows = [line.split() for line in lines[1:] if line.strip()]
+    result = []
+    for fold in range(folds):
+        block = rows[fold * 2 * size : (fold + 1) * 2 * size]
+        same = [Pair(lfw_photo(r[0], r[1]), lfw_photo(r[0], r[2]), True) for r in block[:size]]
+        different = [Pair(lfw_photo(r[0], r[1]), lfw_photo(r[2], r[3]), False) for r in block[size:]]
+        result.append(same[: per_fold or size] + different[: per_fold or size])
+    return result
+
+
+def lfw_people() -> dict[str, list[Path]]:
+    return {
+        person.name: sorted(person.glob("*.jpg")) for person in sorted((LFW / "images").iterdir()) if person.is_dir()
+    }
+
+
+def best_threshold(scores: np.ndarray, same: np.ndarray) -> tuple[float, float]:
+    """The threshold (``score >= t`` means same; midway between neighbouring scores) of the highest accuracy."""
+    order = np.argsort(scores, kind="stable")
+    s, y = scores[order], same[order]
+    # Cutting before position i: everything from i on is called "same".
+    same_at_or_above = np.concatenate([np.cumsum(y[::-1])[::-1], [0]])
+    different_below = np.concatenate([[0], np.cumsum(~y)])
+    correct = same_at_or_above + different_below
+    best = int(np.argmax(correct))
+    if best == 0:
+        threshold = s[0] - 1e-6
+    elif best == len(s):
+        threshold = s[-1] + 1e-6
+    else:
+        threshold = (s[best - 1] + s[best]) / 2
+    return float(threshold), float(correct[best] / len(s))
+
+
+def five_fold(scores: list[np.ndarray], same: list[np.ndarray], valid: list[np.ndarray]) -> dict:
+    """Threshold from 4 folds (their valid pairs), accuracy on the 5th with invalid pairs counted wrong."""
+    accuracies, thresholds = [], []
+    for held_out in range(len(scores)):
+        train = [i for i in range(len(scores)) if i != held_out]
+        train_scores = np.concatenate([scores[i][valid[i]] for i in train])
+        train_same = np.concatenate([same[i][valid[i]] for i in train])
+        threshold, _ = best_threshold(train_scores, train_same)
+        correct = ((scores[held_out] >= threshold) == same[held_out]) & valid[held_out]
+        thresholds.append(threshold)
+        accuracies.append(float(correct.mean()))
+    all_scores, all_same, all_valid = (np.concatenate(x) for x in (scores, same, valid))
+    global_threshold, _ = best_threshold(all_scores[all_valid], all_same[all_valid])
+    global_accuracy = float((((all_scores >= global_threshold) == all_same) & all_valid).mean())
+    return {
+        "mean_accuracy": statistics.mean(accuracies),
+        "std_accuracy": statistics.pstdev(accuracies),
+        "fold_accuracies": accuracies,
+        "fold_thresholds": thresholds,
+        "global_best_threshold": global_threshold,
+        "global_best_accuracy": global_accuracy,
+        "pairs": len(all_scores),
+        "pairs_without_a_face": int((~all_valid).sum()),
+    }
+
+
+def rates_at(scores: np.ndarray, same: np.ndarray, valid: np.ndarray, threshold: float) -> dict:
+    """False-accept rate (different pairs at or above) and false-reject rate (same pairs below, or no face)."""
+    different = ~same
+    accepted = (scores >= threshold) & valid
+    return {
+        "threshold": threshold,
+        "far": float(accepted[different].mean()),
+        "false_accepts": int(accepted[different].sum()),
+        "different_pairs": int(different.sum()),
+        "frr": float((~accepted[same]).mean()),
+        "false_rejects": int((~accepted[same]).sum()),
+        "same_pairs": int(same.sum()),
+        "accuracy": float((accepted == same).mean()),
+    }
+
+
+# --- talking to the stack ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Upload:
+    path: str  # endpoint
+    name: str
+    data: bytes
+    fields: tuple[tuple[str, str], ...] = ()
+
+
+class TaskRunner:
+    """Submits uploads (up to 32 files a request where endpoint and fields agree), keeps at most ``ahead`` tasks
+    queued in the stack so its workers never idle, and returns every task's final body, in order."""
+
+    def __init__(self, client, batch: int = 32, ahead: int = 96) -> None:
+        self.client = client
+        self.batch = batch
+        self.ahead = ahead
+
+    def run(self, uploads: list[Upload], label: str) -> list[dict]:
+        results: list[dict | None] = [None] * len(uploads)
+        pending: deque[tuple[int, str]] = deque()
+        started, next_index, done, next_report = time.monotonic(), 0, 0, max(1, len(uploads) // 10)
+        while done < len(uploads):
+            while next_index < len(uploads) and len(pending) < self.ahead:
+                group = [next_index]
+                first = uploads[next_index]
+                while (
+                    len(group) < self.batch
+                    and group[-1] + 1 < len(uploads)
+                    and uploads[group[-1] + 1].path == first.path
+                    and uploads[group[-1] + 1].fields == first.fields
+                ):
+                    group.append(group[-1] + 1)
+                files = [("file", (uploads[i].name, uploads[i].data, "image/jpeg")) for i in group]
+                response = self.client.post(first.path, files=files, data=dict(first.fields))
+                if response.status_code != 202:
+                    raise RuntimeError(f"POST {first.path}: HTTP {response.status_code} {response.text[:300]}")
+                body = response.json()
+                ids = body.get("task_ids") or [body["task_id"]]
+                pending.extend(zip(group, ids, strict=True))
+                next_index = group[-1] + 1
+            index, task_id = pending.popleft()
+            results[index] = self.wait(task_id)
+            done += 1
+            if done % next_report == 0 or done == len(uploads):
+                elapsed = time.monotonic() - started
+                log(f"  {label}: {done}/{len(uploads)} tasks, {elapsed:.0f} s ({elapsed / done:.3f} s a task)")
+        return results  # type: ignore[return-value]
+
+    def wait(self, task_id: str) -> dict:
+        deadline = time.monotonic() + 1800
+        while time.monotonic() < deadline:
+            body = self.client.get(f"/task_result/{task_id}", params={"wait": 30}).json()
+            if body.get("status") in ("SUCCESS", "FAILURE"):
+                return body
+        raise RuntimeError(f"task {task_id} not final after 30 minutes")
+
+
+def face_list(body: dict) -> list[dict]:
+    """The faces of a finished task (empty for a failure); blur results list them under ``faces``."""
+    if body.get("status") != "SUCCESS":
+        return []
+    listing = body.get("faces") if isinstance(body.get("faces"), dict) else body.get("result")
+    return list(listing.values()) if isinstance(listing, dict) else []
+
+
+def centre(face: dict) -> tuple[float, float]:
+    x1, y1, x2, y2 = face["facial_area"]
+    return (x1 + x2) / 2, (y1 + y2) / 2
+
+
+def area(face: dict) -> float:
+    x1, y1, x2, y2 = face["facial_area"]
+    return (x2 - x1) * (y2 - y1)
+
+
+def nearest_to(faces: list[dict], x: float, y: float) -> dict | None:
+    return min(faces, key=lambda f: np.hypot(centre(f)[0] - x, centre(f)[1] - y)) if faces else None
+
+
+def unit(vector: list[float] | None) -> np.ndarray | None:
+    if not vector:
+        return None
+    v = np.asarray(vector, np.float32)
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+# --- 1. verification ------------------------------------------------------------------------------------------
+
+
+def verification_scores(folds: list[list[Pair]], vectors: dict[Path, np.ndarray | None]):
+    scores, same, valid = [], [], []
+    for fold in folds:
+        s, v = [], []
+        for pair in fold:
+            a, b = vectors.get(pair.a), vectors.get(pair.b)
+            ok = a is not None and b is not None
+            s.append(float(a @ b) if ok else -1.0)
+            v.append(ok)
+        scores.append(np.asarray(s))
+        same.append(np.asarray([p.same for p in fold]))
+        valid.append(np.asarray(v))
+    return scores, same, valid
+
+
+def _install_pkg_resources_shim() -> None:
+    """face_recognition_models 0.3.0 imports pkg_resources, which setuptools >= 81 no longer ships; give it the
+    one function it uses."""
+    try:
+        import pkg_resources  # noqa: F401
+    except ImportError:
+        shim = types.ModuleType("pkg_resources")
+
+        def resource_filename(package: str, resource: str) -> str:
+            spec = importlib.util.find_spec(package)
+            assert spec is not None and spec.origin is not None
+            return str(Path(spec.origin).parent / resource)
+
+        shim.resource_filename = resource_filename  # type: ignore[attr-defined]
+        sys.modules["pkg_resources"] = shim
+
+
+def dlib_available() -> str | None:
+    """None if face_recognition (dlib) can be used, else why not."""
+    try:
+        _install_pkg_resources_shim()
+        import face_recognition  # noqa: F401
+    except BaseException as exc:  # face_recognition calls quit() when its models are missing
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+# Where LFW's deep-funneled 250x250 photos put the named face (dlib's HOG boxes on them cluster here); used for
+# photos where HOG finds no face. (top, right, bottom, left) as face_recognition takes them.
+LFW_CENTRE_BOX = (70, 180, 185, 68)
+
+
+def dlib_embed(paths: list[str]) -> dict[str, tuple[list[float] | None, list[float]]]:
+    """For each photo: the dlib encoding of the HOG face nearest the centre (None if HOG finds none), and the
+    encoding to use with the centre-box fallback. Runs in a child process."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _install_pkg_resources_shim()
+    import face_recognition
+
+    result = {}
+    started = time.monotonic()
+    for number, path in enumerate(paths, 1):
+        image = face_recognition.load_image_file(path)
+        height, width = image.shape[:2]
+        locations = face_recognition.face_locations(image, number_of_times_to_upsample=1, model="hog")
+        if locations:
+            loc = min(locations, key=lambda b: np.hypot((b[1] + b[3]) / 2 - width / 2, (b[0] + b[2]) / 2 - height / 2))
+            encoding = face_recognition.face_encodings(image, [loc])[0].tolist()
+            result[path] = (encoding, encoding)
+        else:
+            fallback = face_recognition.face_encodings(image, [LFW_CENTRE_BOX])[0].tolist()
+            result[path] = (None, fallback)
+        if number % 500 == 0:
+            print(f"  dlib: {number}/{len(paths)} photos, {time.monotonic() - started:.0f} s", flush=True)
+    return result
+
+
+def dlib_report(folds: list[list[Pair]], encodings: dict[str, tuple[list[float] | None, list[float]]]) -> dict:
+    """face_recognition compares encodings by Euclidean distance (same person below 0.6): score = -distance."""
+    report = {}
+    for label, which in (("hog", 0), ("hog_else_centre_box", 1)):
+        scores, same, valid = [], [], []
+        for fold in folds:
+            s, v = [], []
+            for pair in fold:
+                a, b = encodings[str(pair.a)][which], encodings[str(pair.b)][which]
+                ok = a is not None and b is not None
+                s.append(-float(np.linalg.norm(np.subtract(a, b))) if ok else -10.0)
+                v.append(ok)
+            scores.append(np.asarray(s))
+            same.append(np.asarray([p.same for p in fold]))
+            valid.append(np.asarray(v))
+        entry = five_fold(scores, same, valid)
+        entry["accuracy_at_tolerance_0.6"] = rates_at(*(np.concatenate(x) for x in (scores, same, valid)), -0.6)[
+            "accuracy"
+        ]
+        entry["photos_without_hog_face"] = sum(1 for e in encodings.values() if e[0] is None)
+        report[label] = entry
+    return report
+
+
+# --- 2. identification -------------------------------------------------------------------------------------------
+
+
+def identification_figures(
+    gallery, probes: list[tuple[Path, str | None]], vectors: dict[Path, np.ndarray | None], thresholds: dict
+) -> dict:
+    """Every probe matched against the gallery (top-1 with the service's best_matches). ``probes``: (photo, the
+    enrolled subject it shows, or None for a never-enrolled person)."""
+    known_top, known_sim, unknown_sim = [], [], []
+    for photo, subject in probes:
+        vector = vectors.get(photo)
+        matches = gallery.best_matches(vector, 1) if vector is not None else []
+        top, sim = (matches[0].subject, matches[0].similarity) if matches else (None, -1.0)
+        if subject is None:
+            unknown_sim.append(sim)
+        else:
+            known_top.append(top == subject)
+            known_sim.append(sim)
+    right, known_sim, unknown_sim = np.asarray(known_top), np.asarray(known_sim), np.asarray(unknown_sim)
+    figures = {
+        "gallery_subjects": len(set(gallery.subjects)),
+        "known_probes": len(right),
+        "unknown_probes": len(unknown_sim),
+        "known_probes_without_a_face": int(sum(1 for p, s in probes if s is not None and vectors.get(p) is None)),
+        "unknown_probes_without_a_face": int(sum(1 for p, s in probes if s is None and vectors.get(p) is None)),
+        "rank1": float(right.mean()),
+    }
+    for name, threshold in thresholds.items():
+        figures[name] = {
+            "threshold": threshold,
+            "known_identified_right": float((right & (known_sim >= threshold)).mean()),
+            "known_given_wrong_subject": float((~right & (known_sim >= threshold)).mean()),
+            "unknown_given_a_subject": float((unknown_sim >= threshold).mean()),
+            "unknown_given_a_subject_count": int((unknown_sim >= threshold).sum()),
+        }
+    figures["_right"], figures["_known_sim"], figures["_unknown_sim"] = right, known_sim, unknown_sim
+    return figures
+
+
+# --- 3. collages ---------------------------------------------------------------------------------------------------
+
+
+def collage(paths: list[Path]) -> bytes:
+    from PIL import Image
+
+    canvas = Image.new("RGB", (2 * TILE, 2 * TILE))
+    for index, path in enumerate(paths):
+        with Image.open(path) as tile:
+            canvas.paste(tile.convert("RGB"), ((index % 2) * TILE, (index // 2) * TILE))
+    output = io.BytesIO()
+    canvas.save(output, "JPEG", quality=95)
+    return output.getvalue()
+
+
+def tile_of(face: dict) -> int:
+    x, y = centre(face)
+    return int(min(y, 2 * TILE - 1) // TILE) * 2 + int(min(x, 2 * TILE - 1) // TILE)
+
+
+def split_by_tile(faces: list[dict]) -> tuple[dict[int, dict], list[dict]]:
+    """Each tile's person (the face nearest its centre) and the other faces (background people)."""
+    main, background = {}, []
+    for tile in range(4):
+        in_tile = [f for f in faces if tile_of(f) == tile]
+        tx, ty = (tile % 2 + 0.5) * TILE, (tile // 2 + 0.5) * TILE
+        person = nearest_to(in_tile, tx, ty)
+        if person is not None:
+            main[tile] = person
+        background += [f for f in in_tile if f is not person]
+    return main, background
+
+
+# --- 4. anonymization by recognition ---------------------------------------------------------------------------
+
+
+def decoded_rgb(data: bytes) -> np.ndarray:
+    from face_detection_service.imaging import decode, read_header, to_rgb8
+
+    header = read_header(data, 10**9)
+    return to_rgb8(decode(data, header))
+
+
+def landmarks_of(face: dict) -> np.ndarray | None:
+    from faceblur_proto.vocabulary import LANDMARK_NAMES
+
+    points = face.get("landmarks")
+    if not points:
+        return None
+    return np.asarray([points[name] for name in LANDMARK_NAMES], np.float32)
+
+
+# --- 5. gallery matching cost ------------------------------------------------------------------------------------
+
+
+async def gallery_cost(work_dir: Path, sizes: list[int], queries: int, seed: int) -> list[dict]:
+    from redis.asyncio import Redis
+
+    from gateway_service.galleries.cache import GalleryCache
+    from gateway_service.galleries.store import GalleryStore
+    from gateway_service.tasks.keys import RedisKeys
+    from tests.stack import RedisServer
+
+    rng = np.random.default_rng(seed)
+    dimensions, model = 128, "synthetic.onnx"
+    server = RedisServer(work_dir / "redis-cost")
+    server.start()
+    rows = []
+    try:
+        redis = Redis.from_url(server.url)
+        store = GalleryStore(redis, RedisKeys("bench"))
+        cache = GalleryCache(store)
+        before = (await redis.info("memory"))["used_memory"]
+        filled = 0
+        for size in sorted(sizes):
+            started = time.perf_counter()
+            while filled < size:
+                chunk = min(50, size - filled)  # one Redis connection per enroll in flight
+                vectors = rng.standard_normal((chunk, dimensions)).astype(np.float32)
+                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+                await asyncio.gather(
+                    *(
+                        store.enroll("", "big", f"person-{filled + i}", vectors[i], model, [0, 0, 10, 10])
+                        for i in range(chunk)
+                    )
+                )
+                filled += chunk
+            fill_s = time.perf_counter() - started
+            loads = []
+            for _ in range(3):
+                started = time.perf_counter()
+                gallery = await store.vectors("", "big")
+                loads.append(time.perf_counter() - started)
+            await cache.get("", "big")  # cached
+            started = time.perf_counter()
+            assert await cache.get("", "big") is not None
+            cached_s = time.perf_counter() - started
+            extra = rng.standard_normal(dimensions).astype(np.float32)
+            await store.enroll("", "big", "one-more", extra / np.linalg.norm(extra), model, [0, 0, 10, 10])
+            started = time.perf_counter()
+            gallery = await cache.get("", "big")
+            reload_s = time.perf_counter() - started
+            assert gallery is not None
+            probes = rng.standard_normal((queries, dimensions)).astype(np.float32)
+            probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+            match_ms, product_ms = [], []
+            for probe in probes:
+                started = time.perf_counter()
+                gallery.best_matches(probe, 3)
+                match_ms.append((time.perf_counter() - started) * 1000)
+                started = time.perf_counter()
+                gallery.vectors @ probe
+                product_ms.append((time.perf_counter() - started) * 1000)
+            used = (await redis.info("memory"))["used_memory"]
+            rows.append(
+                {
+                    "faces": len(gallery),
+                    "enroll_fill_s": round(fill_s, 2),
+                    "vectors_load_s_median": round(statistics.median(loads), 4),
+                    "reload_after_change_s": round(reload_s, 4),
+                    "cached_get_ms": round(cached_s * 1000, 3),
+                    "best_matches_ms_median": round(statistics.median(match_ms), 3),
+                    "best_matches_ms_p90": round(float(np.percentile(match_ms, 90)), 3),
+                    "dot_product_only_ms_median": round(statistics.median(product_ms), 3),
+                    "matcher_vectors_mb": round(gallery.vectors.nbytes / 2**20, 2),
+                    "matcher_subject_names_mb": round(
+                        (sum(sys.getsizeof(s) for s in set(gallery.subjects)) + sys.getsizeof(gallery.subjects))
+                        / 2**20,
+                        2,
+                    ),
+                    "redis_used_mb": round((used - before) / 2**20, 1),
+                }
+            )
+            log(f"  gallery cost: {rows[-1]}")
+            await store.delete_faces("", "big", "one-more")
+        await redis.aclose()
+    finally:
+        server.stop()
+    return rows
+
+
+# --- the run -----------------------------------------------------------------------------------------------------
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.2f} %"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="fast", help="detection preset of the LFW steps 1-3 (default fast)")
+    parser.add_argument("--collages", type=int, default=200)
+    parser.add_argument("--wider", type=int, default=200, help="WIDER FACE photos for step 4")
+    parser.add_argument("--api-probes", type=int, default=400, help="probes identified through the API as a check")
+    parser.add_argument("--probe-limit", type=int, default=1500, help="at most this many probes of each kind (0: all)")
+    parser.add_argument("--enroll-limit", type=int, default=0, help="enroll at most this many people (0: all)")
+    parser.add_argument("--gallery-sizes", default="1000,10000,100000")
+    parser.add_argument("--per-fold", type=int, default=0, help="pairs of each kind per fold (0: all 300)")
+    parser.add_argument("--no-dlib", action="store_true")
+    parser.add_argument("--skip", default="", help="steps to skip, e.g. 4,5")
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    skip = {int(s) for s in args.skip.split(",") if s.strip()}
+
+    import httpx
+
+    from gateway_service.core.config import Settings
+    from gateway_service.galleries.store import GalleryStore
+    from gateway_service.tasks.keys import RedisKeys
+    from tests.stack import Stack
+
+    defaults = Settings.model_fields
+    identify_threshold = float(defaults["identify_threshold"].default)
+    spare_threshold = float(defaults["spare_threshold"].default)
+    thresholds = {"identify": identify_threshold, "spare": spare_threshold}
+    rng = random.Random(args.seed)
+    results: dict = {
+        "machine": f"{os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.1f}",
+        "preset_lfw": args.preset,
+        "thresholds": thresholds,
+        "seed": args.seed,
+    }
+
+    folds = read_pairs(LFW / "pairs.txt", args.per_fold)
+    people = lfw_people()
+    pair_photos = sorted({p for fold in folds for pair in fold for p in (pair.a, pair.b)})
+    enrolled_photo = {name: photos[0] for name, photos in people.items() if len(photos) >= 2}
+    if args.enroll_limit:
+        kept = sorted(rng.sample(sorted(enrolled_photo), min(args.enroll_limit, len(enrolled_photo))))
+        enrolled_photo = {name: enrolled_photo[name] for name in kept}
+    known_probes = [(p, name) for name, photos in people.items() if name in enrolled_photo for p in photos[1:]]
+    unknown_probes = [(photos[0], None) for name, photos in people.items() if len(photos) == 1]
+    if args.probe_limit:
+        known_probes = sorted(rng.sample(known_probes, min(args.probe_limit, len(known_probes))))
+        unknown_probes = sorted(rng.sample(unknown_probes, min(args.probe_limit, len(unknown_probes))))
+    to_embed = sorted(set(pair_photos) | {p for p, _ in known_probes + unknown_probes})
+    log(
+        f"LFW: {len(pair_photos)} photos in the pairs, {len(enrolled_photo)} people to enroll, "
+        f"{len(known_probes)} known and {len(unknown_probes)} unknown probes; {len(to_embed)} photos to embed"
+    )
+
+    dlib_future = None
+    dlib_problem = "skipped (--no-dlib)" if args.no_dlib or 1 in skip else dlib_available()
+    pool = None
+    if dlib_problem is None:
+        pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        dlib_future = pool.submit(dlib_embed, [str(p) for p in pair_photos])
+        log("dlib (face_recognition) embedding the pair photos in a child process")
+    else:
+        log(f"dlib row skipped: {dlib_problem}")
+
+    with tempfile.TemporaryDirectory() as work:
+        stack = Stack(Path(work), GATEWAY_LOG_LEVEL="WARNING").start()
+        try:
+            client = httpx.Client(base_url=stack.gateway.url, timeout=300)
+            runner = TaskRunner(client)
+            log(f"stack up: {stack.gateway.url}")
+
+            # ---- embed every LFW photo once --------------------------------------------------------------
+            vectors_centre: dict[Path, np.ndarray | None] = {}
+            vectors_largest: dict[Path, np.ndarray | None] = {}
+            face_counts = []
+            started = time.monotonic()
+            if {1, 2, 3} <= skip:
+                to_embed = []
+            uploads = [Upload("/embed_faces", p.name, p.read_bytes(), (("preset", args.preset),)) for p in to_embed]
+            for photo, body in zip(to_embed, runner.run(uploads, "embed"), strict=True):
+                faces = [f for f in face_list(body) if f.get("embedding")]
+                face_counts.append(len(faces))
+                width, height = body.get("image_width") or TILE, body.get("image_height") or TILE
+                near = nearest_to(faces, width / 2, height / 2)
+                vectors_centre[photo] = unit(near["embedding"]) if near else None
+                vectors_largest[photo] = unit(max(faces, key=area)["embedding"]) if faces else None
+            embed_s = time.monotonic() - started
+            results["lfw_embedding"] = {
+                "photos": len(to_embed),
+                "seconds": round(embed_s, 1),
+                "photos_without_a_face": sum(v is None for v in vectors_centre.values()),
+                "photos_with_several_faces": sum(c > 1 for c in face_counts),
+                "centre_and_largest_differ": sum(
+                    1
+                    for p in to_embed
+                    if vectors_centre[p] is not None and float(vectors_centre[p] @ vectors_largest[p]) < 0.9999
+                ),
+            }
+            log(f"embedded {len(to_embed)} photos in {embed_s:.0f} s: {results['lfw_embedding']}")
+
+            # ---- 1. verification ---------------------------------------------------------------------------
+            if 1 not in skip:
+                scores, same, valid = verification_scores(folds, vectors_centre)
+                ours = five_fold(scores, same, valid)
+                flat = [np.concatenate(x) for x in (scores, same, valid)]
+                ours["at_identify_threshold"] = rates_at(*flat, identify_threshold)
+                ours["at_spare_threshold"] = rates_at(*flat, spare_threshold)
+                ours["sweep"] = [rates_at(*flat, float(t)) for t in np.round(np.arange(0.25, 0.651, 0.025), 3)]
+                largest = five_fold(*verification_scores(folds, vectors_largest))
+                results["verification"] = {
+                    "service_centre_face": ours,
+                    "service_largest_face": {k: largest[k] for k in ("mean_accuracy", "std_accuracy")},
+                }
+
+            # ---- 2. identification ------------------------------------------------------------------------
+            gallery_name = f"lfw-{args.seed}"
+            if not {2, 3} <= skip:
+                started = time.monotonic()
+                uploads = [
+                    Upload(
+                        f"/galleries/{gallery_name}/subjects/{name}/faces",
+                        photo.name,
+                        photo.read_bytes(),
+                        (("face", "largest"), ("preset", args.preset)),
+                    )
+                    for name, photo in enrolled_photo.items()
+                ]
+                enrolled = runner.run(uploads, "enroll")
+                failed = [
+                    (name, body.get("error"))
+                    for name, body in zip(enrolled_photo, enrolled, strict=True)
+                    if body["status"] != "SUCCESS"
+                ]
+                enrolled_names = {
+                    name for name, body in zip(enrolled_photo, enrolled, strict=True) if body["status"] == "SUCCESS"
+                }
+                enroll_s = time.monotonic() - started
+                log(f"enrolled {len(enrolled_names)} people through the API in {enroll_s:.0f} s; failed: {failed[:5]}")
+
+                import redis.asyncio as aioredis
+
+                async def read_gallery():
+                    connection = aioredis.Redis.from_url(stack.redis.url)
+                    try:
+                        return await GalleryStore(connection, RedisKeys("faceblur")).vectors("", gallery_name)
+                    finally:
+                        await connection.aclose()
+
+                gallery = asyncio.run(read_gallery())
+                assert gallery is not None and len(gallery) == len(enrolled_names), "gallery read back from Redis"
+                # People whose enrollment failed are left out of the known probes (their photos are not enrolled).
+                probes = [(p, s) for p, s in known_probes if s in enrolled_names] + unknown_probes
+                ident = identification_figures(gallery, probes, vectors_centre, thresholds)
+                right, known_sim, unknown_sim = ident.pop("_right"), ident.pop("_known_sim"), ident.pop("_unknown_sim")
+                ident["enrolled_through_api"] = len(enrolled_names)
+                ident["enroll_failures"] = failed
+                ident["enroll_seconds"] = round(enroll_s, 1)
+                sweep = []
+                for t in np.round(np.arange(0.25, 0.651, 0.025), 3):
+                    sweep.append(
+                        {
+                            "threshold": float(t),
+                            "known_identified_right": float((right & (known_sim >= t)).mean()),
+                            "known_wrong_subject": float((~right & (known_sim >= t)).mean()),
+                            "unknown_given_a_subject": float((unknown_sim >= t).mean()),
+                        }
+                    )
+                ident["sweep"] = sweep
+
+                # The API path for a seeded subset of the probes: the same top match as computed here?
+                if args.api_probes:
+                    known_share = max(1, args.api_probes * 5 // 8)
+                    with_face = [pr for pr in probes if vectors_centre.get(pr[0]) is not None]
+                    subset = rng.sample([pr for pr in with_face if pr[1] is not None], known_share)
+                    subset += rng.sample(
+                        [pr for pr in with_face if pr[1] is None],
+                        min(args.api_probes - known_share, len(unknown_probes)),
+                    )
+                    uploads = [
+                        Upload(
+                            f"/galleries/{gallery_name}/identify",
+                            p.name,
+                            p.read_bytes(),
+                            (("preset", args.preset), ("k", "3")),
+                        )
+                        for p, _ in subset
+                    ]
+                    started = time.monotonic()
+                    answers = runner.run(uploads, "identify (API)")
+                    agree, decisions_agree, api_right, api_unknown_named = 0, 0, [], []
+                    for (photo, subject), body in zip(subset, answers, strict=True):
+                        faces = face_list(body)
+                        face = nearest_to(faces, TILE / 2, TILE / 2)
+                        api_top = face["matches"][0] if face and face.get("matches") else None
+                        local = gallery.best_matches(vectors_centre[photo], 1)
+                        if api_top and local and api_top["subject"] == local[0].subject:
+                            agree += abs(api_top["similarity"] - local[0].similarity) <= 2e-4
+                        local_named = local[0].subject if local and local[0].similarity >= identify_threshold else None
+                        decisions_agree += (face or {}).get("subject") == local_named
+                        if subject is None:
+                            api_unknown_named.append((face or {}).get("subject") is not None)
+                        else:
+                            api_right.append(bool(api_top) and api_top["subject"] == subject)
+                    ident["api_check"] = {
+                        "probes": len(subset),
+                        "seconds": round(time.monotonic() - started, 1),
+                        "same_top_match_and_similarity": agree,
+                        "same_subject_decision": decisions_agree,
+                        "api_rank1_known": float(np.mean(api_right)) if api_right else None,
+                        "api_known": len(api_right),
+                        "api_unknown_given_a_subject": float(np.mean(api_unknown_named)) if api_unknown_named else None,
+                        "api_unknown": len(api_unknown_named),
+                    }
+                    log(f"identify through the API: {ident['api_check']}")
+                results["identification"] = ident
+
+            # ---- 3. spare / only on collages ----------------------------------------------------------------
+            if 3 not in skip:
+                enrolled_people = sorted(enrolled_names)
+                singles = sorted(name for name, photos in people.items() if len(photos) == 1)
+                plans = []
+                for _ in range(args.collages):
+                    pair = rng.sample(enrolled_people, 2)
+                    strangers = rng.sample(singles, 2)
+                    tiles = [(rng.choice(people[n][1:]), n) for n in pair] + [(people[n][0], None) for n in strangers]
+                    rng.shuffle(tiles)
+                    plans.append(tiles)
+                images = [collage([p for p, _ in tiles]) for tiles in plans]
+                counts = {
+                    mode: {
+                        "enrolled": 0,
+                        "enrolled_not_anonymized": 0,
+                        "enrolled_right_subject": 0,
+                        "enrolled_not_detected": 0,
+                        "strangers": 0,
+                        "strangers_not_anonymized": 0,
+                        "strangers_not_detected": 0,
+                        "background_faces": 0,
+                        "background_not_anonymized": 0,
+                    }
+                    for mode in ("spare_gallery", "only_gallery")
+                }
+                failures = 0
+                started = time.monotonic()
+                for mode in ("spare_gallery", "only_gallery"):
+                    uploads = [
+                        Upload("/blur_faces", f"c{i}.jpg", image, ((mode, gallery_name), ("preset", args.preset)))
+                        for i, image in enumerate(images)
+                    ]
+                    for tiles, body in zip(plans, runner.run(uploads, f"blur {mode}"), strict=True):
+                        if body["status"] != "SUCCESS":
+                            failures += 1
+                            continue
+                        main_faces, background = split_by_tile(face_list(body))
+                        c = counts[mode]
+                        c["background_faces"] += len(background)
+                        c["background_not_anonymized"] += sum(not f["anonymized"] for f in background)
+                        for tile, (_, subject) in enumerate(tiles):
+                            face = main_faces.get(tile)
+                            kind = "enrolled" if subject else "strangers"
+                            c[kind] += 1
+                            if face is None:
+                                c[f"{kind}_not_detected"] += 1
+                                continue
+                            c[f"{kind}_not_anonymized"] += not face["anonymized"]
+                            if subject:
+                                c["enrolled_right_subject"] += face.get("subject") == subject
+                spare, only = counts["spare_gallery"], counts["only_gallery"]
+                results["spare_only"] = {
+                    "collages": len(images),
+                    "gallery_subjects": len(enrolled_people),
+                    "task_failures": failures,
+                    "seconds": round(time.monotonic() - started, 1),
+                    "counts": counts,
+                    "spare_enrolled_left_visible": spare["enrolled_not_anonymized"] / max(spare["enrolled"], 1),
+                    "spare_enrolled_right_subject": spare["enrolled_right_subject"] / max(spare["enrolled"], 1),
+                    "spare_strangers_left_visible": spare["strangers_not_anonymized"] / max(spare["strangers"], 1),
+                    "spare_strangers_not_detected": spare["strangers_not_detected"] / max(spare["strangers"], 1),
+                    "spare_background_left_visible": spare["background_not_anonymized"]
+                    / max(spare["background_faces"], 1),
+                    "only_enrolled_anonymized": (
+                        only["enrolled"] - only["enrolled_not_anonymized"] - only["enrolled_not_detected"]
+                    )
+                    / max(only["enrolled"], 1),
+                    "only_strangers_anonymized": (
+                        only["strangers"] - only["strangers_not_anonymized"] - only["strangers_not_detected"]
+                    )
+                    / max(only["strangers"], 1),
+                }
+                log(f"spare/only: {results['spare_only']}")
+
+            # ---- 4. anonymization checked by recognition -------------------------------------------------------
+            if 4 not in skip:
+                from face_detection_service.recognition.align import align_face
+                from face_detection_service.recognition.embedder import load_embedder
+
+                embedder = load_embedder("", 1)
+                ground_truth = json.loads((WIDER / "gt.json").read_text())
+                names = sorted(
+                    random.Random(args.seed).sample(sorted(ground_truth), min(args.wider, len(ground_truth)))
+                )
+                uploads = [Upload("/blur_faces", n, (WIDER / "images" / n).read_bytes()) for n in names]
+                started = time.monotonic()
+                bodies = runner.run(uploads, "blur (WIDER, default options)")
+                blur_s = time.monotonic() - started
+                similarities, widths, where, skipped = (
+                    [],
+                    [],
+                    [],
+                    {"failed": 0, "small": 0, "no_landmarks": 0, "size_changed": 0},
+                )
+                for upload, body in zip(uploads, bodies, strict=True):
+                    if body["status"] != "SUCCESS":
+                        skipped["failed"] += 1
+                        continue
+                    original = decoded_rgb(upload.data)
+                    blurred = decoded_rgb(base64.b64decode(body["result"]))
+                    if blurred.shape != original.shape:
+                        skipped["size_changed"] += 1
+                        continue
+                    pairs = []
+                    for face in face_list(body):
+                        x1, _, x2, _ = face["facial_area"]
+                        points = landmarks_of(face)
+                        if x2 - x1 < 32:
+                            skipped["small"] += 1
+                        elif points is None:
+                            skipped["no_landmarks"] += 1
+                        else:
+                            pairs.append((align_face(original, points), align_face(blurred, points)))
+                            widths.append(x2 - x1)
+                            where.append((upload.name, face["facial_area"]))
+                    if pairs:
+                        before = embedder.embed(np.stack([a for a, _ in pairs]))
+                        after = embedder.embed(np.stack([b for _, b in pairs]))
+                        similarities += np.sum(before * after, axis=1).tolist()
+                sims = np.asarray(similarities)
+                results["anonymization"] = {
+                    "photos": len(names),
+                    "blur_seconds": round(blur_s, 1),
+                    "faces_compared": len(sims),
+                    "faces_skipped": skipped,
+                    "face_width_median": float(np.median(widths)) if widths else None,
+                    "similarity_percentiles": {
+                        str(q): round(float(np.percentile(sims, q)), 4) for q in (0, 1, 5, 25, 50, 75, 95, 99, 100)
+                    }
+                    if len(sims)
+                    else {},
+                    "similarity_mean": float(sims.mean()) if len(sims) else None,
+                    "share_below_verify_threshold": float((sims < identify_threshold).mean()) if len(sims) else None,
+                    "faces_at_or_above_verify_threshold": int((sims >= identify_threshold).sum()),
+                    "share_below_0.2": float((sims < 0.2).mean()) if len(sims) else None,
+                    "most_similar_after_blur": [
+                        {"photo": where[i][0], "facial_area": where[i][1], "similarity": round(float(sims[i]), 4)}
+                        for i in np.argsort(-sims)[:10]
+                    ],
+                }
+                log(f"anonymization: {results['anonymization']}")
+        finally:
+            stack.stop()
+
+        # ---- 5. gallery matching cost -----------------------------------------------------------------------------
+        if 5 not in skip:
+            sizes = [int(s) for s in args.gallery_sizes.split(",") if s.strip()]
+            try:
+                results["gallery_cost"] = asyncio.run(gallery_cost(Path(work), sizes, 200, args.seed))
+            except Exception as exc:  # keep the figures of the other steps
+                results["gallery_cost_error"] = f"{type(exc).__name__}: {exc}"
+                log(f"gallery cost failed: {results['gallery_cost_error']}")
+
+    # ---- dlib -----------------------------------------------------------------------------------------------------
+    if dlib_future is not None:
+        log("waiting for dlib")
+        try:
+            results["verification"]["dlib_face_recognition"] = dlib_report(folds, dlib_future.result())
+        except Exception as exc:
+            results.setdefault("verification", {})["dlib_face_recognition"] = {"error": f"{type(exc).__name__}: {exc}"}
+        assert pool is not None
+        pool.shutdown()
+    elif "verification" in results:
+        results["verification"]["dlib_face_recognition"] = {"skipped": dlib_problem}
+    results["seconds_total"] = round(time.monotonic() - LOG_STARTED, 1)
+    report(results)
+    write_results(args.out, results)
+
+
+def report(r: dict) -> None:
+    print("\n=== Face recognition through the stack ===")
+    print(f"machine: {r['machine']}; LFW steps with preset {r['preset_lfw']}; thresholds {r['thresholds']}")
+    if "lfw_embedding" in r:
+        e = r["lfw_embedding"]
+        print(
+            f"LFW photos embedded via /embed_faces: {e['photos']} in {e['seconds']} s; no face: "
+            f"{e['photos_without_a_face']}; several faces: {e['photos_with_several_faces']} "
+            f"(centre face != largest in {e['centre_and_largest_differ']})"
+        )
+    if "verification" in r:
+        v = r["verification"]
+        ours = v["service_centre_face"]
+        print(
+            f"\n1. LFW verification ({ours['pairs']} pairs, 5 folds; pairs with a photo without a face: "
+            f"{ours['pairs_without_a_face']}, counted as errors)"
+        )
+        print(
+            f"  service (SFace), centre face : {pct(ours['mean_accuracy'])} +- {pct(ours['std_accuracy'])}; "
+            f"fold thresholds {', '.join(f'{t:.3f}' for t in ours['fold_thresholds'])}"
+        )
+        lg = v["service_largest_face"]
+        print(f"  service (SFace), largest face: {pct(lg['mean_accuracy'])} +- {pct(lg['std_accuracy'])}")
+        print(f"  global best threshold {ours['global_best_threshold']:.3f} ({pct(ours['global_best_accuracy'])})")
+        for key in ("at_identify_threshold", "at_spare_threshold"):
+            x = ours[key]
+            print(
+                f"  at {x['threshold']}: FAR {pct(x['far'])} ({x['false_accepts']}/{x['different_pairs']}), "
+                f"FRR {pct(x['frr'])} ({x['false_rejects']}/{x['same_pairs']}), accuracy {pct(x['accuracy'])}"
+            )
+        d = v.get("dlib_face_recognition", {})
+        if "hog" in d:
+            for label, entry in d.items():
+                print(
+                    f"  dlib face_recognition ({label}): {pct(entry['mean_accuracy'])} +- "
+                    f"{pct(entry['std_accuracy'])}; at its tolerance 0.6: {pct(entry['accuracy_at_tolerance_0.6'])}; "
+                    f"pairs without a face {entry['pairs_without_a_face']}, photos where HOG found none "
+                    f"{entry['photos_without_hog_face']}"
+                )
+        else:
+            print(f"  dlib face_recognition: {d}")
+        print(
+            "  sweep (threshold: FAR / FRR): "
+            + "; ".join(f"{x['threshold']:.3f}: {pct(x['far'])} / {pct(x['frr'])}" for x in ours["sweep"])
+        )
+    if "identification" in r:
+        i = r["identification"]
+        print(
+            f"\n2. Open-set identification: {i['gallery_subjects']} people enrolled via the API "
+            f"({len(i['enroll_failures'])} enroll failures), {i['known_probes']} known probes "
+            f"({i['known_probes_without_a_face']} without a face), {i['unknown_probes']} unknown probes "
+            f"({i['unknown_probes_without_a_face']} without a face)"
+        )
+        print(f"  rank-1 (top match right): {pct(i['rank1'])}")
+        for key in ("identify", "spare"):
+            x = i[key]
+            print(
+                f"  at {x['threshold']}: known named right {pct(x['known_identified_right'])}, known given a wrong "
+                f"subject {pct(x['known_given_wrong_subject'])}, unknown given a subject "
+                f"{pct(x['unknown_given_a_subject'])} ({x['unknown_given_a_subject_count']}/{i['unknown_probes']})"
+            )
+        if "api_check" in i:
+            a = i["api_check"]
+            print(
+                f"  API check: {a['probes']} probes via /identify in {a['seconds']} s; same top match and similarity "
+                f"as local: {a['same_top_match_and_similarity']}/{a['probes']}, same subject decision "
+                f"{a['same_subject_decision']}/{a['probes']}; API rank-1 {a['api_rank1_known']} on {a['api_known']}, "
+                f"unknown named {a['api_unknown_given_a_subject']} on {a['api_unknown']}"
+            )
+        print(
+            "  sweep (threshold: named right / wrong subject / unknown named): "
+            + "; ".join(
+                f"{x['threshold']:.3f}: {pct(x['known_identified_right'])} / {pct(x['known_wrong_subject'])} / "
+                f"{pct(x['unknown_given_a_subject'])}"
+                for x in i["sweep"]
+            )
+        )
+    if "spare_only" in r:
+        s = r["spare_only"]
+        c = s["counts"]
+        print(
+            f"\n3. spare/only on {s['collages']} collages (gallery of {s['gallery_subjects']} people; task "
+            f"failures {s['task_failures']}; tiles' persons: {c['spare_gallery']['enrolled']} enrolled, "
+            f"{c['spare_gallery']['strangers']} strangers; not detected counted against the rates)"
+        )
+        print(
+            f"  spare: enrolled left visible {pct(s['spare_enrolled_left_visible'])} (right subject "
+            f"{pct(s['spare_enrolled_right_subject'])}, not detected {c['spare_gallery']['enrolled_not_detected']}); "
+            f"strangers left visible {pct(s['spare_strangers_left_visible'])} "
+            f"({c['spare_gallery']['strangers_not_anonymized']}), not detected "
+            f"{c['spare_gallery']['strangers_not_detected']}; background faces left visible "
+            f"{c['spare_gallery']['background_not_anonymized']}/{c['spare_gallery']['background_faces']}"
+        )
+        print(
+            f"  only: enrolled anonymized {pct(s['only_enrolled_anonymized'])}; strangers anonymized "
+            f"{pct(s['only_strangers_anonymized'])} ({c['only_gallery']['strangers_not_anonymized']} of "
+            f"{c['only_gallery']['strangers']} left as they should); background anonymized "
+            f"{c['only_gallery']['background_faces'] - c['only_gallery']['background_not_anonymized']}"
+            f"/{c['only_gallery']['background_faces']}"
+        )
+    if "anonymization" in r:
+        a = r["anonymization"]
+        print(
+            f"\n4. Anonymization checked by recognition: {a['photos']} WIDER photos, {a['faces_compared']} faces "
+            f">= 32 px (median width {a['face_width_median']}); skipped {a['faces_skipped']}"
+        )
+        print(
+            f"  similarity original vs blurred: percentiles {a['similarity_percentiles']}, mean "
+            f"{a['similarity_mean']:.3f}"
+        )
+        print(
+            f"  below the verify threshold: {pct(a['share_below_verify_threshold'])} "
+            f"({a['faces_at_or_above_verify_threshold']} at or above); below 0.2: {pct(a['share_below_0.2'])}"
+        )
+    if "gallery_cost" in r:
+        print("\n5. Gallery matching (in the gateway process) and loading from Redis")
+        for row in r["gallery_cost"]:
+            print(
+                f"  {row['faces']:>7} faces: best_matches {row['best_matches_ms_median']} ms (p90 "
+                f"{row['best_matches_ms_p90']}; dot product alone {row['dot_product_only_ms_median']} ms), "
+                f"vectors() {row['vectors_load_s_median']} s, reload after a change {row['reload_after_change_s']} s, "
+                f"matcher memory {row['matcher_vectors_mb']} MB vectors + {row['matcher_subject_names_mb']} MB names, "
+                f"Redis {row['redis_used_mb']} MB"
+            )
+    print(f"\ntotal {r['seconds_total']} s")
+
+
+if __name__ == "__main__":
+    main()
