@@ -12,7 +12,7 @@ PROTOS := $(shell find protos -name '*.proto')
 PROTO_STAMP := faceblur_proto/.generated
 
 .DEFAULT_GOAL := help
-.PHONY: help setup deps dev-deps bench-deps demo-deps compose-deps browser-deps container-deps protos redis run test test-containers bench lint clean
+.PHONY: help setup deps dev-deps bench-deps demo-deps compose-deps browser-deps container-deps protos redis run test test-containers bench bench-recognition-deps lint clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -69,10 +69,14 @@ container-deps: ## Podman (runc, netavark), debootstrap and docker-compose for t
 test-containers: setup dev-deps container-deps ## Build both images and run docker-compose.yml's stack in podman, and test it
 	$(PY) -m pytest -q tests/containers $(PYTEST_ARGS)
 
-bench: setup bench-deps ## Run each benchmark in bench/ (the modules with a __main__ guard) as python -m bench.NAME
+bench: setup bench-deps bench-recognition-deps ## Run each benchmark in bench/ (the modules with a __main__ guard) as python -m bench.NAME
 	@modules=$$(grep -l '^if __name__ == "__main__":' bench/*.py 2>/dev/null | xargs -rn1 basename | sed 's/\.py$$//'); \
 	[ -n "$$modules" ] || { echo "no benchmarks in bench/"; exit 0; }; \
 	for module in $$modules; do echo "== bench.$$module"; $(PY) -m "bench.$$module" $(BENCH_ARGS) || exit 1; done
+
+bench-recognition-deps: bench-deps ## dlib's face_recognition, the comparison row of bench.recognition
+	@$(ENSURE) bench-recognition -r requirements/bench-recognition.txt
+	@$(ENSURE) bench-recognition-no-deps --no-deps face_recognition==1.3.0
 
 lint: dev-deps ## ruff check and format check (installs ruff into the virtualenv)
 	@$(PY) -m ruff --version >/dev/null 2>&1 || $(PY) -m pip install --quiet ruff

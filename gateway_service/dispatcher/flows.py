@@ -68,7 +68,7 @@ class TaskRunner:
     def _verify(self, first: pb.JobResult, second: pb.JobResult) -> dict:
         a, b = _largest_face(first, "file"), _largest_face(second, "file2")
         score = round(similarity(np.array(a.embedding), np.array(b.embedding)), 4)
-        threshold = self.settings.identify_threshold
+        threshold = self.settings.verify_threshold
         verdict = {
             "same_person": score >= threshold,
             "similarity": score,
@@ -130,7 +130,7 @@ class TaskRunner:
         name = options.spare_gallery if spare else options.only_gallery
         gallery = await self._gallery(record, name or "", embedded.result.embedding_model)
         # Spare with the stricter threshold, hide-only with the looser one: both err toward hiding a face.
-        threshold = self.settings.spare_threshold if spare else self.settings.identify_threshold
+        threshold = self.settings.spare_threshold if spare else self.settings.verify_threshold
         listing = stored_result(embedded.result)["faces"]
         hidden = []
         for entry, face in zip(listing.values(), embedded.result.faces, strict=True):
