@@ -15,7 +15,7 @@ import numpy as np
 
 from faceblur_proto.framing import JobAnswer
 from faceblur_proto.v1 import face_detection_pb2 as pb
-from faceblur_proto.vocabulary import TaskKind
+from faceblur_proto.vocabulary import TaskKind, face_entry
 from gateway_service.core.config import Settings
 from gateway_service.dispatcher.results import job_options_message, stored_result
 from gateway_service.galleries.cache import GalleryCache
@@ -90,10 +90,15 @@ class TaskRunner:
             )
         face = max(faces, key=_area)
         assert options.gallery is not None and options.subject is not None
-        area = _face_summary(face)["facial_area"]
+        summary = _face_summary(face)
         try:
             face_id = await self.galleries.enroll(
-                record.owner, options.gallery, options.subject, np.array(face.embedding), result.embedding_model, area
+                record.owner,
+                options.gallery,
+                options.subject,
+                np.array(face.embedding),
+                result.embedding_model,
+                summary["facial_area"],
             )
         except ModelMismatch as mismatch:
             raise TaskRefused(str(mismatch)) from None
@@ -101,7 +106,7 @@ class TaskRunner:
             "face_id": face_id,
             "gallery": options.gallery,
             "subject": options.subject,
-            **_face_summary(face),
+            **summary,
             "embedding_model": result.embedding_model,
         }
         return _answer_result(result, enrolled)
@@ -182,10 +187,8 @@ def _area(face: pb.Face) -> float:
 
 
 def _face_summary(face: pb.Face) -> dict:
-    return {
-        "facial_area": [round(face.x1), round(face.y1), round(face.x2), round(face.y2)],
-        "confidence": round(face.confidence, 4),
-    }
+    """The face's box and confidence as the API lists faces (without its landmarks)."""
+    return face_entry((face.x1, face.y1, face.x2, face.y2), face.confidence)
 
 
 def _with_embeddings(result: pb.JobResult) -> dict:

@@ -160,11 +160,10 @@ class GalleryStore:
         return int(await self._delete_faces(keys=keys, args=[subject, face_id]))
 
     async def version(self, owner: str, gallery: str) -> int | None:
-        """The gallery's version (bumped by every change), or None if there is no such gallery."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.exists(self.keys.gallery(owner, gallery)).hget(self.keys.gallery(owner, gallery), "version")
-            exists, version = await pipe.execute()
-        return int(version or 0) if exists else None
+        """The gallery's version (bumped by every change), or None if there is no such gallery (enrolling creates
+        a gallery and its version in one step, deleting the gallery removes both)."""
+        version = await self.redis.hget(self.keys.gallery(owner, gallery), "version")
+        return int(version) if version is not None else None
 
     async def vectors(self, owner: str, gallery: str) -> GalleryVectors | None:
         """Everything matching needs, read in one transaction, or None if there is no such gallery."""

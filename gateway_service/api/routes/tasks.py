@@ -247,8 +247,8 @@ async def read_images(fields: Submission, extra_files: Sequence[UploadFile] = ()
     format; the first bad one refuses the request with a 4xx naming it. Also checks the callback URL."""
     settings = fields.services.settings
     _require_form(fields.request, fields)
-    files = [*await _image_uploads(fields.request, fields), *extra_files]
-    count = len(files) + len(fields.urls)
+    files = await _image_uploads(fields.request, fields)
+    count = len(files) + len(fields.urls) + len(extra_files)
     if count == 0:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "missing the multipart form field 'file' with the image")
     if count > settings.max_files_per_request:
@@ -259,9 +259,7 @@ async def read_images(fields: Submission, extra_files: Sequence[UploadFile] = ()
         )
     if fields.callback_url:
         await _check_callback(settings, fields.callback_url)
-    images = [
-        await _read_upload(upload, settings.max_upload_bytes) for upload in files[: len(files) - len(extra_files)]
-    ]
+    images = [await _read_upload(upload, settings.max_upload_bytes) for upload in files]
     images += [await _fetched(url, settings) for url in fields.urls]
     images += [await _read_upload(upload, settings.max_upload_bytes) for upload in extra_files]
     return images
