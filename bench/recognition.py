@@ -567,6 +567,7 @@ def main() -> None:
     from tests.stack import Stack
 
     defaults = Settings.model_fields
+    verify_threshold = float(defaults["verify_threshold"].default)
     identify_threshold = float(defaults["identify_threshold"].default)
     spare_threshold = float(defaults["spare_threshold"].default)
     thresholds = {"identify": identify_threshold, "spare": spare_threshold}
@@ -574,7 +575,7 @@ def main() -> None:
     results: dict = {
         "machine": f"{os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.1f}",
         "preset_lfw": args.preset,
-        "thresholds": thresholds,
+        "thresholds": {"verify": verify_threshold, **thresholds},
         "seed": args.seed,
     }
 
@@ -647,7 +648,7 @@ def main() -> None:
                 scores, same, valid = verification_scores(folds, vectors_centre)
                 ours = five_fold(scores, same, valid)
                 flat = [np.concatenate(x) for x in (scores, same, valid)]
-                ours["at_identify_threshold"] = rates_at(*flat, identify_threshold)
+                ours["at_verify_threshold"] = rates_at(*flat, verify_threshold)
                 ours["at_spare_threshold"] = rates_at(*flat, spare_threshold)
                 ours["sweep"] = [rates_at(*flat, float(t)) for t in np.round(np.arange(0.25, 0.651, 0.025), 3)]
                 largest = five_fold(*verification_scores(folds, vectors_largest))
@@ -891,8 +892,8 @@ def main() -> None:
                     if len(sims)
                     else {},
                     "similarity_mean": float(sims.mean()) if len(sims) else None,
-                    "share_below_verify_threshold": float((sims < identify_threshold).mean()) if len(sims) else None,
-                    "faces_at_or_above_verify_threshold": int((sims >= identify_threshold).sum()),
+                    "share_below_verify_threshold": float((sims < verify_threshold).mean()) if len(sims) else None,
+                    "faces_at_or_above_verify_threshold": int((sims >= verify_threshold).sum()),
                     "share_below_0.2": float((sims < 0.2).mean()) if len(sims) else None,
                     "most_similar_after_blur": [
                         {"photo": where[i][0], "facial_area": where[i][1], "similarity": round(float(sims[i]), 4)}
@@ -952,7 +953,7 @@ def report(r: dict) -> None:
         lg = v["service_largest_face"]
         print(f"  service (SFace), largest face: {pct(lg['mean_accuracy'])} +- {pct(lg['std_accuracy'])}")
         print(f"  global best threshold {ours['global_best_threshold']:.3f} ({pct(ours['global_best_accuracy'])})")
-        for key in ("at_identify_threshold", "at_spare_threshold"):
+        for key in ("at_verify_threshold", "at_spare_threshold"):
             x = ours[key]
             print(
                 f"  at {x['threshold']}: FAR {pct(x['far'])} ({x['false_accepts']}/{x['different_pairs']}), "
