@@ -7,6 +7,7 @@ Input should be a valid integer").
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
@@ -56,6 +57,13 @@ class Settings(BaseSettings):
 
     default_preset: str = DEFAULT_PRESET
     """FACE_DEFAULT_PRESET: the preset of jobs that name none."""
+
+    media_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "faceblur-media")
+    """FACE_MEDIA_DIR: the media directory shared with the gateways (GATEWAY_MEDIA_DIR); video jobs read and write
+    files under it, and only under it."""
+
+    video_encoder_preset: str = Field("veryfast", pattern="^(ultrafast|superfast|veryfast|faster|fast|medium)$")
+    """FACE_VIDEO_ENCODER_PRESET: x264's speed preset for video output (slower: smaller files at the same CRF)."""
 
     metrics_port: int = Field(0, ge=0, le=65535)
     """FACE_METRICS_PORT: Prometheus metrics over HTTP; 0 turns it off."""

@@ -20,6 +20,8 @@ class JobKind(str, Enum):
     DETECT = "detect"
     BLUR = "blur"
     EMBED = "embed"  # the faces, each with its embedding (recognition)
+    DETECT_VIDEO = "detect_video"  # the faces of a video segment's detected frames
+    BLUR_VIDEO = "blur_video"  # a video segment with the given faces hidden, written to the media directory
 
 
 class TaskKind(str, Enum):
@@ -31,10 +33,16 @@ class TaskKind(str, Enum):
     VERIFY = "verify"  # /verify_faces: two images, one person?
     ENROLL = "enroll"  # /galleries/{gallery}/subjects/{subject}/faces
     IDENTIFY = "identify"  # /galleries/{gallery}/identify
+    BLUR_VIDEO = "blur_video"  # /blur_video: detect-video jobs per segment, tracking, then blur-video jobs
 
     @property
     def job_kind(self) -> JobKind:
-        return {TaskKind.DETECT: JobKind.DETECT, TaskKind.BLUR: JobKind.BLUR}.get(self, JobKind.EMBED)
+        """The kind of the task's main job (a video task also runs DETECT_VIDEO jobs first)."""
+        return {
+            TaskKind.DETECT: JobKind.DETECT,
+            TaskKind.BLUR: JobKind.BLUR,
+            TaskKind.BLUR_VIDEO: JobKind.BLUR_VIDEO,
+        }.get(self, JobKind.EMBED)
 
 
 class Mode(str, Enum):
@@ -95,6 +103,15 @@ BOX_SCALE_RANGE = Range("box_scale", 1.0, 2.0)
 MAX_SIZE_RANGE = Range("max_size", 0, 16384)
 MIN_FACE_SIZE_RANGE = Range("min_face_size", 0, 16384)
 MAX_FACES_RANGE = Range("max_faces", 1, 100000)
+
+# Video. x264's constant rate factor: 0 lossless, 51 worst; 20 looks like a typical camera file.
+CRF_RANGE = Range("crf", 0, 51)
+DEFAULT_CRF = 20
+# Videos are detected with the one-pass preset, on every DEFAULT_DETECT_EVERY-th frame, the tracker carrying faces
+# between (chosen by bench/video_bench.py: leak rate against speed).
+DEFAULT_VIDEO_PRESET = PresetName.FAST.value
+DEFAULT_DETECT_EVERY = 3
+DETECT_EVERY_RANGE = Range("detect_every", 1, 30)
 
 
 # --- the proto enums, by name ------------------------------------------------------------------------------

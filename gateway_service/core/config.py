@@ -7,12 +7,15 @@ shared with the rest of the deployment and have none. Every field's docstring na
 from __future__ import annotations
 
 import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from faceblur_proto.vocabulary import DEFAULT_CRF, DEFAULT_DETECT_EVERY
 
 MIB = 1024 * 1024
 CORES_PER_HTTP_PROCESS = 8
@@ -156,6 +159,35 @@ class Settings(BaseSettings):
     """GATEWAY_SPARE_THRESHOLD: the lowest similarity at which blur_faces with spare_gallery leaves a face visible.
     The strictest: a stranger wrongly left unblurred is the worst error anonymization can make (774 people
     enrolled: 0.15 % of strangers left visible, 93 % of enrolled people left visible)."""
+
+    media_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "faceblur-media")
+    """GATEWAY_MEDIA_DIR: where video uploads, their work files and results live (faceblur_proto/media.py). Every
+    gateway and face service must see the same directory (FACE_MEDIA_DIR), e.g. a shared volume."""
+
+    video_max_bytes: int = Field(1024 * MIB, gt=0)
+    """GATEWAY_VIDEO_MAX_BYTES: largest video upload (streamed to disk, never held in memory)."""
+
+    video_max_duration_seconds: float = Field(1800.0, gt=0)
+    """GATEWAY_VIDEO_MAX_DURATION_SECONDS: longest video accepted, measured from its packets (not its header)."""
+
+    video_max_resolution: str = Field("3840x2160", pattern=r"^[0-9]+x[0-9]+$")
+    """GATEWAY_VIDEO_MAX_RESOLUTION: largest frame, WIDTHxHEIGHT, either way round (a portrait 2160x3840 passes)."""
+
+    video_max_frames: int = Field(108_000, gt=0)
+    """GATEWAY_VIDEO_MAX_FRAMES: most frames a video may have (30 minutes at 60 fps)."""
+
+    video_detect_every: int = Field(DEFAULT_DETECT_EVERY, ge=1, le=30)
+    """GATEWAY_VIDEO_DETECT_EVERY: the detector runs on every Nth frame; the tracker carries faces between."""
+
+    video_crf: int = Field(DEFAULT_CRF, ge=0, le=51)
+    """GATEWAY_VIDEO_CRF: the output's x264 quality (lower: better and larger) when a task names none."""
+
+    video_segment_seconds: float = Field(4.0, gt=0)
+    """GATEWAY_VIDEO_SEGMENT_SECONDS: shortest segment a video is split into; segments run in parallel on every
+    face-service worker (a video is split into at least two segments per worker when it is long enough)."""
+
+    video_segment_timeout_seconds: float = Field(900.0, gt=0)
+    """GATEWAY_VIDEO_SEGMENT_TIMEOUT_SECONDS: longest one segment job may take before it is sent again."""
 
     log_level: str = "INFO"
     """GATEWAY_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."""

@@ -1,0 +1,63 @@
+"""Where a video task's files live in the media directory that gateways and face services share.
+
+Videos never go through Redis: the gateway streams an upload to ``tasks/<id>/input.<ext>``, face services read it
+and write segments under ``tasks/<id>/work/``, and the gateway joins them into ``tasks/<id>/video.mp4`` and
+``faces.jsonl``. The input and the work files are deleted when the task ends; the results when its record expires.
+Jobs name files by paths relative to the media directory, which each side resolves with ``resolve_inside``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+TASKS_DIR = "tasks"
+
+
+class UnsafeMediaPath(ValueError):
+    """A job named a path outside the media directory."""
+
+
+def resolve_inside(media_dir: Path, relative: str) -> Path:
+    """``relative`` under ``media_dir``; UnsafeMediaPath if it is absolute or leaves the directory."""
+    parts = PurePosixPath(relative).parts
+    if not relative or PurePosixPath(relative).is_absolute() or ".." in parts:
+        raise UnsafeMediaPath(f"media path {relative!r} is not a relative path inside the media directory")
+    return media_dir.joinpath(*parts)
+
+
+@dataclass(frozen=True)
+class TaskMedia:
+    """The relative paths of one video task's files (``media_dir / path`` on either side)."""
+
+    task_id: str
+
+    @property
+    def directory(self) -> str:
+        return f"{TASKS_DIR}/{self.task_id}"
+
+    def input(self, extension: str) -> str:
+        return f"{self.directory}/input.{extension}"
+
+    @property
+    def probe(self) -> str:
+        """The upload's probe (JSON), written by the gateway that accepted it."""
+        return f"{self.directory}/probe.json"
+
+    @property
+    def work(self) -> str:
+        return f"{self.directory}/work"
+
+    def detections(self, segment: int) -> str:
+        return f"{self.work}/detect-{segment:05d}.json"
+
+    def segment(self, segment: int) -> str:
+        return f"{self.work}/segment-{segment:05d}.mp4"
+
+    @property
+    def video(self) -> str:
+        return f"{self.directory}/video.mp4"
+
+    @property
+    def faces(self) -> str:
+        return f"{self.directory}/faces.jsonl"
