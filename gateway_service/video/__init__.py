@@ -1,0 +1,5 @@
+"""The gateway's side of a video task: probe the upload, plan its segments, join the blurred segments.
+
+``probe`` reads a video's packets (never a full decode) into a ``VideoInfo``; ``plan`` splits it into segments for
+the face services; ``join`` remuxes their MP4 segments and the input's audio into the result.
+"""
