@@ -1,0 +1,113 @@
+"""How a probed video is split into segments that face services process in parallel (pure: no I/O).
+
+A segment that starts at a keyframe decodes only its own frames; one that starts elsewhere makes the face service
+decode from the keyframe before and drop the frames up to its first (costly with long GOPs), so boundaries move to
+a keyframe when one is near the even split (within a quarter of a segment's length).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+from dataclasses import dataclass
+
+from gateway_service.video.probe import VideoInfo
+
+SEGMENTS_PER_WORKER = 2
+# A boundary moves to a keyframe at most this share of a segment's length away from the even split.
+KEYFRAME_REACH = 0.25
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    """Frames ``first_frame`` .. ``first_frame + frame_count - 1`` (presentation order, whole-video indexes);
+    decoding starts at ``seek_pts`` (the last keyframe at or before the first frame) and keeps frames from
+    ``first_pts`` (the first frame's pts). Timestamps in the video stream's time base (``VideoSegment``)."""
+
+    index: int
+    first_frame: int
+    frame_count: int
+    seek_pts: int
+    first_pts: int
+
+    @property
+    def end_frame(self) -> int:
+        """The frame after the segment's last."""
+        return self.first_frame + self.frame_count
+
+
+def plan_segments(info: VideoInfo, workers: int, min_seconds: float) -> list[SegmentPlan]:
+    """Split ``info``'s frames into consecutive segments covering each frame once: ``SEGMENTS_PER_WORKER`` per
+    worker when the video is long enough, none shorter than ``min_seconds`` (a shorter video is one segment). A video
+    that is not seekable is always one segment."""
+    count = info.frame_count
+    if count <= 0:
+        return []
+    if not info.seekable or count == 1:
+        return [_segment(info, 0, 0, count)]
+
+    # Each frame's start, in seconds from the first; times[count] is the end of the video.
+    base = info.frame_pts[0]
+    time_base = info.time_base
+    times = [float((pts - base) * time_base) for pts in info.frame_pts]
+    total = max(info.duration_s, times[-1])
+    times.append(total)
+    keyframe_times = sorted((times[index], index) for index in info.keyframe_indexes if 0 < index < count)
+
+    min_seconds = max(float(min_seconds), 0.0)
+    wanted = max(1, workers) * SEGMENTS_PER_WORKER
+    if min_seconds > 0:
+        wanted = min(wanted, math.floor(total / min_seconds + 1e-9))
+    wanted = max(1, min(wanted, count))
+    length = total / wanted
+    reach = KEYFRAME_REACH * length
+
+    def fits(boundary: int, previous: int) -> bool:
+        return (
+            previous < boundary < count
+            and times[boundary] - times[previous] >= min_seconds - 1e-9
+            and total - times[boundary] >= min_seconds - 1e-9
+        )
+
+    boundaries = [0]
+    for k in range(1, wanted):
+        target_time = k * length
+        previous = boundaries[-1]
+        low = bisect.bisect_left(keyframe_times, (target_time - reach, -1))
+        high = bisect.bisect_right(keyframe_times, (target_time + reach, count))
+        near = sorted(keyframe_times[low:high], key=lambda item: (abs(item[0] - target_time), item[1]))
+        choice = next((index for _, index in near if fits(index, previous)), None)
+        if choice is None:
+            target = _nearest_frame(times, count, target_time)
+            if times[target] - times[previous] < min_seconds - 1e-9:
+                # An earlier boundary moved late: the first frame far enough from it, if the rest still fits.
+                target = bisect.bisect_left(times, times[previous] + min_seconds - 1e-9, 0, count)
+            choice = target if fits(target, previous) else None
+        if choice is not None:
+            boundaries.append(choice)
+    boundaries.append(count)
+    return [
+        _segment(info, number, first, end - first) for number, (first, end) in enumerate(itertools.pairwise(boundaries))
+    ]
+
+
+def _nearest_frame(times: list[float], count: int, moment: float) -> int:
+    index = bisect.bisect_left(times, moment, 0, count)
+    if index >= count:
+        return count - 1
+    if index > 0 and moment - times[index - 1] < times[index] - moment:
+        return index - 1
+    return index
+
+
+def _segment(info: VideoInfo, number: int, first: int, frames: int) -> SegmentPlan:
+    position = bisect.bisect_right(info.keyframe_indexes, first) - 1
+    seek_index = info.keyframe_indexes[position] if position >= 0 else 0
+    return SegmentPlan(
+        index=number,
+        first_frame=first,
+        frame_count=frames,
+        seek_pts=info.frame_pts[seek_index],
+        first_pts=info.frame_pts[first],
+    )
