@@ -41,15 +41,16 @@ def face_regions(boxes: np.ndarray, box_scale: float, width: int, height: int) -
     return regions
 
 
-def anonymize(image: np.ndarray, boxes: np.ndarray, options: AnonymizeOptions) -> np.ndarray:
-    """A copy of `image` with every face in `boxes` hidden as `options` say."""
+def anonymize(image: np.ndarray, boxes: np.ndarray, options: AnonymizeOptions, solid_value: int = 0) -> np.ndarray:
+    """A copy of `image` with every face in `boxes` hidden as `options` say. ``solid_value`` is the SOLID mode's
+    fill: 0 (black) for images; a video's chroma planes need 128, their neutral value, or faces turn green."""
     result = image.copy()
     height, width = image.shape[:2]
     for x1, y1, x2, y2 in face_regions(boxes, options.box_scale, width, height):
         if x2 - x1 < 1 or y2 - y1 < 1:
             continue
         region = result[y1:y2, x1:x2]
-        hidden = _hide(region, options.mode)
+        hidden = _hide(region, options.mode, solid_value)
         if options.mask is Mask.ELLIPSE:
             inside = _ellipse_mask(region.shape[1], region.shape[0])
             region[inside] = hidden[inside]
@@ -58,10 +59,10 @@ def anonymize(image: np.ndarray, boxes: np.ndarray, options: AnonymizeOptions) -
     return result
 
 
-def _hide(region: np.ndarray, mode: Mode) -> np.ndarray:
+def _hide(region: np.ndarray, mode: Mode, solid_value: int = 0) -> np.ndarray:
     height, width = region.shape[:2]
     if mode is Mode.SOLID:
-        return np.zeros_like(region)
+        return np.full_like(region, solid_value)
     if mode is Mode.PIXELATE:
         block = max(2, max(width, height) // PIXELATE_BLOCKS_ACROSS)
         small = cv2.resize(region, (max(1, width // block), max(1, height // block)), interpolation=cv2.INTER_AREA)

@@ -85,7 +85,7 @@ def run_job(
     if spec.given_faces is not None:
         faces, model_name = spec.given_faces, ""
     else:
-        faces = _detect(rgb, header.width, header.height, spec, detector)
+        faces = detect_faces(rgb, header.width, header.height, spec, detector)
         model_name = detector.model_name(spec.preset)
         clock.lap("inference_ms")
 
@@ -109,7 +109,7 @@ def run_job(
     return output
 
 
-def _detect(rgb: np.ndarray, width: int, height: int, spec: JobSpec, detector: FaceDetector) -> Detections:
+def detect_faces(rgb: np.ndarray, width: int, height: int, spec: JobSpec, detector: FaceDetector) -> Detections:
     """The faces in ``rgb`` (decoded, perhaps reduced), in pixels of the width x height image, size controls
     applied, left to right."""
     model_view = fit_long_side(rgb, spec.max_size) if spec.max_size else rgb

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from faceblur_proto import vocabulary as api
 from faceblur_proto.framing import result_responses
+from faceblur_proto.media import resolve_inside
 from faceblur_proto.v1 import face_detection_pb2 as pb
 from faceblur_proto.vocabulary import JobKind, Mask, Mode, Range, from_proto
 
@@ -17,6 +20,10 @@ from .anonymize import AnonymizeOptions
 from .detection.presets import get_preset
 from .detection.types import Detections
 from .jobs import JobResult, JobSpec
+from .video.decoding import Segment
+from .video.jobs import VideoJobResult, VideoJobSpec
+
+VIDEO_KINDS = (JobKind.DETECT_VIDEO, JobKind.BLUR_VIDEO)
 
 
 class InvalidOptions(ValueError):
@@ -27,7 +34,7 @@ def job_spec(options: pb.JobOptions, default_preset: str) -> JobSpec:
     """The job the options ask for; InvalidOptions names the option that is out of range or unknown."""
     try:
         kind = from_proto(JobKind, options.kind)
-        if kind is None:
+        if kind is None or kind in VIDEO_KINDS:
             raise ValueError("job kind must be DETECT, BLUR or EMBED")
         if (options.faces_given or options.faces) and kind is not JobKind.BLUR:
             raise ValueError("faces / faces_given are for blur jobs only")
@@ -52,6 +59,76 @@ def job_spec(options: pb.JobOptions, default_preset: str) -> JobSpec:
         raise InvalidOptions(str(exc)) from None
 
 
+def is_video_job(options: pb.JobOptions) -> bool:
+    return options.kind in (pb.JOB_KIND_DETECT_VIDEO, pb.JOB_KIND_BLUR_VIDEO)
+
+
+def video_job_spec(options: pb.JobOptions, media_dir: Path, encoder_preset: str) -> VideoJobSpec:
+    """The video job the options ask for, its paths resolved inside ``media_dir``; InvalidOptions names the option
+    (or path) that is out of range, unknown or outside the media directory."""
+    try:
+        kind = from_proto(JobKind, options.kind)
+        if kind not in VIDEO_KINDS:
+            raise ValueError("job kind must be DETECT_VIDEO or BLUR_VIDEO")
+        if options.faces_given or options.faces:
+            raise ValueError("faces / faces_given are for blur jobs only (video jobs list faces in video.frames)")
+        video = options.video
+        if video.first_frame < 0:
+            raise ValueError(f"video.first_frame must be 0 or more, got {video.first_frame}")
+        if video.frame_count < 1:
+            raise ValueError(f"video.frame_count must be 1 or more, got {video.frame_count}")
+        segment = Segment(
+            input_path=resolve_inside(media_dir, video.input_path),
+            first_frame=video.first_frame,
+            frame_count=video.frame_count,
+            seek_pts=video.seek_pts,
+            first_pts=video.first_pts,
+            seekable=video.seekable,
+        )
+        preset = get_preset(options.preset or api.DEFAULT_VIDEO_PRESET)
+        if kind is JobKind.DETECT_VIDEO:
+            if video.frames or video.output_path:
+                raise ValueError("video.frames and video.output_path are for blur-video jobs only")
+            return VideoJobSpec(
+                segment=segment,
+                preset=preset,
+                detect_every=int(api.DETECT_EVERY_RANGE.check(video.detect_every or api.DEFAULT_DETECT_EVERY)),
+                score_threshold=_checked(options, "score_threshold", api.THRESHOLD_RANGE, None),
+                max_size=int(_checked(options, "max_size", api.MAX_SIZE_RANGE, 0)),
+                min_face_size=int(_checked(options, "min_face_size", api.MIN_FACE_SIZE_RANGE, 0)),
+                max_faces=_checked(options, "max_faces", api.MAX_FACES_RANGE, None),
+            )
+        return VideoJobSpec(
+            segment=segment,
+            preset=preset,
+            blur=True,
+            faces=frame_faces(video.frames),
+            anonymize=AnonymizeOptions(
+                from_proto(Mode, options.mode) or api.DEFAULT_MODE,
+                from_proto(Mask, options.mask_shape) or api.DEFAULT_MASK,
+                _checked(options, "box_scale", api.BOX_SCALE_RANGE, api.DEFAULT_BOX_SCALE),
+            ),
+            output_path=resolve_inside(media_dir, video.output_path),
+            crf=int(api.CRF_RANGE.check(video.crf)),
+            encoder_preset=encoder_preset,
+        )
+    except ValueError as exc:
+        raise InvalidOptions(str(exc)) from None
+
+
+def frame_faces(frames: Sequence[pb.FrameFaces]) -> dict[int, Detections]:
+    """A blur-video job's faces by frame index (a frame listed twice gets the faces of both entries)."""
+    parts: defaultdict[int, list[Detections]] = defaultdict(list)
+    for entry in frames:
+        if entry.frame < 0:
+            raise ValueError(f"video.frames: frame indexes are 0 or more, got {entry.frame}")
+        try:
+            parts[entry.frame].append(given_faces(entry.faces))
+        except ValueError as exc:
+            raise ValueError(f"video.frames (frame {entry.frame}): {exc}") from None
+    return {frame: Detections.concat(faces) for frame, faces in parts.items()}
+
+
 def given_faces(faces: Sequence[pb.Face]) -> Detections:
     """The faces a blur job names, as Detections (landmarks kept only when all five are there)."""
     boxes = np.array([[f.x1, f.y1, f.x2, f.y2] for f in faces], np.float32).reshape(-1, 4)
@@ -73,20 +150,7 @@ def _checked(options: pb.JobOptions, field: str, valid: Range, default: float | 
 def result_messages(job_id: str, preset_name: str, output: JobResult, queue_ms: float) -> list[pb.JobResponse]:
     """The image in chunks (if any), then the final message with the faces (and their embeddings)."""
     embeddings = output.embeddings if output.embeddings is not None else [None] * len(output.faces)
-    faces = [
-        pb.Face(
-            x1=float(box[0]),
-            y1=float(box[1]),
-            x2=float(box[2]),
-            y2=float(box[3]),
-            confidence=float(score),
-            landmarks=[pb.Point(x=float(x), y=float(y)) for x, y in landmarks if math.isfinite(x)],
-            embedding=embedding.tolist() if embedding is not None and np.isfinite(embedding).all() else [],
-        )
-        for box, score, landmarks, embedding in zip(
-            output.faces.boxes, output.faces.scores, output.faces.landmarks, embeddings, strict=True
-        )
-    ]
+    faces = face_messages(output.faces, embeddings)
     result = pb.JobResult(
         faces=faces,
         image_width=output.width,
@@ -98,3 +162,37 @@ def result_messages(job_id: str, preset_name: str, output: JobResult, queue_ms: 
         embedding_model=output.embedding_model,
     )
     return result_responses(job_id, result, output.image)
+
+
+def face_messages(faces: Detections, embeddings: Sequence[np.ndarray | None] | None = None) -> list[pb.Face]:
+    """Faces as the proto lists them: box, confidence, the landmarks that are known, the embedding (if any)."""
+    if embeddings is None:
+        embeddings = [None] * len(faces)
+    return [
+        pb.Face(
+            x1=float(box[0]),
+            y1=float(box[1]),
+            x2=float(box[2]),
+            y2=float(box[3]),
+            confidence=float(score),
+            landmarks=[pb.Point(x=float(x), y=float(y)) for x, y in landmarks if math.isfinite(x)],
+            embedding=embedding.tolist() if embedding is not None and np.isfinite(embedding).all() else [],
+        )
+        for box, score, landmarks, embedding in zip(faces.boxes, faces.scores, faces.landmarks, embeddings, strict=True)
+    ]
+
+
+def video_result_messages(
+    job_id: str, preset_name: str, output: VideoJobResult, queue_ms: float
+) -> list[pb.JobResponse]:
+    """The one message that answers a video job: the faces of each detected frame and the frames done."""
+    result = pb.JobResult(
+        image_width=output.width,
+        image_height=output.height,
+        model=output.model,
+        preset=preset_name if output.model else "",
+        timings=pb.StageTimings(queue_ms=queue_ms, **output.timings_ms),
+        frames=[pb.FrameFaces(frame=index, faces=face_messages(faces)) for index, faces in output.frames],
+        frames_done=output.frames_done,
+    )
+    return result_responses(job_id, result, None)

@@ -16,12 +16,27 @@ from .config import Settings
 from .detection.presets import PRESETS
 from .imaging import ImageError
 from .metrics import JOBS, STAGE_SECONDS
-from .protocol import InvalidOptions, job_spec, result_messages
+from .protocol import (
+    InvalidOptions,
+    is_video_job,
+    job_spec,
+    result_messages,
+    video_job_spec,
+    video_result_messages,
+)
 from .recognition.embedder import EmbeddingModelError
+from .video.decoding import VideoInputError
+from .video.encoding import VideoOutputError
 from .workers import Overloaded, WorkerPool
 
 log = logging.getLogger(__name__)
-JOB_KIND_LABELS = {pb.JOB_KIND_DETECT: "detect", pb.JOB_KIND_BLUR: "blur", pb.JOB_KIND_EMBED: "embed"}
+JOB_KIND_LABELS = {
+    pb.JOB_KIND_DETECT: "detect",
+    pb.JOB_KIND_BLUR: "blur",
+    pb.JOB_KIND_EMBED: "embed",
+    pb.JOB_KIND_DETECT_VIDEO: "detect_video",
+    pb.JOB_KIND_BLUR_VIDEO: "blur_video",
+}
 
 
 class _Upload:
@@ -115,6 +130,8 @@ class FaceDetectionServicer(pb_grpc.FaceDetectionServicer):
                 raise _JobFailed(grpc.StatusCode.UNAVAILABLE, "server is shutting down; send the job again")
             if upload.rejection:
                 raise _JobFailed(grpc.StatusCode.INVALID_ARGUMENT, upload.rejection)
+            if is_video_job(upload.options):
+                return await self._process_video(job_id, kind, upload)
             spec = job_spec(upload.options, self.settings.default_preset)
             data = b"".join(upload.chunks)
             upload.chunks.clear()
@@ -138,6 +155,27 @@ class FaceDetectionServicer(pb_grpc.FaceDetectionServicer):
             "job %s: %s, %d face(s), %s", job_id, kind, len(output.faces), output.timings_ms, extra={"job_id": job_id}
         )
         return result_messages(job_id, spec.preset.name, output, queued_seconds * 1000)
+
+    async def _process_video(self, job_id: str, kind: str, upload: _Upload) -> list[pb.JobResponse]:
+        """A video job: no image bytes, files in the media directory. Errors propagate to ``_process``'s handlers
+        except the video ones: an unreadable input is the caller's fault, a failed write the server's."""
+        if upload.size:
+            raise _JobFailed(grpc.StatusCode.INVALID_ARGUMENT, "video jobs carry no image bytes")
+        spec = video_job_spec(upload.options, self.settings.media_dir, self.settings.video_encoder_preset)
+        try:
+            output, queued_seconds = await self.pool.run_video_job(spec)
+        except VideoInputError as exc:
+            return self._failed(job_id, kind, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except VideoOutputError as exc:
+            return self._failed(job_id, kind, grpc.StatusCode.INTERNAL, str(exc))
+        JOBS.labels(kind=kind, outcome="success").inc()
+        STAGE_SECONDS.labels(stage="queue").observe(queued_seconds)
+        for stage, milliseconds in output.timings_ms.items():
+            STAGE_SECONDS.labels(stage=stage.removesuffix("_ms")).observe(milliseconds / 1000)
+        log.info(
+            "job %s: %s, %d frame(s), %s", job_id, kind, output.frames_done, output.timings_ms, extra={"job_id": job_id}
+        )
+        return video_result_messages(job_id, spec.preset.name, output, queued_seconds * 1000)
 
     @staticmethod
     def _failed(job_id: str, kind: str, code: grpc.StatusCode, message: str) -> list[pb.JobResponse]:

@@ -12,14 +12,19 @@ import logging
 import multiprocessing
 import signal
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 from .detection.detector import FaceDetector
 from .detection.loader import load_detector
 from .jobs import JobResult, JobSpec, run_job
 from .metrics import PENDING_JOBS, WORKERS
 from .recognition.embedder import FaceEmbedder, load_embedder
+from .video.jobs import VideoJobResult, VideoJobSpec, run_video_job
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +72,13 @@ def run_job_in_worker(data: bytes, spec: JobSpec, max_pixels: int, enqueued_at: 
     return run_job(data, spec, _detector, max_pixels, embedder), waited
 
 
+def run_video_job_in_worker(spec: VideoJobSpec, enqueued_at: float) -> tuple[VideoJobResult, float]:
+    """Runs in a worker process: the video job's output and the seconds it waited for this worker."""
+    assert _detector is not None
+    waited = time.time() - enqueued_at
+    return run_video_job(spec, _detector), waited
+
+
 class WorkerPool:
     def __init__(self, model_path: Path | None, threads: int, workers: int, queue_size: int, embedding_model: str = ""):
         self.workers = workers
@@ -96,6 +108,15 @@ class WorkerPool:
         return names[0]
 
     async def run_job(self, data: bytes, spec: JobSpec, max_pixels: int) -> tuple[JobResult, float]:
+        return await self._run(run_job_in_worker, data, spec, max_pixels, time.time())
+
+    async def run_video_job(self, spec: VideoJobSpec) -> tuple[VideoJobResult, float]:
+        """A video segment job on a worker (with that worker's detector), counted like an image job: it holds one
+        of the pending slots for as long as it runs."""
+        return await self._run(run_video_job_in_worker, spec, time.time())
+
+    async def _run(self, work: Callable[..., T], *args: Any) -> T:
+        """``work(*args)`` in a worker process; Overloaded when the queue is full."""
         if self._pending >= self.workers + self.queue_size:
             raise Overloaded(
                 f"server busy: {self._pending} jobs already queued or running "
@@ -106,7 +127,7 @@ class WorkerPool:
         self._idle.clear()
         try:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, run_job_in_worker, data, spec, max_pixels, time.time())
+            return await loop.run_in_executor(self._executor, work, *args)
         finally:
             self._pending -= 1
             PENDING_JOBS.set(self._pending)

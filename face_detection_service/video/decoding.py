@@ -1,0 +1,122 @@
+"""A video segment's frames, upright, with their indexes in the whole video and their timestamps.
+
+The gateway splits a video into segments by keyframe and tells each job where to seek (``seek_pts``) and which
+frame is the segment's first (``first_pts``, ``first_frame``). Files whose timestamps cannot be trusted are
+decoded from the start, counting frames, which is slower but always right.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.container
+import av.video.stream
+
+log = logging.getLogger(__name__)
+
+
+class VideoInputError(ValueError):
+    """The job's input is not a readable video (missing, not a video, no video stream): the caller's fault."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Which frames of which file: the proto's VideoSegment, minus what the jobs do with them."""
+
+    input_path: Path
+    first_frame: int
+    frame_count: int
+    seek_pts: int = 0
+    first_pts: int = 0
+    seekable: bool = True
+
+
+@dataclass
+class DecodedFrame:
+    index: int  # in the whole video, from 0, in presentation order
+    pts: int  # in the stream's time base; synthesized from the index when the file has none
+    frame: av.VideoFrame
+    rotation: int  # quarter turns counterclockwise that make the frame upright (0..3)
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    time_base: Fraction
+    average_rate: Fraction | None
+
+
+def open_video(path: Path) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+    """The opened file and its first video stream; VideoInputError naming the problem otherwise."""
+    try:
+        container = av.open(str(path), "r")
+    except FileNotFoundError:
+        raise VideoInputError(f"the video file {path.name!r} does not exist") from None
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise VideoInputError(f"cannot open {path.name!r} as a video: {exc}") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoInputError(f"{path.name!r} has no video stream")
+    return container, container.streams.video[0]
+
+
+def stream_info(stream: av.video.stream.VideoStream) -> StreamInfo:
+    time_base = stream.time_base or Fraction(1, 90000)
+    return StreamInfo(Fraction(time_base), Fraction(stream.average_rate) if stream.average_rate else None)
+
+
+def decode_segment(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, segment: Segment
+) -> Iterator[DecodedFrame]:
+    """The segment's frames in order: ``frame_count`` of them, fewer if the file ends first.
+
+    Seekable: from the keyframe at or before ``seek_pts``, dropping frames before ``first_pts``. Not seekable:
+    from the start, skipping the first ``first_frame`` frames.
+    """
+    info = stream_info(stream)
+    if segment.seekable and segment.seek_pts > 0:
+        container.seek(segment.seek_pts, stream=stream, backward=True)
+    index = 0 if not segment.seekable else segment.first_frame
+    started = False
+    out = 0
+    for frame in _frames(container, stream):
+        if out >= segment.frame_count:
+            return
+        if segment.seekable:
+            started = started or frame.pts is None or frame.pts >= segment.first_pts
+        else:
+            started = index >= segment.first_frame
+        if not started:
+            index += 1
+            continue
+        pts = frame.pts if frame.pts is not None else synthesized_pts(index, info)
+        yield DecodedFrame(index, pts, frame, quarter_turns(frame.rotation))
+        index += 1
+        out += 1
+
+
+def _frames(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:
+    """Every frame the decoder gives; a packet it cannot decode is skipped (logged), the rest go on."""
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except (av.InvalidDataError, av.error.PatchWelcomeError) as exc:
+            log.warning("skipping an undecodable packet at pts %s: %s", packet.pts, exc)
+            continue
+        yield from frames
+
+
+def synthesized_pts(index: int, info: StreamInfo) -> int:
+    """A frame's pts from its index, for files without timestamps: index / frame rate, in the time base."""
+    if info.average_rate:
+        return round(index / info.average_rate / info.time_base)
+    return index
+
+
+def quarter_turns(rotation: float) -> int:
+    """PyAV's ``frame.rotation`` (the display matrix's counterclockwise degrees) as quarter turns for np.rot90."""
+    return round(rotation / 90) % 4

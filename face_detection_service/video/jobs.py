@@ -1,0 +1,127 @@
+"""The two video job kinds, start to finish: a segment's frames -> faces (detect) or -> an MP4 segment (blur).
+
+Both read the input from, and write the output to, paths already resolved inside the media directory (the
+protocol module refuses any other). Detect jobs run the image pipeline's detector on every ``detect_every``-th
+frame (by its index in the whole video, so segments agree on which frames are detected); blur jobs hide exactly
+the faces the caller lists per frame, which lets the gateway track faces across frames and spare whom it likes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..anonymize import AnonymizeOptions
+from ..detection.detector import FaceDetector
+from ..detection.presets import Preset
+from ..detection.types import Detections
+from ..jobs import JobSpec, detect_faces
+from .decoding import Segment, VideoInputError, decode_segment, open_video, stream_info
+from .encoding import SegmentWriter
+from .planes import even_size, hide_faces, upright_rgb, upright_size, yuv420_planes
+
+
+@dataclass(frozen=True)
+class VideoJobSpec:
+    segment: Segment
+    preset: Preset
+    blur: bool = False
+    # Detect jobs
+    detect_every: int = 1
+    score_threshold: float | None = None
+    max_size: int = 0
+    min_face_size: int = 0
+    max_faces: int | None = None
+    # Blur jobs: the faces to hide by frame index (upright pixels); the MP4's path, x264 CRF and speed preset.
+    faces: dict[int, Detections] = field(default_factory=dict)
+    anonymize: AnonymizeOptions = field(default_factory=AnonymizeOptions)
+    output_path: Path | None = None
+    crf: int = 20
+    encoder_preset: str = "veryfast"
+
+    def detection_spec(self) -> JobSpec:
+        """The image job whose detection settings each detected frame gets."""
+        return JobSpec(
+            blur=False,
+            preset=self.preset,
+            score_threshold=self.score_threshold,
+            max_size=self.max_size,
+            min_face_size=self.min_face_size,
+            max_faces=self.max_faces,
+        )
+
+
+@dataclass
+class VideoJobResult:
+    """What a video job returns: the in-process form of the proto's JobResult for video jobs."""
+
+    frames: list[tuple[int, Detections]]  # detect jobs: (frame index, faces) of each detected frame, in order
+    frames_done: int
+    width: int  # of the upright frames (blur jobs: as written, sides made even)
+    height: int
+    model: str = ""
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def run_video_job(spec: VideoJobSpec, detector: FaceDetector) -> VideoJobResult:
+    """Raises VideoInputError (the caller's fault) or VideoOutputError (the server's), each naming the problem."""
+    return run_blur_video(spec) if spec.blur else run_detect_video(spec, detector)
+
+
+def run_detect_video(spec: VideoJobSpec, detector: FaceDetector) -> VideoJobResult:
+    detection = spec.detection_spec()
+    timings = {"decode_ms": 0.0, "inference_ms": 0.0}
+    found: list[tuple[int, Detections]] = []
+    frames_done, width, height = 0, 0, 0
+    container, stream = open_video(spec.segment.input_path)
+    with container:
+        clock = time.perf_counter()
+        for decoded in decode_segment(container, stream, spec.segment):
+            frames_done += 1
+            width, height = upright_size(decoded.frame.width, decoded.frame.height, decoded.rotation)
+            if decoded.index % spec.detect_every:
+                continue
+            rgb = upright_rgb(decoded.frame, decoded.rotation)
+            clock = _lap(timings, "decode_ms", clock)
+            found.append((decoded.index, detect_faces(rgb, width, height, detection, detector)))
+            clock = _lap(timings, "inference_ms", clock)
+        _lap(timings, "decode_ms", clock)
+    return VideoJobResult(found, frames_done, width, height, detector.model_name(spec.preset), timings)
+
+
+def run_blur_video(spec: VideoJobSpec) -> VideoJobResult:
+    """Every frame of the segment, re-encoded, with the listed faces hidden; the MP4 is at ``output_path`` when
+    this returns. Frames are written upright (rotation applied), their sides cropped to even numbers."""
+    assert spec.output_path is not None
+    timings = {"decode_ms": 0.0, "anonymize_ms": 0.0, "encode_ms": 0.0}
+    container, stream = open_video(spec.segment.input_path)
+    info = stream_info(stream)
+    with container:
+        clock = time.perf_counter()
+        frames = decode_segment(container, stream, spec.segment)
+        first = next(frames, None)
+        if first is None:
+            raise VideoInputError(f"the video has no frames from frame {spec.segment.first_frame} on")
+        width, height = upright_size(*even_size(first.frame.width, first.frame.height), first.rotation)
+        with SegmentWriter(
+            spec.output_path, width, height, info.time_base, info.average_rate, spec.crf, spec.encoder_preset
+        ) as writer:
+            for decoded in itertools.chain([first], frames):
+                planes = yuv420_planes(decoded.frame, decoded.rotation)
+                clock = _lap(timings, "decode_ms", clock)
+                faces = spec.faces.get(decoded.index)
+                if faces is not None and len(faces):
+                    planes = hide_faces(planes, faces.boxes, spec.anonymize)
+                    clock = _lap(timings, "anonymize_ms", clock)
+                writer.write(planes, decoded.pts)
+                clock = _lap(timings, "encode_ms", clock)
+        _lap(timings, "encode_ms", clock)
+    return VideoJobResult([], writer.frames, width, height, "", timings)
+
+
+def _lap(timings: dict[str, float], stage: str, since: float) -> float:
+    now = time.perf_counter()
+    timings[stage] += (now - since) * 1000
+    return now
