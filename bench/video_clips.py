@@ -4,7 +4,9 @@
 smooth path through a few random waypoints (eased, so it speeds up and slows down), resizes the window to the
 output size and transforms the photo's ground-truth face boxes (`invalid` ones skipped) into every frame. With
 `out`, it writes an H.264 MP4 (libx264, CRF 18, GOP 25, yuv420p) with an AAC sine tone and a JSON of the boxes per
-frame next to it; without, it returns the frames (RGB uint8) as an iterator.
+frame next to it; without, it returns the frames (RGB uint8) as an iterator. A GT face is
+[x1, y1, x2, y2, face_index]: the box clipped to the frame (kept while >= KEPT_FRACTION of it is inside) and the
+face's index in the clip.
 
     .venv/bin/python -m bench.video_clips --out bench/out/clips    # the clips of bench.video_tracking_sweep
 """
@@ -105,7 +107,9 @@ def _frame_boxes(boxes: np.ndarray, window: np.ndarray, size: tuple[int, int]) -
     area = np.prod(out[:, 2:] - out[:, :2], axis=1)
     inside = np.prod(np.clip(clipped[:, 2:] - clipped[:, :2], 0, None), axis=1)
     keep = inside >= KEPT_FRACTION * np.maximum(area, 1e-9)
-    return [[round(float(v), 2) for v in box] for box in clipped[keep]]
+    return [
+        [*(round(float(v), 2) for v in box), int(i)] for i, box in zip(np.flatnonzero(keep), clipped[keep], strict=True)
+    ]
 
 
 def make_clip(
@@ -117,7 +121,10 @@ def make_clip(
     audio: bool = True,
     out: Path | None = None,
 ) -> tuple[Iterator[np.ndarray] | Path, list[list[list[float]]]]:
-    """(frames or the written MP4's path, GT boxes [x1, y1, x2, y2] per frame) of a clip panning across `photos`."""
+    """(frames or the written MP4's path, GT faces per frame) of a clip panning across `photos`.
+
+    A GT face is [x1, y1, x2, y2, face_index]: its box clipped to the frame and the index of that face in the clip
+    (the same face keeps its index in every frame)."""
     canvas, boxes = _canvas(photos)
     frames = max(1, round(seconds * fps))
     windows = _window_path((canvas.shape[1], canvas.shape[0]), frames, size[0] / size[1], np.random.default_rng(seed))
