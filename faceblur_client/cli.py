@@ -2,12 +2,15 @@
 
     faceblur detect photo.jpg more/*.png              one JSON line per image on stdout
     faceblur blur photos/ -o blurred/ --mode pixelate anonymized copies in blurred/
+    faceblur blur clip.mov -o out/                    an anonymized video: out/clip.mp4 (progress in frames)
     faceblur enroll staff "Ada L" ada.jpg --largest   add Ada's face to the gallery "staff" (prints the JSON)
     faceblur identify staff photos/ -k 3              who of "staff" each face is: one JSON line per image
     faceblur verify a.jpg b.jpg                       the same person? (prints the JSON)
     faceblur blur photos/ -o out/ --spare-gallery staff    hide everyone but the people of "staff"
     faceblur blur photos/ -o out/ --only-gallery staff     hide only the people of "staff"
 
+Videos (MP4, MOV, MKV, WebM, AVI, M4V; by name or by their first bytes) given to `blur` go to the gateway's
+/blur_video one at a time, after the images, and come back as MP4 (H.264, the audio kept).
 Progress and errors go to stderr. Exit status: 0 when every image succeeded, 1 when any failed, 2 for bad usage.
 `verify` answers like cmp(1): 0 when the two largest faces are the same person, 1 when they are not, 2 when it
 cannot tell (bad usage, no face in an image, an unreadable file, the gateway unreachable or refusing).
@@ -26,11 +29,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from faceblur_client.client import DEFAULT_URL, FaceBlurClient, JobKind, TaskOutcome
+from faceblur_client.client import DEFAULT_URL, VIDEO_TIMEOUT_SECONDS, FaceBlurClient, JobKind, TaskOutcome
 from faceblur_client.errors import FaceBlurError, GatewayUnreachable
-from faceblur_client.progress import Progress
+from faceblur_client.progress import FrameProgress, Progress
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}
+IMAGE_TIMEOUT_SECONDS = 300.0
+# How GatewayUnreachable's messages (and a batch's skipped files) begin: no use sending more files.
+UNREACHABLE_MESSAGES = ("cannot reach the FaceBlur gateway", "no answer from the FaceBlur gateway", "skipped: ")
 EXIT_OK, EXIT_FAILED, EXIT_TROUBLE = 0, 1, 2
 DEFAULT_BATCH_SIZE = 32  # the gateway's default GATEWAY_MAX_FILES_PER_REQUEST
 BATCH_MAX_BYTES = 16 * 1024 * 1024  # below the gateway's default upload limit (20 MiB) for all files together
@@ -46,7 +53,8 @@ COMMAND_TEXTS: dict[str, tuple[str, str]] = {
     "blur": (
         "write an anonymized copy of each image to a folder",
         "Anonymize the faces in each image and save the results in a folder (same names; GIF, BMP and TIFF come "
-        "back as PNG). Prints one JSON line per image on stdout.",
+        "back as PNG). Videos (MP4, MOV, MKV, WebM, AVI) come back as MP4, with a progress bar of frames. Prints "
+        "one JSON line per file on stdout.",
     ),
     "enroll": (
         "add a person's face to a gallery",
@@ -83,7 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-key", default=os.environ.get("FACEBLUR_API_KEY"), help="API key (env FACEBLUR_API_KEY)"
     )
     connection.add_argument(
-        "--timeout", type=float, default=300.0, help="seconds to wait for each image's result (default: %(default)g)"
+        "--timeout",
+        type=float,
+        help=f"seconds to wait for each image's result (default: {IMAGE_TIMEOUT_SECONDS:g}; "
+        f"each video's: {VIDEO_TIMEOUT_SECONDS:g})",
     )
     connection.add_argument("--preset", choices=("fast", "balanced", "max_recall"), help="detection preset")
     batching = argparse.ArgumentParser(add_help=False)
@@ -116,11 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
         for name, (summary, description) in COMMAND_TEXTS.items()
     )
     _add_images(detect)
-    _add_images(blur)
-    blur.add_argument("-o", "--output-dir", type=Path, required=True, help="folder for the anonymized images")
+    blur.add_argument("images", nargs="+", type=Path, metavar="FILE", help="images or videos, or folders of them")
+    blur.add_argument("-o", "--output-dir", type=Path, required=True, help="folder for the anonymized files")
     blur.add_argument("--mode", choices=("blur", "pixelate", "solid"), help="how faces are hidden (default: blur)")
     blur.add_argument("--mask", choices=("ellipse", "box"), help="shape of the hidden area (default: ellipse)")
     blur.add_argument("--box-scale", type=float, help="grow each face box by this factor first, 1..2")
+    blur.add_argument("--crf", type=_crf, help="videos: x264 quality, 0..51, lower is better and larger")
     by_gallery = blur.add_mutually_exclusive_group()
     by_gallery.add_argument("--spare-gallery", metavar="GALLERY", help="leave this gallery's people visible")
     by_gallery.add_argument("--only-gallery", metavar="GALLERY", help="hide only this gallery's people")
@@ -145,18 +157,78 @@ def _add_images(command: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    client = FaceBlurClient(args.url, api_key=args.api_key, timeout=args.timeout)
+    client = FaceBlurClient(args.url, api_key=args.api_key, timeout=args.timeout or IMAGE_TIMEOUT_SECONDS)
     if args.command in ("enroll", "verify"):
         return answer_once(client, args)
+    if args.command == "blur":
+        return blur_files(client, args)
     images = expand_images(args.images)
     if args.command == "detect":
         handler: ImageHandler = DetectHandler(client, args)
-    elif args.command == "identify":
-        handler = IdentifyHandler(client, args)
     else:
-        handler = BlurHandler(client, args, OutputNamer(args.output_dir))
+        handler = IdentifyHandler(client, args)
     results = run_batch(images, handler, args.concurrency, args.batch_size)
     return EXIT_OK if results and all(result.ok for result in results) else EXIT_FAILED
+
+
+def blur_files(client: FaceBlurClient, args: argparse.Namespace) -> int:
+    """blur: the images in batches (as detect), then the videos one at a time, all into args.output_dir."""
+    files = expand_images(args.images, VIDEO_SUFFIXES)
+    videos = [path for path in files if is_video(path)]
+    images = [path for path in files if path not in videos]
+    namer = OutputNamer(args.output_dir)
+    results: list[FileResult] = []
+    if images or not videos:
+        results += run_batch(images, BlurHandler(client, args, namer), args.concurrency, args.batch_size)
+    unreachable = any(result.message.startswith(UNREACHABLE_MESSAGES) for result in results)
+    for video in videos:
+        if unreachable:
+            results.append(FileResult(video, False, "skipped: the gateway is unreachable"))
+            FrameProgress(str(video)).finish(results[-1].message)
+            continue
+        results.append(blur_one_video(client, args, namer, video))
+        unreachable = results[-1].message.startswith(UNREACHABLE_MESSAGES)
+    failed = sum(not result.ok for result in results[len(results) - len(videos) :])
+    if failed and len(videos) > 1:
+        print(f"{failed} of {len(videos)} videos failed", file=sys.stderr)
+    return EXIT_OK if results and all(result.ok for result in results) else EXIT_FAILED
+
+
+def blur_one_video(client: FaceBlurClient, args: argparse.Namespace, namer: OutputNamer, video: Path) -> FileResult:
+    """Upload, follow the frames on stderr, download to OUTPUT_DIR/NAME.mp4; its JSON line on stdout."""
+    progress = FrameProgress(str(video))
+    target = namer.claim(video, ".mp4")
+    try:
+        outcome = client.blur_video(
+            video, target, mode=args.mode, mask=args.mask, box_scale=args.box_scale, threshold=args.threshold,
+            preset=args.preset, crf=args.crf, progress=progress.update, timeout=args.timeout,
+        )  # fmt: skip
+    except (FaceBlurError, OSError) as error:
+        result = FileResult(video, False, _reason(error))
+    else:
+        tracks = outcome.tracks
+        message = f"{outcome.frames} frames, {tracks} face track{'' if tracks == 1 else 's'} -> {target}"
+        result = FileResult(video, True, message, {"file": str(video), "output": str(target), **outcome.summary()})
+        print(json.dumps(result.record), flush=True)
+    progress.finish(result.message)
+    return result
+
+
+def is_video(path: Path) -> bool:
+    """A video by its name (VIDEO_SUFFIXES) or, whatever its name, by its first bytes (MP4/MOV, Matroska/WebM,
+    AVI). A file that cannot be read is not one (it fails as an image would, with the reason)."""
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return path.is_file()
+    try:
+        with path.open("rb") as source:
+            head = source.read(12)
+    except OSError:
+        return False
+    return (
+        head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")  # ISO media: MP4, MOV, M4V
+        or head.startswith(b"\x1a\x45\xdf\xa3")  # EBML: Matroska, WebM
+        or (head.startswith(b"RIFF") and head[8:12] == b"AVI ")
+    )
 
 
 def answer_once(client: FaceBlurClient, args: argparse.Namespace) -> int:
@@ -331,12 +403,14 @@ class OutputNamer:
             return candidate
 
 
-def expand_images(paths: list[Path]) -> list[Path]:
-    """Files as given (whatever their names); folders become the image files directly inside them."""
+def expand_images(paths: list[Path], also: set[str] | frozenset[str] = frozenset()) -> list[Path]:
+    """Files as given (whatever their names); folders become the image files directly inside them (and those
+    with the suffixes `also`: blur takes videos too)."""
+    suffixes = IMAGE_SUFFIXES | also
     images: list[Path] = []
     for path in paths:
         if path.is_dir():
-            images.extend(sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+            images.extend(sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes))
         else:
             images.append(path)
     return images
@@ -358,6 +432,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _crf(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 51:
+        raise argparse.ArgumentTypeError("must be between 0 and 51")
     return value
 
 

@@ -1,22 +1,24 @@
 """FaceBlurClient: submit an image, wait for its task, read the faces and the anonymized image; recognize people
-(embed, verify, enroll into galleries, identify) and anonymize everyone but (or only) a gallery's people."""
+(embed, verify, enroll into galleries, identify) and anonymize everyone but (or only) a gallery's people; anonymize
+a video (upload it, follow its progress in frames, download the MP4 and its per-frame face tracks)."""
 
 from __future__ import annotations
 
 import base64
 import email.utils
 import json
+import shutil
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from faceblur_client.errors import ApiError, GatewayUnreachable, TaskFailed, TaskTimeout
-from faceblur_client.multipart import FilePart, encode_form
+from faceblur_client.multipart import FilePart, closing, encode_form, field_parts, file_header, new_boundary
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 JobKind = Literal["detect", "blur", "embed"]
@@ -29,7 +31,14 @@ RETRYABLE_STATUSES = (429, 503)
 RETRY_PAUSE_SECONDS = 1.0
 FILE_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif", "bmp": ".bmp", "tiff": ".tif"}
 
+# Videos: how often to ask for progress when following it; the default wait for one video (a long one takes a while).
+PROGRESS_POLL_SECONDS = 1.0
+VIDEO_TIMEOUT_SECONDS = 3600.0
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+
 ImageInput = bytes | str | Path
+VideoInput = bytes | str | Path
+ProgressCallback = Callable[[int, int], object]
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,54 @@ class TaskOutcome:
             )
             for name, value in self.task.items()
         }
+
+
+@dataclass(frozen=True)
+class VideoOutcome:
+    """A finished (SUCCESS) blur_video task: `task` as GET /task_result returns it, and the anonymized MP4,
+    written to `path` (when blur_video was given an output) or kept in `video` (bytes)."""
+
+    task: dict[str, Any]
+    path: Path | None = None
+    video: bytes | None = None
+
+    @property
+    def task_id(self) -> str:
+        return self.task["task_id"]
+
+    @property
+    def kind(self) -> str:
+        return self.task["kind"]
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """{"video_url", "faces_url", "frames", "fps", "duration_s", "width", "height", "audio", "audio_copied",
+        "tracks", "detect_every", "segments", "size_bytes"}."""
+        return self.task.get("result") or {}
+
+    @property
+    def frames(self) -> int:
+        return int(self.result.get("frames", 0))
+
+    @property
+    def tracks(self) -> int:
+        """How many distinct faces (tracks) the video showed."""
+        return int(self.result.get("tracks", 0))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the MP4 to `path` (copied from where it was downloaded, or from memory)."""
+        target = Path(path)
+        if self.path is not None:
+            if self.path.resolve() != target.resolve():
+                shutil.copyfile(self.path, target)
+        elif self.video is not None:
+            target.write_bytes(self.video)
+        else:
+            raise ValueError(f"task {self.task_id}: the video was not downloaded")
+        return target
+
+    def summary(self) -> dict[str, Any]:
+        return dict(self.task)
 
 
 class FaceBlurClient:
@@ -212,6 +269,102 @@ class FaceBlurClient:
         )  # fmt: skip
         return self.wait(task_id, timeout)
 
+    # --- video -----------------------------------------------------------------------------------------------
+
+    def submit_video(
+        self,
+        video: VideoInput,
+        filename: str | None = None,
+        *,
+        mode: str | None = None,
+        mask: str | None = None,
+        box_scale: float | None = None,
+        threshold: float | None = None,
+        preset: str | None = None,
+        crf: int | None = None,
+        callback_url: str | None = None,
+    ) -> str:
+        """Upload a video (MP4, MOV, MKV, WebM or AVI) to POST /blur_video; the task id. A file is streamed
+        from disk, never read into memory whole."""
+        options = {
+            "mode": mode, "mask": mask, "box_scale": box_scale, "threshold": threshold, "preset": preset,
+            "crf": crf, "callback_url": callback_url,
+        }  # fmt: skip
+        body = _StreamedForm(options, video, filename)
+        answer = self._request(
+            "POST", "blur_video", body=body, content_type=body.content_type, retry_busy=True,
+            content_length=body.length,
+        )  # fmt: skip
+        return answer["task_id"]
+
+    def wait_video(
+        self, task_id: str, timeout: float | None = None, progress: ProgressCallback | None = None
+    ) -> dict[str, Any]:
+        """Wait for a video task; the finished task (SUCCESS). With `progress`, it is called with (frames_done,
+        frames_total) whenever they change (polled about once a second); without, one long poll after another.
+        Raises TaskFailed or TaskTimeout."""
+        seconds = VIDEO_TIMEOUT_SECONDS if timeout is None else timeout
+        deadline = time.monotonic() + seconds
+        last: tuple[int, int] | None = None
+        while True:
+            remaining = deadline - time.monotonic()
+            step = PROGRESS_POLL_SECONDS if progress is not None else LONG_POLL_SECONDS
+            task = self.task(task_id, wait=max(0.0, min(step, round(remaining, 1))))
+            status = task["status"]
+            if progress is not None:
+                counts = _progress_of(task, last)
+                if counts is not None and counts != last:
+                    progress(*counts)
+                    last = counts
+            if status == "SUCCESS":
+                return task
+            if status == "FAILURE":
+                raise TaskFailed(task_id, task.get("error") or "the task failed (no reason given)")
+            if deadline - time.monotonic() <= 0:
+                raise TaskTimeout(task_id, status, seconds)
+
+    def download_video(self, task_id: str, output: str | Path | IO[bytes] | None = None) -> bytes | Path | None:
+        """GET /task_result/{id}/video: the anonymized MP4, streamed to `output` (a path, returned, or a binary
+        file object, None returned), else returned as bytes."""
+        return self._download(f"task_result/{_quote(task_id)}/video", output)
+
+    def video_faces(self, task_id: str) -> list[dict[str, Any]]:
+        """GET /task_result/{id}/faces: one entry per frame, {"frame", "time_s", "faces": [{"track_id",
+        "facial_area", "confidence", "detected"}]} ("detected": found on that frame, not carried by tracking)."""
+        raw = self._download(f"task_result/{_quote(task_id)}/faces", None)
+        assert isinstance(raw, bytes)
+        return [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
+
+    def blur_video(
+        self,
+        video: VideoInput,
+        output: str | Path | None = None,
+        *,
+        mode: str | None = None,
+        mask: str | None = None,
+        box_scale: float | None = None,
+        threshold: float | None = None,
+        preset: str | None = None,
+        crf: int | None = None,
+        progress: ProgressCallback | None = None,
+        filename: str | None = None,
+        timeout: float | None = None,
+    ) -> VideoOutcome:
+        """Anonymize every face in every frame of a video (its audio kept): upload, wait (calling `progress`
+        with (frames_done, frames_total) as it goes), then download the MP4 (H.264) to `output`, or into the
+        outcome's `video` bytes when no output is given. Options as for blur, plus `crf` (x264 quality 0..51,
+        lower is better and larger). `timeout`: seconds to wait for the task (default 3600)."""
+        task_id = self.submit_video(
+            video, filename, mode=mode, mask=mask, box_scale=box_scale, threshold=threshold, preset=preset, crf=crf
+        )
+        task = self.wait_video(task_id, timeout, progress)
+        if output is None:
+            data = self.download_video(task_id)
+            return VideoOutcome(task, video=data if isinstance(data, bytes) else None)
+        target = Path(output)
+        self.download_video(task_id, target)
+        return VideoOutcome(task, path=target)
+
     # --- recognition -----------------------------------------------------------------------------------------
 
     def embed(
@@ -308,15 +461,19 @@ class FaceBlurClient:
         self,
         method: str,
         path: str,
-        body: bytes | None = None,
+        body: bytes | Iterable[bytes] | None = None,
         content_type: str | None = None,
         timeout: float | None = None,
         retry_busy: bool = False,
+        content_length: int | None = None,
     ) -> dict[str, Any]:
         url = f"{self.url}/{path}"
         give_up_at = time.monotonic() + self.timeout
+        headers = self._headers(content_type)
+        if content_length is not None:  # a streamed body: sent as it is read, not chunked
+            headers["Content-Length"] = str(content_length)
         while True:
-            request = urllib.request.Request(url, data=body, headers=self._headers(content_type), method=method)
+            request = urllib.request.Request(url, data=body, headers=headers, method=method)  # type: ignore[arg-type]
             try:
                 with urllib.request.urlopen(request, timeout=timeout or self.request_timeout) as response:
                     return json.load(response)
@@ -333,6 +490,78 @@ class FaceBlurClient:
                 raise GatewayUnreachable(f"no answer from the FaceBlur gateway at {self.url}: {error}") from None
             except json.JSONDecodeError:
                 raise GatewayUnreachable(f"{url} did not answer with JSON: is this a FaceBlur gateway?") from None
+
+    def _download(self, path: str, output: str | Path | IO[bytes] | None) -> bytes | Path | None:
+        """GET a file (not JSON): streamed to `output` (a path, returned, or a file object), else its bytes."""
+        url = f"{self.url}/{path}"
+        headers = self._headers(None) | {"Accept": "*/*"}
+        request = urllib.request.Request(url, headers=headers, method="GET")
+        try:
+            with urllib.request.urlopen(request, timeout=self.request_timeout) as response:
+                if output is None:
+                    return response.read()
+                if isinstance(output, str | Path):
+                    target = Path(output)
+                    partial = target.with_name(f".{target.name}.part")
+                    try:
+                        with partial.open("wb") as sink:
+                            shutil.copyfileobj(response, sink, DOWNLOAD_CHUNK_BYTES)
+                        partial.replace(target)
+                    finally:
+                        partial.unlink(missing_ok=True)
+                    return target
+                shutil.copyfileobj(response, output, DOWNLOAD_CHUNK_BYTES)
+                return None
+        except urllib.error.HTTPError as error:
+            raise ApiError(error.code, _error_detail(error)) from None
+        except urllib.error.URLError as error:
+            raise GatewayUnreachable(f"cannot reach the FaceBlur gateway at {self.url}: {error.reason}") from None
+        except (TimeoutError, ConnectionError) as error:
+            raise GatewayUnreachable(f"no answer from the FaceBlur gateway at {self.url}: {error}") from None
+
+
+class _StreamedForm:
+    """A multipart/form-data body with one file in the field `file`, read from disk in chunks as it is sent
+    (bytes are sent as they are). Iterable again and again, so a busy gateway's 429/503 can be retried."""
+
+    def __init__(self, fields: dict[str, object], video: VideoInput, filename: str | None) -> None:
+        if isinstance(video, bytes | bytearray):
+            self._data: bytes | None = bytes(video)
+            self._path: Path | None = None
+            name, size = filename or "video.mp4", len(video)
+        else:
+            self._data, self._path = None, Path(video)
+            name, size = filename or self._path.name, self._path.stat().st_size
+        boundary = new_boundary()
+        self._head = field_parts(fields, boundary) + file_header(boundary, name)
+        self._tail = b"\r\n" + closing(boundary)
+        self.length = len(self._head) + size + len(self._tail)
+        self.content_type = f"multipart/form-data; boundary={boundary}"
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self._head
+        if self._data is not None:
+            yield self._data
+        else:
+            assert self._path is not None
+            with self._path.open("rb") as source:
+                while chunk := source.read(DOWNLOAD_CHUNK_BYTES):
+                    yield chunk
+        yield self._tail
+
+
+def _progress_of(task: dict[str, Any], last: tuple[int, int] | None) -> tuple[int, int] | None:
+    """(frames_done, frames_total) from a task: its progress while it runs, all frames once it succeeded."""
+    progress = task.get("progress")
+    if isinstance(progress, dict) and "frames_total" in progress:
+        return int(progress.get("frames_done", 0)), int(progress["frames_total"])
+    if task.get("status") == "SUCCESS":
+        frames = (task.get("result") or {}).get("frames")
+        if isinstance(frames, int):
+            return frames, frames
+        if last is not None:
+            return last[1], last[1]
+    return None
 
 
 def _quote(name: str) -> str:
