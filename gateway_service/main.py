@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from gateway_service.access import AccessMiddleware, access_control
 from gateway_service.api.deps import GatewayServices
-from gateway_service.api.routes import health, metrics, recognition, tasks
+from gateway_service.api.routes import health, metrics, recognition, tasks, video
 from gateway_service.core.config import Settings, get_settings
 from gateway_service.core.logging import configure_logging
 from gateway_service.dispatcher.consumer import Dispatcher
@@ -76,11 +76,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await redis.aclose()
 
     app = FastAPI(title="FaceBlur gateway", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
-    # Every POST is an upload (images for tasks), so every one is cut off at the upload limit.
-    app.add_middleware(UploadSizeLimitMiddleware, limit_bytes=settings.max_upload_bytes)
+    # Every POST is an upload, so every one is cut off at its limit: videos at theirs, images at the upload limit.
+    app.add_middleware(UploadSizeLimitMiddleware, limit_bytes=settings.max_upload_bytes, exclude=video.UPLOAD_PATHS)
+    app.add_middleware(
+        UploadSizeLimitMiddleware,
+        limit_bytes=settings.video_max_bytes,
+        paths=video.UPLOAD_PATHS,
+        setting="GATEWAY_VIDEO_MAX_BYTES",
+    )
     app.add_middleware(AccessMiddleware, **access_control(settings))
     app.include_router(tasks.router)
     app.include_router(recognition.router)
+    app.include_router(video.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.add_exception_handler(RedisError, _redis_unavailable)

@@ -31,9 +31,9 @@ def describe_size(num_bytes: int) -> str:
     raise AssertionError("unreachable")
 
 
-def too_large_message(upload_bytes: int | None, limit_bytes: int) -> str:
+def too_large_message(upload_bytes: int | None, limit_bytes: int, setting: str = "GATEWAY_MAX_UPLOAD_BYTES") -> str:
     """The 413 message: what came in (when known), the limit, and the setting that controls it."""
-    limit = f"the limit is {describe_size(limit_bytes)} (GATEWAY_MAX_UPLOAD_BYTES={limit_bytes})"
+    limit = f"the limit is {describe_size(limit_bytes)} ({setting}={limit_bytes})"
     if upload_bytes is None:
         return f"upload is too large; {limit}"
     return f"upload is {describe_size(upload_bytes)}; {limit}"
@@ -51,17 +51,28 @@ class _BodyTooLarge(Exception):
 
 
 class UploadSizeLimitMiddleware:
-    """Answers 413 to POSTs (on ``paths``, or on every path when None) whose body exceeds ``limit_bytes`` plus
-    the multipart envelope."""
+    """Answers 413 to POSTs (on ``paths``, or on every path but ``exclude`` when None) whose body exceeds
+    ``limit_bytes`` plus the multipart envelope; the message names ``setting``."""
 
-    def __init__(self, app: ASGIApp, *, limit_bytes: int, paths: Collection[str] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limit_bytes: int,
+        paths: Collection[str] | None = None,
+        exclude: Collection[str] = (),
+        setting: str = "GATEWAY_MAX_UPLOAD_BYTES",
+    ) -> None:
         self.app = app
         self.limit_bytes = limit_bytes
         self.body_limit = limit_bytes + MULTIPART_OVERHEAD_BYTES
         self.paths = frozenset(paths) if paths is not None else None
+        self.exclude = frozenset(exclude)
+        self.setting = setting
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limited = self.paths is None or scope.get("path") in self.paths
+        path = scope.get("path")
+        limited = path in self.paths if self.paths is not None else path not in self.exclude
         if scope["type"] != "http" or scope["method"] != "POST" or not limited:
             await self.app(scope, receive, send)
             return
@@ -99,7 +110,9 @@ class UploadSizeLimitMiddleware:
             await self._send_413(send, None)
 
     async def _send_413(self, send: Send, upload_bytes: int | None) -> None:
-        body = json.dumps({"detail": too_large_message(upload_bytes, self.limit_bytes)}, separators=(",", ":")).encode()
+        body = json.dumps(
+            {"detail": too_large_message(upload_bytes, self.limit_bytes, self.setting)}, separators=(",", ":")
+        ).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -133,8 +133,12 @@ class Stack(ServiceGroup):
         work_dir.mkdir(parents=True, exist_ok=True)
         self.work_dir = work_dir
         self.redis = redis_server or RedisServer(work_dir)
-        self.face = FaceService(work_dir)
-        self.gateway = Gateway(work_dir, self.redis.url, [self.face.address], **gateway_env)
+        # Videos: the gateway and the face service share this directory, as they would share a volume.
+        self.media_dir = Path(gateway_env.pop("GATEWAY_MEDIA_DIR", work_dir / "media"))
+        self.face = FaceService(work_dir, FACE_MEDIA_DIR=str(self.media_dir))
+        self.gateway = Gateway(
+            work_dir, self.redis.url, [self.face.address], GATEWAY_MEDIA_DIR=str(self.media_dir), **gateway_env
+        )
         # A Redis passed in belongs to the caller: it is neither started nor stopped here.
         super().__init__([self.face, self.gateway] if redis_server else [self.redis, self.face, self.gateway])
 

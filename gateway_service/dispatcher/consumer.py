@@ -31,6 +31,7 @@ from gateway_service.core.shutdown import drain
 from gateway_service.dispatcher.capacity import in_flight_limit
 from gateway_service.dispatcher.face_client import FaceJobTimeout, FacePool, FaceServiceUnavailable
 from gateway_service.dispatcher.flows import TaskOutput, TaskRefused, TaskRunner
+from gateway_service.dispatcher.video_flow import VideoFlow
 from gateway_service.galleries.cache import GalleryCache
 from gateway_service.galleries.store import GalleryStore
 from gateway_service.metrics import STAGE_SECONDS, TASKS_FINISHED, observe_dispatcher, observe_face_timings
@@ -38,6 +39,7 @@ from gateway_service.tasks.inputs import unpack_images
 from gateway_service.tasks.models import TaskKind, TaskRecord, TaskStatus
 from gateway_service.tasks.queue import JobEntry, JobQueue
 from gateway_service.tasks.store import TaskStore
+from gateway_service.video.storage import remove_task, remove_work, sweep_expired
 from gateway_service.webhooks.delivery import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -67,7 +69,8 @@ class Dispatcher:
         self._queue = queue
         self._pool = pool or FacePool(settings.face_service_addresses)
         galleries = galleries or GalleryStore(store.redis, store.keys)
-        self._runner = TaskRunner(settings, galleries, GalleryCache(galleries))
+        video = VideoFlow(settings, store, self._connected_workers)
+        self._runner = TaskRunner(settings, galleries, GalleryCache(galleries), video)
         self._webhooks = WebhookSender(settings, self._store)
         self._held: dict[str, asyncio.Task[None]] = {}  # stream entry id -> the task working on it
         self._slot_freed = asyncio.Event()
@@ -151,6 +154,7 @@ class Dispatcher:
                     self._take(entry)
                 if time.monotonic() - last_forget > 60:
                     last_forget = time.monotonic()
+                    await sweep_expired(self._settings.media_dir, self._store.exists)
                     forget_after_ms = int(
                         max(_FORGET_CONSUMERS_AFTER_SECONDS, 10 * self._settings.claim_idle_seconds) * 1000
                     )
@@ -180,9 +184,11 @@ class Dispatcher:
         self._observe()
         return limit - self.in_flight
 
+    def _connected_workers(self) -> int:
+        return sum(workers or 0 for workers in self._pool.connected_workers)
+
     def _observe(self) -> None:
-        face_workers = sum(workers or 0 for workers in self._pool.connected_workers)
-        observe_dispatcher(self.in_flight, self.in_flight_limit, face_workers)
+        observe_dispatcher(self.in_flight, self.in_flight_limit, self._connected_workers())
 
     def _take(self, entry: JobEntry) -> None:
         if entry.entry_id in self._held:
@@ -234,6 +240,8 @@ class Dispatcher:
         if record.attempts >= self._settings.max_attempts:
             problem = record.last_problem or "the dispatcher or face service stopped while working on it"
             await self._fail(entry, _gave_up(record.attempts, problem))
+        if record.kind is TaskKind.BLUR_VIDEO:  # its input is a file in the media directory
+            return _Job(record, [])
         image = await self._store.get_image(entry.task_id)
         if image is None:
             await self._fail(entry, "the uploaded image is no longer in Redis (it expired or Redis lost it)")
@@ -306,6 +314,7 @@ class Dispatcher:
             observe_face_timings(timings)
         if await self._store.finish_success(entry.task_id, entry.entry_id, output.result, output.image):
             self._finished(entry.task_id, job.record.kind, TaskStatus.SUCCESS, job.record.created_at)
+        await asyncio.to_thread(remove_work, self._settings.media_dir, entry.task_id)
         log.info("task done", extra={"task_id": entry.task_id})
 
     async def _acknowledge(self, entry: JobEntry) -> NoReturn:
@@ -315,7 +324,8 @@ class Dispatcher:
 
     async def _send_until_answered(self, task_id: str, attempt: str, options: pb.JobOptions, image: bytes) -> JobAnswer:
         """Send the job; a busy service is asked again with backoff, within the job timeout."""
-        timeout = self._settings.face_job_timeout_seconds
+        video = options.HasField("video")
+        timeout = self._settings.video_segment_timeout_seconds if video else self._settings.face_job_timeout_seconds
         deadline = time.monotonic() + timeout
         delay = 0.1
         for send in itertools.count(1):
@@ -338,6 +348,7 @@ class Dispatcher:
             record = await self._store.get_summary(entry.task_id)
             kind, created_at = record if record else (None, None)
             self._finished(entry.task_id, kind, TaskStatus.FAILURE, created_at)
+            await asyncio.to_thread(remove_task, self._settings.media_dir, entry.task_id)
         raise _Settled
 
     def _finished(self, task_id: str, kind: TaskKind | None, status: TaskStatus, created_at: float | None) -> None:

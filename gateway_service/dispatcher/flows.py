@@ -1,6 +1,7 @@
 """What each kind of task asks of the face services, and what its result is.
 
-Detect and blur are one job. Recognition tasks run embed jobs, then decide in between with the galleries:
+Detect and blur are one job; a video is many (``video_flow``).
+Recognition tasks run embed jobs, then decide in between with the galleries:
 verify compares two images' largest faces, enroll stores one face, identify matches every face, and blur with a
 ``spare_gallery`` / ``only_gallery`` embeds first, chooses the faces to hide, then sends a blur job given exactly
 those faces. Sending (and its retries) is the dispatcher's; this module only decides.
@@ -18,6 +19,7 @@ from faceblur_proto.v1 import face_detection_pb2 as pb
 from faceblur_proto.vocabulary import TaskKind, face_entry
 from gateway_service.core.config import Settings
 from gateway_service.dispatcher.results import job_options_message, stored_result
+from gateway_service.dispatcher.video_flow import VideoFlow, VideoRefused
 from gateway_service.galleries.cache import GalleryCache
 from gateway_service.galleries.matching import GalleryVectors, similarity
 from gateway_service.galleries.store import GalleryStore, ModelMismatch
@@ -44,9 +46,16 @@ class TaskRunner:
     settings: Settings
     galleries: GalleryStore
     cache: GalleryCache
+    video: VideoFlow
 
     async def run(self, record: TaskRecord, images: list[bytes], send: Send) -> TaskOutput:
         options = record.options
+        if record.kind is TaskKind.BLUR_VIDEO:
+            try:
+                outcome = await self.video.run(record, send)
+            except VideoRefused as refused:
+                raise TaskRefused(str(refused)) from None
+            return TaskOutput(outcome.result)
         if record.kind is TaskKind.BLUR and (options.spare_gallery or options.only_gallery):
             return await self._blur_by_gallery(record, images[0], send)
         if record.kind in (TaskKind.DETECT, TaskKind.BLUR):

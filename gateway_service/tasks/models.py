@@ -46,6 +46,7 @@ class JobOptions:
     match_threshold: float | None = None  # identify: the lowest similarity that names a subject
     spare_gallery: str | None = None  # blur: faces matched to this gallery stay visible
     only_gallery: str | None = None  # blur: only faces matched to this gallery are hidden
+    crf: int | None = None  # blur_video: the output's x264 quality (default GATEWAY_VIDEO_CRF)
 
     def as_dict(self) -> dict[str, object]:
         """The options the user chose (defaults left out), as the API shows them."""
@@ -88,6 +89,9 @@ class TaskRecord:
     webhook_status: str = ""
     webhook_attempts: int = 0
     webhook_error: str = ""
+    # Video tasks while they run: frames processed and in all (None before the first progress report).
+    frames_done: int | None = None
+    frames_total: int | None = None
 
 
 class WebhookStatus(str, Enum):
@@ -131,4 +135,10 @@ def record_from_hash(task_id: str, fields: dict[bytes, bytes]) -> TaskRecord:
         webhook_status=string("webhook_status") or "",
         webhook_attempts=int(string("webhook_attempts") or 0),
         webhook_error=string("webhook_error") or "",
+        frames_done=_integer(string("frames_done")),
+        frames_total=_integer(string("frames_total")),
     )
+
+
+def _integer(value: str | None) -> int | None:
+    return int(value) if value else None

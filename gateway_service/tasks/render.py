@@ -43,7 +43,11 @@ class TaskResult(BaseModel):
         description="detect: {face_1: {facial_area: [x1, y1, x2, y2], confidence, landmarks}, ...}; "
         "blur: the anonymized image, base64-encoded; embed: the faces, each with embedding and embedding_model; "
         "identify: the faces, each with matches and subject; verify: {same_person, similarity, threshold, face1, "
-        "face2}; enroll: {face_id, gallery, subject, facial_area}",
+        "face2}; enroll: {face_id, gallery, subject, facial_area}; blur_video: {video_url, faces_url, frames, fps, "
+        "duration_s, width, height, audio, audio_copied, tracks, ...}",
+    )
+    progress: dict[str, int] | None = Field(
+        None, description="blur_video while it runs: {frames_done, frames_total} (detection and anonymization)"
     )
     faces: dict[str, Any] | None = Field(
         None,
@@ -91,7 +95,9 @@ def task_result(record: TaskRecord) -> TaskResult:
     if record.status is TaskStatus.SUCCESS and record.result is not None:
         stored = record.result
         image = base64.b64encode(record.result_image).decode("ascii") if record.result_image else None
-        if record.kind is TaskKind.BLUR:
+        if record.kind is TaskKind.BLUR_VIDEO:
+            body["result"] = stored["video"]
+        elif record.kind is TaskKind.BLUR:
             body["result"] = image
             body["faces"] = stored["faces"]
         elif "answer" in stored:  # verify, enroll: an answer object
@@ -104,6 +110,8 @@ def task_result(record: TaskRecord) -> TaskResult:
         body["error"] = record.error or "unknown error"
     elif record.status is TaskStatus.PENDING and record.last_problem:
         body["retry_reason"] = record.last_problem
+    if not record.status.is_final and record.frames_total is not None:
+        body["progress"] = {"frames_done": record.frames_done or 0, "frames_total": record.frames_total}
     if record.callback_url:
         webhook = {
             "url": record.callback_url,

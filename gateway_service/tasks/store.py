@@ -55,6 +55,13 @@ end
 return wrote
 """
 
+# KEYS: task. ARGV: field/value pairs. Writes them only while the task is neither finished nor gone.
+_UPDATE_IF_RUNNING = f"""
+{_NOT_FINAL} return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
 # KEYS: task. ARGV: field/value pairs. Writes them only if the task still exists (an expired one stays gone).
 _UPDATE_IF_EXISTS = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -76,6 +83,7 @@ class TaskStore:
         self._back_to_pending = self.redis.register_script(_BACK_TO_PENDING)
         self._finish = self.redis.register_script(_FINISH)
         self._update_if_exists = self.redis.register_script(_UPDATE_IF_EXISTS)
+        self._update_if_running = self.redis.register_script(_UPDATE_IF_RUNNING)
 
     async def create(self, record: TaskRecord, image: bytes, state: Mapping[str, str | int] | None = None) -> None:
         """Store a new PENDING task and its image, and queue its job, in one transaction. ``state`` overrides
@@ -120,6 +128,11 @@ class TaskStore:
         fields = ["webhook_status", status.value, "webhook_attempts", str(attempts), "webhook_error", error]
         await self._update_if_exists(keys=[self.keys.task(task_id)], args=fields)
 
+    async def set_progress(self, task_id: str, frames_done: int, frames_total: int) -> None:
+        """A video task's progress, shown by GET /task_result while it runs (a finished task is left alone)."""
+        fields = ["frames_done", str(frames_done), "frames_total", str(frames_total)]
+        await self._update_if_running(keys=[self.keys.task(task_id)], args=fields)
+
     async def queue_depth(self) -> tuple[int, int]:
         """Jobs in the stream (queued or in flight) and, of those, the ones a dispatcher holds."""
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -130,6 +143,9 @@ class TaskStore:
             raise length
         held = 0 if isinstance(pending, Exception) else int(pending["pending"])  # no group yet: nothing held
         return int(length), held
+
+    async def exists(self, task_id: str) -> bool:
+        return bool(await self.redis.exists(self.keys.task(task_id)))
 
     async def get_status(self, task_id: str) -> TaskStatus | None:
         value = await self.redis.hget(self.keys.task(task_id), "status")

@@ -1,0 +1,126 @@
+"""Videos through the real stack: POST /blur_video, its result, the MP4 (with Range) and the face tracks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+from tests.gateway.helpers import reference_jpeg, submit, wait_for
+from tests.stack import Stack
+from tests.videos import decoded_frames, packets, write_clip
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("clips") / "walk.mp4", seconds=2.0, fps=25, size=(480, 270))
+
+
+@pytest.fixture(scope="module")
+def finished(stack: Stack, clip: Path) -> dict:
+    """One video task, run once for the tests of its outcome."""
+    with stack.gateway.client() as api:
+        response = api.post("/blur_video", files={"file": ("walk.mp4", clip.read_bytes(), "video/mp4")})
+        assert response.status_code == 202, response.text
+        return wait_for(api, response.json()["task_id"], timeout=240)
+
+
+def test_a_video_task_ends_with_the_video_described(finished: dict) -> None:
+    assert finished["status"] == "SUCCESS", finished
+    result = finished["result"]
+    task_id = finished["task_id"]
+    assert result["video_url"] == f"/task_result/{task_id}/video"
+    assert result["faces_url"] == f"/task_result/{task_id}/faces"
+    assert (result["frames"], result["width"], result["height"], result["audio"]) == (50, 480, 270, True)
+    assert result["fps"] == pytest.approx(25)
+    assert result["duration_s"] == pytest.approx(2.0, abs=0.1)
+    assert result["tracks"] >= 1
+
+
+def test_the_output_keeps_frames_rate_duration_size_and_the_audio_packets(
+    api: httpx.Client, finished: dict, clip: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "out.mp4"
+    response = api.get(finished["result"]["video_url"])
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "video/mp4"
+    output.write_bytes(response.content)
+    with av.open(str(output)) as video, av.open(str(clip)) as original:
+        stream, source = video.streams.video[0], original.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        assert stream.codec_context.pix_fmt == "yuv420p"
+        assert (stream.width, stream.height) == (source.width, source.height)
+        assert stream.average_rate == source.average_rate
+        assert float(video.duration / av.time_base) == pytest.approx(float(original.duration / av.time_base), abs=0.1)
+    assert abs(len(decoded_frames(output)) - len(decoded_frames(clip))) <= 1
+    assert packets(output, "audio") == packets(clip, "audio")
+
+
+def test_every_frame_has_its_faces_hidden(api: httpx.Client, finished: dict, clip: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out.mp4"
+    output.write_bytes(api.get(finished["result"]["video_url"]).content)
+    tracks = [json.loads(line) for line in api.get(finished["result"]["faces_url"]).text.splitlines()]
+    before, after = decoded_frames(clip), decoded_frames(output)
+    for frame, (original, hidden) in enumerate(zip(before, after, strict=True)):
+        assert tracks[frame]["faces"], f"frame {frame} has no face"
+        for face in tracks[frame]["faces"]:
+            x1, y1, x2, y2 = _inner(face["facial_area"], original.shape)
+            assert _detail(hidden[y1:y2, x1:x2]) < 0.2 * _detail(original[y1:y2, x1:x2]), f"frame {frame}"
+
+
+def test_the_face_tracks_are_one_json_line_per_frame(api: httpx.Client, finished: dict) -> None:
+    response = api.get(finished["result"]["faces_url"])
+    assert response.status_code == 200
+    lines = [json.loads(line) for line in response.text.splitlines()]
+    assert [line["frame"] for line in lines] == list(range(50))
+    assert lines[25]["time_s"] == pytest.approx(1.0)
+    face = lines[0]["faces"][0]
+    assert set(face) >= {"track_id", "facial_area", "confidence", "detected"}
+    assert any(face["detected"] for line in lines for face in line["faces"])
+    assert any(not face["detected"] for line in lines for face in line["faces"]), "detect_every > 1 carries faces"
+
+
+def test_players_can_seek_with_http_ranges(api: httpx.Client, finished: dict) -> None:
+    whole = api.get(finished["result"]["video_url"]).content
+    response = api.get(finished["result"]["video_url"], headers={"Range": "bytes=100-199"})
+    assert response.status_code == 206
+    assert response.headers["content-range"] == f"bytes 100-199/{len(whole)}"
+    assert response.content == whole[100:200]
+
+
+def test_only_the_results_stay_in_the_media_directory(stack: Stack, finished: dict) -> None:
+    directory = stack.media_dir / "tasks" / finished["task_id"]
+    assert sorted(path.name for path in directory.iterdir()) == ["faces.jsonl", "video.mp4"]
+
+
+def test_an_image_task_has_no_video(api: httpx.Client) -> None:
+    task_id = submit(api, "detect_faces", reference_jpeg())
+    wait_for(api, task_id)
+    response = api.get(f"/task_result/{task_id}/video")
+    assert response.status_code == 404
+    assert "not a video" in response.json()["detail"]
+
+
+def test_an_unknown_task_has_no_video(api: httpx.Client) -> None:
+    assert api.get("/task_result/no-such-task/video").status_code == 404
+
+
+def _inner(box: list[int], shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """The middle half of a face box (inside the hidden ellipse), clipped to the frame."""
+    x1, y1, x2, y2 = box
+    dx, dy = (x2 - x1) // 4, (y2 - y1) // 4
+    height, width = shape[:2]
+    return max(0, x1 + dx), max(0, y1 + dy), min(width, x2 - dx), min(height, y2 - dy)
+
+
+def _detail(region: np.ndarray) -> float:
+    """High-frequency energy: the variance of the Laplacian of the grey image."""
+    grey = cv2.cvtColor(region, cv2.COLOR_RGB2GRAY)
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())

@@ -1,0 +1,107 @@
+"""Crashes during a video task: a face service or a gateway killed with -9, Redis restarted, a full disk. The task
+still ends SUCCESS (resumed from the segments already done) or FAILURE with the reason; nothing is lost."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.gateway.helpers import wait_for
+from tests.stack import FaceService, Stack
+from tests.videos import decoded_frames, write_clip
+
+pytestmark = pytest.mark.timeout(400)
+
+# Several segments, so a crash lands between some that are done and some that are not.
+SEGMENTS_ENV = {"GATEWAY_VIDEO_SEGMENT_SECONDS": "0.5"}
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("clips") / "clip.mp4", seconds=4.0, size=(480, 270), gop=10)
+
+
+def start_video(api: httpx.Client, clip: Path) -> str:
+    response = api.post("/blur_video", files={"file": ("clip.mp4", clip.read_bytes(), "video/mp4")})
+    assert response.status_code == 202, response.text
+    return response.json()["task_id"]
+
+
+def wait_until_under_way(api: httpx.Client, task_id: str, timeout: float = 120) -> dict:
+    """Until some frames are done (a segment finished) but not all."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = api.get(f"/task_result/{task_id}").json()
+        progress = body.get("progress") or {}
+        if body["status"] == "RUNNING" and 0 < progress.get("frames_done", 0) < progress.get("frames_total", 0):
+            return body
+        assert body["status"] in ("PENDING", "RUNNING"), body
+        time.sleep(0.05)
+    raise AssertionError("the video task never got under way")
+
+
+def assert_whole_video(api: httpx.Client, body: dict, tmp_path: Path) -> None:
+    assert body["status"] == "SUCCESS", body.get("error")
+    output = tmp_path / "out.mp4"
+    output.write_bytes(api.get(body["result"]["video_url"]).content)
+    assert len(decoded_frames(output)) == 100
+
+
+def test_a_video_survives_a_face_service_crash(make_stack: Callable[..., Stack], clip: Path, tmp_path: Path) -> None:
+    stack = make_stack(**SEGMENTS_ENV)
+    with stack.gateway.client() as api:
+        task_id = start_video(api, clip)
+        wait_until_under_way(api, task_id)
+        stack.face.kill()
+        stack.face.start()
+        body = wait_for(api, task_id, timeout=300)
+        assert_whole_video(api, body, tmp_path)
+        assert body["attempts"] >= 2
+
+
+def test_a_video_survives_a_gateway_crash(make_stack: Callable[..., Stack], clip: Path, tmp_path: Path) -> None:
+    stack = make_stack(**SEGMENTS_ENV)
+    with stack.gateway.client() as api:
+        task_id = start_video(api, clip)
+        wait_until_under_way(api, task_id)
+        stack.gateway.kill()
+    stack.gateway.start()
+    with stack.gateway.client() as api:
+        body = wait_for(api, task_id, timeout=300)
+        assert_whole_video(api, body, tmp_path)
+        assert body["attempts"] >= 2
+
+
+def test_a_video_survives_a_redis_restart(make_stack: Callable[..., Stack], clip: Path, tmp_path: Path) -> None:
+    stack = make_stack(**SEGMENTS_ENV)
+    with stack.gateway.client() as api:
+        task_id = start_video(api, clip)
+        wait_until_under_way(api, task_id)
+        stack.redis.stop()
+        stack.redis.start()
+        body = wait_for(api, task_id, timeout=300)
+        assert_whole_video(api, body, tmp_path)
+
+
+def test_a_full_disk_fails_the_task_and_leaves_no_video(make_stack: Callable[..., Stack], tmp_path: Path) -> None:
+    """The face service may write no file past 256 KiB (RLIMIT_FSIZE), as a full disk would refuse the write."""
+    large = write_clip(tmp_path / "large.mp4", seconds=2.0, size=(1280, 720))
+    stack = make_stack()
+    stack.face.stop()
+    (stack.work_dir / "limited").mkdir()
+    limited = FaceService(stack.work_dir / "limited", port=stack.face.port, FACE_MEDIA_DIR=str(stack.media_dir))
+    limited.service = replace(limited.service, command=["prlimit", "--fsize=262144", "--", *limited.service.command])
+    limited.start()
+    try:
+        with stack.gateway.client() as api:
+            body = wait_for(api, start_video(api, large), timeout=300)
+        assert body["status"] == "FAILURE"
+        assert "writing the video segment failed" in body["error"]
+        assert not (stack.media_dir / "tasks" / body["task_id"]).exists()
+    finally:
+        limited.stop()

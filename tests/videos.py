@@ -1,0 +1,78 @@
+"""Small video files for tests, made with PyAV: a window panning over the reference photo (two large faces)."""
+
+from __future__ import annotations
+
+import fractions
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+from tests.stack import REPO_ROOT
+
+REFERENCE_PHOTO = REPO_ROOT.parent / "shared" / "data" / "reference" / "test.jpg"
+
+
+def panning_frames(frames: int, width: int, height: int) -> list[np.ndarray]:
+    """RGB frames of a window sliding left to right across the reference photo (its two faces stay in view)."""
+    photo = Image.open(REFERENCE_PHOTO).convert("RGB")
+    scale = height / photo.height
+    photo = photo.resize((max(width + frames, round(photo.width * scale)), height))
+    pixels = np.asarray(photo)
+    travel = pixels.shape[1] - width
+    return [np.ascontiguousarray(pixels[:, round(travel * i / max(frames - 1, 1)) :][:, :width]) for i in range(frames)]
+
+
+def write_clip(
+    path: Path,
+    seconds: float = 2.0,
+    fps: int = 25,
+    size: tuple[int, int] = (480, 270),
+    audio: bool = True,
+    gop: int = 12,
+    container: str | None = None,
+) -> Path:
+    """An H.264 clip (with an AAC tone when ``audio``): ``seconds`` at ``fps``, a keyframe every ``gop`` frames."""
+    width, height = size
+    count = round(seconds * fps)
+    with av.open(str(path), "w", format=container) as output:
+        video = output.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"crf": "23", "preset": "ultrafast", "g": str(gop), "keyint_min": str(gop)}
+        sound = output.add_stream("aac", rate=44100) if audio else None
+        for index, rgb in enumerate(panning_frames(count, width, height)):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = index
+            frame.time_base = fractions.Fraction(1, fps)
+            output.mux(video.encode(frame))
+        output.mux(video.encode(None))
+        if sound is not None:
+            _write_tone(output, sound, seconds)
+    return path
+
+
+def _write_tone(output: av.container.OutputContainer, stream: av.audio.stream.AudioStream, seconds: float) -> None:
+    rate, samples_per_frame = 44100, 1024
+    total = int(rate * seconds)
+    for start in range(0, total, samples_per_frame):
+        t = np.arange(start, min(start + samples_per_frame, total)) / rate
+        tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
+        frame = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = rate, start
+        output.mux(stream.encode(frame))
+    output.mux(stream.encode(None))
+
+
+def packets(path: Path, kind: str) -> list[bytes]:
+    """The bytes of every packet of the first ``kind`` ("video" or "audio") stream."""
+    with av.open(str(path)) as container:
+        streams = getattr(container.streams, kind)
+        if not streams:
+            return []
+        return [bytes(packet) for packet in container.demux(streams[0]) if packet.size]
+
+
+def decoded_frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
