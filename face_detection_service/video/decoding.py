@@ -19,6 +19,9 @@ import av.video.stream
 
 log = logging.getLogger(__name__)
 
+# FFmpeg shows any text or binary file named *.txt, *.bin... as "ANSI art" video: not what a user means by a video.
+TEXT_ART_FORMATS = frozenset({"tty", "bin", "adf", "idf", "xbin"})
+
 
 class VideoInputError(ValueError):
     """The job's input is not a readable video (missing, not a video, no video stream): the caller's fault."""
@@ -57,8 +60,9 @@ def open_video(path: Path) -> tuple[av.container.InputContainer, av.video.stream
     except FileNotFoundError:
         raise VideoInputError(f"the video file {path.name!r} does not exist") from None
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise VideoInputError(f"cannot open {path.name!r} as a video: {exc}") from None
-    if not container.streams.video:
+        reason = getattr(exc, "strerror", None) or exc
+        raise VideoInputError(f"cannot open {path.name!r} as a video: {reason}") from None
+    if not container.streams.video or container.format.name in TEXT_ART_FORMATS:
         container.close()
         raise VideoInputError(f"{path.name!r} has no video stream")
     return container, container.streams.video[0]
@@ -80,23 +84,22 @@ def decode_segment(
     info = stream_info(stream)
     if segment.seekable and segment.seek_pts > 0:
         container.seek(segment.seek_pts, stream=stream, backward=True)
-    index = 0 if not segment.seekable else segment.first_frame
+    # Seekable: frames are counted from the first one at or after first_pts, which is frame first_frame.
+    # Not seekable: every frame is counted from the start of the file.
+    index = segment.first_frame if segment.seekable else 0
+    end = segment.first_frame + segment.frame_count
     started = False
-    out = 0
     for frame in _frames(container, stream):
-        if out >= segment.frame_count:
-            return
         if segment.seekable:
             started = started or frame.pts is None or frame.pts >= segment.first_pts
-        else:
-            started = index >= segment.first_frame
-        if not started:
-            index += 1
-            continue
-        pts = frame.pts if frame.pts is not None else synthesized_pts(index, info)
-        yield DecodedFrame(index, pts, frame, quarter_turns(frame.rotation))
+            if not started:
+                continue
+        if index >= end:
+            return
+        if index >= segment.first_frame:
+            pts = frame.pts if frame.pts is not None else synthesized_pts(index, info)
+            yield DecodedFrame(index, pts, frame, quarter_turns(frame.rotation))
         index += 1
-        out += 1
 
 
 def _frames(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:
