@@ -174,6 +174,23 @@ def test_blur_faces_returns_a_decodable_image_of_the_same_size(api: httpx.Client
     assert len(task["faces"]) == 2
 
 
+def test_a_video_round_trip_through_the_shared_media_volume(api: httpx.Client, tmp_path: Path) -> None:
+    """Upload (gateway), segments (face service), result (gateway): all through the `media` named volume."""
+    from tests.videos import write_clip
+
+    clip = write_clip(tmp_path / "clip.mp4", seconds=1, size=(320, 180))
+    answer = api.post("/blur_video", files={"file": ("clip.mp4", clip.read_bytes(), "video/mp4")})
+    assert answer.status_code == 202, answer.text
+
+    task = wait_for(api, answer.json()["task_id"], timeout=240)
+
+    assert task["status"] == "SUCCESS", task
+    assert task["result"]["frames"] == 25 and task["result"]["audio"] is True
+    video = api.get(task["result"]["video_url"])
+    assert video.status_code == 200 and video.content[4:8] == b"ftyp"
+    assert len(video.content) == task["result"]["size_bytes"]
+
+
 @pytest.mark.parametrize("service", ["face-service", "gateway", "redis"])
 def test_healthchecks_report_healthy(compose_stack: ComposeStack, service: str) -> None:
     assert wait_for_health(compose_stack, service) == "healthy", compose_stack.logs()
