@@ -2,14 +2,15 @@
 
 Both answer a `Request` for one image with an `Outcome` in the gateway API's JSON shape, so the page shows the
 same thing either way. Recognition (enrolling people, blurring everyone else) needs the gateway's galleries: only
-the gateway backend does it; in process, the page says to start the demo with --url.
+the gateway backend does it; in process, the page says to start the demo with --url. Videos likewise: the
+gateway's /blur_video (its face services decode, track and encode them) is the only way the demo blurs one.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,11 +21,19 @@ RECOGNITION_NEEDS_GATEWAY = (
     "Recognition needs a running FaceBlur gateway, which keeps the galleries of enrolled people: "
     "start the demo with `--url http://HOST:8000` (or FACEBLUR_URL)."
 )
+VIDEO_NEEDS_GATEWAY = (
+    "Videos are anonymized by a running FaceBlur gateway and its face services: start the demo with "
+    "`--url http://HOST:8000` (or FACEBLUR_URL)."
+)
+# Videos take longer than photos: how long the page waits for one (the gateway's own limits apply first).
+VIDEO_TIMEOUT_SECONDS = 1800.0
+FrameProgress = Callable[[int, int], object]
 
 
 class Backend(Protocol):
     description: str  # for the page: where the faces are found
     recognizes: bool  # whether enroll and blur_by_gallery work
+    blurs_videos: bool  # whether blur_video works
 
     def process(self, image: bytes, filename: str, request: Request) -> Outcome: ...
 
@@ -32,11 +41,14 @@ class Backend(Protocol):
 
     def blur_by_gallery(self, image: bytes, filename: str, gallery: str, spare: bool) -> Outcome: ...
 
+    def blur_video(self, video: Path, output: Path, request: Request, progress: FrameProgress) -> dict[str, Any]: ...
+
 
 class GatewayBackend:
     """A running FaceBlur gateway, through faceblur_client."""
 
     recognizes = True
+    blurs_videos = True
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 120.0) -> None:
         from faceblur_client import FaceBlurClient
@@ -64,11 +76,21 @@ class GatewayBackend:
             outcome = self.client.blur(image, filename=filename, **chosen)
         return Outcome(outcome.faces, outcome.summary(), outcome.image, outcome.image_format)
 
+    def blur_video(self, video: Path, output: Path, request: Request, progress: FrameProgress) -> dict[str, Any]:
+        """Anonymize the video into `output` (MP4), calling `progress(frames_done, frames_total)` as it goes;
+        the task's result (frames, fps, tracks, audio...) as the JSON to show."""
+        with _reasons(video.name):
+            outcome = self.client.blur_video(
+                video, output, progress=progress, timeout=VIDEO_TIMEOUT_SECONDS, **_options(request)
+            )
+        return outcome.summary()
+
 
 class LocalBackend:
     """The face service's own pipeline (decode, detect, anonymize, encode), run in this process."""
 
     recognizes = False
+    blurs_videos = False
 
     def __init__(self, model_path: Path | None, threads: int = 2, max_pixels: int = 50_000_000) -> None:
         from face_detection_service.detection.loader import load_detector
@@ -120,6 +142,9 @@ class LocalBackend:
 
     def blur_by_gallery(self, image: bytes, filename: str, gallery: str, spare: bool) -> Outcome:
         raise DemoError(RECOGNITION_NEEDS_GATEWAY)
+
+    def blur_video(self, video: Path, output: Path, request: Request, progress: FrameProgress) -> dict[str, Any]:
+        raise DemoError(VIDEO_NEEDS_GATEWAY)
 
 
 @contextmanager

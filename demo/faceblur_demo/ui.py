@@ -1,5 +1,6 @@
 """The page: a photo and options in, the anonymized photo, the detected faces, their count and the JSON out;
-and a Recognition tab (faceblur_demo.recognition) that blurs everyone but the people enrolled."""
+a Recognition tab (faceblur_demo.recognition) that blurs everyone but the people enrolled; and a Video tab
+(faceblur_demo.video) that anonymizes a video, its progress in frames."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from faceblur_demo.annotate import draw_faces, viewable
 from faceblur_demo.backends import Backend
 from faceblur_demo.options import DEFAULT_BOX_SCALE, MASKS, MODES, PRESETS, DemoError, Request
 from faceblur_demo.recognition import recognition_tab
+from faceblur_demo.video import video_tab
 
 FILE_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
 # Gradio copies what a handler returns into its own cache; our copies only have to outlive that.
@@ -23,7 +25,8 @@ RESULT_FILE_LIFETIME_SECONDS = 600
 INTRODUCTION = """# FaceBlur
 Drop a photo: FaceBlur finds the faces and blurs, pixelates or masks them.
 **Detect** only lists and draws the faces; **Blur** also returns the anonymized photo.
-Faces are found by {backend}. **Recognition** blurs everyone but the people you enroll."""
+Faces are found by {backend}. **Recognition** blurs everyone but the people you enroll; **Video** anonymizes a
+video."""
 
 ResultRow = tuple[str | None, Image.Image | None, int | None, dict[str, Any] | None]
 
@@ -39,6 +42,11 @@ class ResultFiles:
         path = self.folder / f"anonymized-{uuid.uuid4().hex[:12]}{FILE_EXTENSIONS.get(image_format, '.png')}"
         path.write_bytes(image)
         return str(path)
+
+    def new_path(self, prefix: str, extension: str) -> Path:
+        """A fresh path in the folder for a result written by someone else (a downloaded video)."""
+        self._forget_old()
+        return self.folder / f"{prefix}-{uuid.uuid4().hex[:12]}{extension}"
 
     def _forget_old(self) -> None:
         too_old = time.time() - RESULT_FILE_LIFETIME_SECONDS
@@ -124,4 +132,6 @@ def build_page(backend: Backend, examples: list[Path]) -> gr.Blocks:
         photo.change(handle, inputs, outputs, api_visibility="private")
         with gr.Tab("Recognition"):
             recognition_tab(backend, files)
+        with gr.Tab("Video"):
+            video_tab(backend, files)
     return page
