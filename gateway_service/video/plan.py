@@ -63,27 +63,29 @@ def plan_segments(info: VideoInfo, workers: int, min_seconds: float) -> list[Seg
     length = total / wanted
     reach = KEYFRAME_REACH * length
 
-    def fits(boundary: int, previous: int) -> bool:
+    def fits(boundary: int, previous: int, after: int) -> bool:
+        """Whether ``boundary`` ends a long enough segment and leaves room for ``after`` more."""
         return (
             previous < boundary < count
             and times[boundary] - times[previous] >= min_seconds - 1e-9
-            and total - times[boundary] >= min_seconds - 1e-9
+            and total - times[boundary] >= after * min_seconds - 1e-9
         )
 
     boundaries = [0]
     for k in range(1, wanted):
-        target_time = k * length
         previous = boundaries[-1]
+        after = wanted - k  # segments after this boundary
+        # Split what is left evenly, so a boundary that moved to a keyframe shifts none of the later ones.
+        target_time = times[previous] + (total - times[previous]) / (after + 1)
         low = bisect.bisect_left(keyframe_times, (target_time - reach, -1))
         high = bisect.bisect_right(keyframe_times, (target_time + reach, count))
         near = sorted(keyframe_times[low:high], key=lambda item: (abs(item[0] - target_time), item[1]))
-        choice = next((index for _, index in near if fits(index, previous)), None)
+        choice = next((index for _, index in near if fits(index, previous, after)), None)
         if choice is None:
             target = _nearest_frame(times, count, target_time)
             if times[target] - times[previous] < min_seconds - 1e-9:
-                # An earlier boundary moved late: the first frame far enough from it, if the rest still fits.
                 target = bisect.bisect_left(times, times[previous] + min_seconds - 1e-9, 0, count)
-            choice = target if fits(target, previous) else None
+            choice = target if fits(target, previous, after) else None
         if choice is not None:
             boundaries.append(choice)
     boundaries.append(count)

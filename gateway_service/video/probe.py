@@ -23,6 +23,38 @@ import av
 # Packets decoded at most while looking for the first frame (a decoder with a long delay still yields one).
 FIRST_FRAME_PACKETS = 300
 
+# Demuxers of video containers and raw video streams; ffmpeg also reads text (tty), images and subtitles as
+# "video", which are no videos here.
+VIDEO_FORMATS = frozenset(
+    {
+        "mov",
+        "mp4",
+        "m4a",
+        "3gp",
+        "3g2",
+        "mj2",
+        "matroska",
+        "webm",
+        "avi",
+        "mpegts",
+        "mpeg",
+        "mpegvideo",
+        "flv",
+        "asf",
+        "ogg",
+        "mxf",
+        "nut",
+        "dv",
+        "h264",
+        "hevc",
+        "m4v",
+        "ivf",
+        "obu",
+        "rm",
+        "wtv",
+    }
+)
+
 _FFMPEG_ERRORS = (av.FFmpegError, OSError, ValueError, UnicodeDecodeError)
 
 
@@ -116,6 +148,10 @@ def probe_video(path: Path, limits: VideoLimits) -> VideoInfo:
             f"the file is not a video that can be read: not a video, or truncated ({_reason(error)})"
         ) from None
     with container:
+        if not VIDEO_FORMATS & set(container.format.name.split(",")):
+            raise VideoRejected(
+                f"the file is not a video (it reads as {container.format.long_name or container.format.name})"
+            )
         if not container.streams.video:
             kinds = sorted({stream.type for stream in container.streams})
             has = f"it has only {' and '.join(kinds)} streams" if kinds else "it has no streams"
@@ -124,7 +160,8 @@ def probe_video(path: Path, limits: VideoLimits) -> VideoInfo:
         context = stream.codec_context
         codec_name = _codec_name(stream)
         if context is None:
-            raise VideoRejected(f"the video codec {codec_name} is not supported (no decoder for it)", 415)
+            known = f" {codec_name}" if codec_name != "unknown" else ""
+            raise VideoRejected(f"the video codec{known} is not supported (there is no decoder for it)", 415)
         if context.width and context.height and not limits.resolution_fits(context.width, context.height):
             raise _over_resolution(context.width, context.height, limits)
         format_name = container.format.name
@@ -231,10 +268,6 @@ def _first_frame(path: Path, codec_name: str) -> tuple[int, int, int]:
                     break
                 for frame in packet.decode():  # the flush packet (last) drains the decoder
                     return frame.width, frame.height, round(frame.rotation or 0) % 360 // 90 * 90
-        except av.error.InvalidDataError as error:
-            raise VideoRejected(
-                f"the video cannot be decoded: {codec_name} data is invalid ({_reason(error)})"
-            ) from None
         except _FFMPEG_ERRORS as error:
             raise VideoRejected(
                 f"the video codec {codec_name} is not supported (it fails to decode: {_reason(error)})", 415
