@@ -501,3 +501,42 @@ def test_a_failing_join_leaves_no_file(clips: SimpleNamespace, tmp_path: Path) -
             join_segments(paths, clips.short_gop, info, output)
         assert not output.exists()
         assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
+
+
+def test_audio_that_starts_before_the_video_keeps_the_packet_across_its_start(
+    clips: SimpleNamespace, tmp_path: Path
+) -> None:
+    late = tmp_path / "late.mp4"  # the video starts 10 ms after the audio
+    with (
+        av.open(str(clips.silent)) as silent,
+        av.open(str(clips.short_gop)) as sound,
+        av.open(str(late), "w", format="mp4") as output,
+    ):
+        video = output.add_stream_from_template(silent.streams.video[0])
+        audio = output.add_stream_from_template(sound.streams.audio[0])
+        shift = round(Fraction(1, 100) / silent.streams.video[0].time_base)
+        packets = []
+        for packet in silent.demux(silent.streams.video[0]):
+            if packet.size:
+                packet.pts, packet.dts, packet.stream = packet.pts + shift, packet.dts + shift, video
+                packets.append(packet)
+        for packet in sound.demux(sound.streams.audio[0]):
+            if packet.size and packet.pts * packet.time_base < 1.2:
+                packet.stream = audio
+                packets.append(packet)
+        for packet in sorted(packets, key=lambda packet: packet.dts * packet.time_base):
+            output.mux(packet)
+    info = probe_video(late, LIMITS)
+    assert info.start_pts > 0 and info.duration_s == pytest.approx(1.0)
+    segments = blur_all(late, info, plan_segments(info, 1, 0.4), tmp_path / "work")
+    joined = join_segments(segments, late, info, tmp_path / "video.mp4")
+    assert joined.frames == 25 and joined.audio_copied
+    with av.open(str(tmp_path / "video.mp4")) as container:
+        first_video = min(packet.pts for packet in container.demux(container.streams.video[0]) if packet.size)
+    with av.open(str(tmp_path / "video.mp4")) as container:
+        stream = container.streams.audio[0]
+        starts = [packet.pts * stream.time_base for packet in container.demux(stream) if packet.size]
+    assert first_video == 0
+    assert -Fraction(1024, SAMPLE_RATE) < starts[0] < 0 < starts[1]  # across 0: kept, with its negative start
+    assert max(starts) < 1.0  # none starts after the video's end
+    assert audio_packets(tmp_path / "video.mp4") == expected_audio(late, info)
