@@ -107,10 +107,12 @@ def _join(segment_paths: list[Path], input_path: Path, info: VideoInfo, output: 
             _clear_metadata(out_video)
             with _open(input_path, "the input") as source:
                 audio_in = source.streams.audio[0] if source.streams.audio else None
+                if audio_in is not None and audio_in.codec_context is None:
+                    audio_in = None  # audio no decoder knows: neither copied (MP4 could not hold it) nor encoded
                 audio_packets: Iterator[tuple[Fraction, int, Any]] = iter(())
                 copied = False
                 if audio_in is not None:
-                    copied = audio_in.codec_context is not None and audio_in.codec_context.name in MP4_COPY_AUDIO
+                    copied = audio_in.codec_context.name in MP4_COPY_AUDIO
                     if copied:
                         out_audio = container.add_stream_from_template(audio_in)
                         out_audio.time_base = audio_in.time_base
