@@ -12,8 +12,8 @@ union of the hidden ellipses of that frame (overlapping blurs hide together), el
 
 Reported per detect_every: leak rate over all face-frames; over the face-frames of faces the detector found at least
 once on the frames it ran on (a detection with IoU >= FOUND_IOU); the longest run of consecutive leaked face-frames
-of one found face; the detector cost per frame (mean pass / detect_every) and the end-to-end frame rate on 2 cores
-with CODEC_MS of decoding + encoding per frame.
+of one found face; the mean fraction of the frame hidden (what over-blurring costs); the detector cost per frame
+(mean pass / detect_every) and the end-to-end frame rate on 2 cores with CODEC_MS of decoding + encoding per frame.
 
     PYTHONPATH=. .venv/bin/python -m bench.video_tracking_sweep
 """
@@ -97,6 +97,20 @@ def covered_fraction(gt_box: np.ndarray, hidden_boxes: np.ndarray) -> float:
     return float(inside.mean())
 
 
+def hidden_fraction(hidden_boxes: np.ndarray, size: tuple[int, int] = (1280, 720), step: int = 8) -> float:
+    """Fraction of the frame inside the union of the hidden ellipses (sampled every `step` px): the cost of blur."""
+    if not len(hidden_boxes):
+        return 0.0
+    xs, ys = np.meshgrid(np.arange(step / 2, size[0], step), np.arange(step / 2, size[1], step))
+    points = np.stack([xs.ravel(), ys.ravel()], axis=1)
+    centre = (hidden_boxes[:, :2] + hidden_boxes[:, 2:]) / 2
+    radii = np.maximum((hidden_boxes[:, 2:] - hidden_boxes[:, :2]) / 2 * HIDE_SCALE, 1e-6)
+    inside = np.zeros(len(points), bool)
+    for c, r in zip(centre, radii, strict=True):
+        inside |= (((points - c) / r) ** 2).sum(axis=1) <= 1
+    return float(inside.mean())
+
+
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
@@ -118,8 +132,10 @@ def evaluate(gt: list, detections: dict[int, np.ndarray], detect_every: int) -> 
             hits = _iou(truth, faces[:, :4].astype(np.float64)).max(axis=1) >= FOUND_IOU
             found |= {int(gt[f][i][4]) for i in np.flatnonzero(hits)}
     leaks: dict[int, list[bool]] = {}
+    hidden_area = 0.0
     for f in range(frames):
         hidden = np.array([t.box for t in tracks[f]], np.float64).reshape(-1, 4)
+        hidden_area += hidden_fraction(hidden)
         for g in gt[f]:
             box = np.array(g[:4], np.float64)
             if box[2] - box[0] < MIN_FACE:
@@ -144,6 +160,7 @@ def evaluate(gt: list, detections: dict[int, np.ndarray], detect_every: int) -> 
         "found_leaked": found_leaked,
         "longest_run": longest,
         "tracks": track_count(tracks),
+        "hidden_area": hidden_area / max(frames, 1),
     }
 
 
@@ -151,7 +168,7 @@ def sweep(clips: list[tuple[Path, list]], detections: dict[str, dict], ms_per_pa
     rows = []
     for every in settings:
         per_clip = [evaluate(gt, detections[path.stem], every) for path, gt in clips]
-        total = {k: sum(c[k] for c in per_clip) for k in per_clip[0] if k != "longest_run"}
+        total = {k: sum(c[k] for c in per_clip) for k in per_clip[0] if k not in ("longest_run", "hidden_area")}
         cost = ms_per_pass / every
         rows.append(
             {
@@ -160,6 +177,7 @@ def sweep(clips: list[tuple[Path, list]], detections: dict[str, dict], ms_per_pa
                 "leak_found": total["found_leaked"] / max(total["found_face_frames"], 1),
                 "longest_run": max(c["longest_run"] for c in per_clip),
                 "tracks": total["tracks"],
+                "hidden_area": float(np.mean([c["hidden_area"] for c in per_clip])),
                 "detector_ms": cost,
                 "fps_2_cores": CORES * 1000 / (cost + CODEC_MS),
                 "per_clip_leak": [round(c["leaked"] / max(c["face_frames"], 1), 4) for c in per_clip],
@@ -170,11 +188,15 @@ def sweep(clips: list[tuple[Path, list]], detections: dict[str, dict], ms_per_pa
 
 def print_table(rows: list, face_frames: int) -> None:
     print(f"face-frames (GT >= {MIN_FACE} px): {face_frames}")
-    print("every | leak all | leak found | longest run | tracks | detector ms/frame | fps on 2 cores | per clip")
+    print(
+        "every | leak all | leak found | longest run | tracks | frame hidden | detector ms/frame | fps on 2 cores "
+        "| leak per clip"
+    )
     for r in rows:
         print(
             f"{r['detect_every']:5d} | {100 * r['leak_all']:7.2f}% | {100 * r['leak_found']:9.2f}% | "
-            f"{r['longest_run']:11d} | {r['tracks']:6d} | {r['detector_ms']:17.1f} | {r['fps_2_cores']:14.1f} | "
+            f"{r['longest_run']:11d} | {r['tracks']:6d} | {100 * r['hidden_area']:11.1f}% | "
+            f"{r['detector_ms']:17.1f} | {r['fps_2_cores']:14.1f} | "
             f"{r['per_clip_leak']}"
         )
 

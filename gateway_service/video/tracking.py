@@ -9,7 +9,8 @@ The rule:
 1. Linking. Detector frames are visited in order. A track is alive at detector frame f while its last detection is
    at most `gap` frames back, gap = max(detect_every * (1 + MAX_MISSED_RUNS), MAX_GAP_S * fps): it survives
    MAX_MISSED_RUNS consecutive detector misses, and at least MAX_GAP_S seconds. Each live track predicts its box at f
-   by carrying its last box with the velocity (centre and size) between its last two detections. A detection and a
+   by carrying its last box with the velocity (centre and size) between its last two detections; a track with one
+   detection moves with the camera: the median centre velocity of the live tracks that have one. A detection and a
    prediction may link when their IoU >= MATCH_IOU or their centres are closer than MATCH_CENTRE times the size
    sqrt(w * h) of the predicted box, and their widths differ by less than MAX_SIZE_RATIO x. Pairs are taken greedily,
    best first (cost = centre distance / size - IoU; ties by track id, then detection order); unlinked detections
@@ -17,7 +18,8 @@ The rule:
 2. Filling. Between two detections of a track, the box is linearly interpolated (centre and size).
 3. Extending. Each track is carried `extend` = detect_every + max(MIN_MARGIN, MARGIN_S * fps) frames before its
    first and after its last detection (the detector did not look at, or missed, those frames), moving with the
-   velocity of its first (last) two detections when those are at most `gap` frames apart, else standing still.
+   velocity of its first (last) two detections when those are at most `gap` frames apart, else with the camera
+   velocity of step 1 (zero when no other track moves).
 4. Growing. A carried box (a frame that is not one of the track's detections) is scaled around its centre by
    1 + GROW_PER_FRAME * d, at most MAX_GROW, where d is the distance in frames to the nearest detection of the track.
 5. Smoothing. Centre and log size are averaged with a Gaussian of sigma SMOOTH_S * fps frames over the track's span
@@ -38,11 +40,13 @@ import numpy as np
 MAX_MISSED_RUNS = 2  # consecutive detector runs a track may miss and still be linked
 MAX_GAP_S = 0.5  # ... and at least this long
 MATCH_IOU = 0.1
-MATCH_CENTRE = 0.8  # centre distance / sqrt(w * h) of the predicted box
+MATCH_CENTRE = 1.0  # centre distance / sqrt(w * h) of the predicted box
 MAX_SIZE_RATIO = 2.0
-MARGIN_S = 0.2  # carry tracks this much beyond detect_every before the first / after the last detection
+# Carry tracks this much beyond detect_every before the first / after the last detection: the detector misses a
+# face for a second or more before it finds it (bench.video_tracking_sweep: 0.2 s leaked runs of 14-19 frames).
+MARGIN_S = 1.0
 MIN_MARGIN = 2  # frames
-GROW_PER_FRAME = 0.02  # relative growth of a carried box per frame from the nearest detection
+GROW_PER_FRAME = 0.04  # relative growth of a carried box per frame from the nearest detection
 MAX_GROW = 1.5
 SMOOTH_S = 0.08  # Gaussian sigma of the smoothing, in seconds
 
@@ -60,17 +64,22 @@ class _Track:
     frames: list[int]
     boxes: list[np.ndarray]  # cx, cy, w, h
     scores: list[float]
+    prior: np.ndarray  # velocity of the other tracks when this one started (camera motion), for a lone detection
 
-    def velocity(self, last: bool, gap: int) -> np.ndarray:
-        """Per-frame change of (cx, cy, w, h) between the last (or first) two detections, zero if there are none."""
+    def own_velocity(self, last: bool, gap: int) -> np.ndarray | None:
+        """Per-frame change of (cx, cy, w, h) between the last (or first) two detections, if close enough."""
         if len(self.frames) < 2:
-            return np.zeros(4)
+            return None
         (f0, b0), (f1, b1) = ((-2, -2), (-1, -1)) if last else ((0, 0), (1, 1))
         f0, f1 = self.frames[f0], self.frames[f1]
         b0, b1 = self.boxes[b0], self.boxes[b1]
         if f1 - f0 > gap:
-            return np.zeros(4)
+            return None
         return (b1 - b0) / (f1 - f0)
+
+    def velocity(self, last: bool, gap: int) -> np.ndarray:
+        own = self.own_velocity(last, gap)
+        return self.prior if own is None else own
 
     def predict(self, frame: int, gap: int) -> np.ndarray:
         box = self.boxes[-1] + self.velocity(True, gap) * (frame - self.frames[-1])
@@ -107,6 +116,13 @@ def _link(detections: Mapping[int, np.ndarray], frame_count: int, gap: int) -> l
             continue
         found_cwh = _to_cwh(found[:, :4])
         live = [i for i, t in enumerate(tracks) if frame - t.frames[-1] <= gap and t.frames[-1] < frame]
+        moving = [v for v in (tracks[i].own_velocity(True, gap) for i in live) if v is not None]
+        prior = np.zeros(4)
+        if moving:  # the camera's motion, as most faces see it: the median velocity of the centres
+            prior[:2] = np.median(np.stack(moving)[:, :2], axis=0)
+        for i in live:
+            if len(tracks[i].frames) < 2:
+                tracks[i].prior = prior
         pairs: list[tuple[float, int, int]] = []
         if live:
             predicted = np.stack([tracks[i].predict(frame, gap) for i in live])
@@ -130,7 +146,7 @@ def _link(detections: Mapping[int, np.ndarray], frame_count: int, gap: int) -> l
             tracks[t].scores.append(float(found[d, 4]))
         for d in range(len(found)):
             if d not in used_found:
-                tracks.append(_Track([frame], [found_cwh[d]], [float(found[d, 4])]))
+                tracks.append(_Track([frame], [found_cwh[d]], [float(found[d, 4])], prior))
     return tracks
 
 
