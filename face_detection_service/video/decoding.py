@@ -3,6 +3,9 @@
 The gateway splits a video into segments by keyframe and tells each job where to seek (``seek_pts``) and which
 frame is the segment's first (``first_pts``, ``first_frame``). Files whose timestamps cannot be trusted are
 decoded from the start, counting frames, which is slower but always right.
+
+The decoder keeps FFmpeg's default threading: ``thread_type = "AUTO"`` measured no faster on this service's one
+core per worker (720p H.264: 3.9-4.2 ms a frame either way), and workers already fill every core.
 """
 
 from __future__ import annotations
