@@ -7,12 +7,12 @@ packet, so its bytes are the input's.
 Timestamps: the video starts at 0 (the input's first frame, ``VideoInfo.start_pts``, becomes 0) and the audio is
 shifted by the same amount, so it stays in sync. Audio rules, in the shifted time:
 
-- an audio packet that ends at or before 0 (wholly before the first video frame) is dropped; one that starts
-  before 0 and ends after is kept with its negative timestamp, which MP4 holds with an edit list (as ``ffmpeg -c
-  copy`` does for AAC priming);
-- an audio packet that starts at or after the end of the video is dropped; one that starts before is kept whole;
-- codecs MP4 takes as they are (``MP4_COPY_AUDIO``) are copied; any other (``pcm_s16le``, ``vorbis``...) is
-  decoded and re-encoded to AAC under the same rules, and ``JoinedVideo.audio_copied`` is False.
+- codecs MP4 takes as they are (``MP4_COPY_AUDIO``) are copied whole, every packet: one that starts before 0 (AAC
+  priming, audio that starts before the picture) keeps its negative timestamp, which MP4 holds with an edit list
+  (as ``ffmpeg -c copy`` does), and audio that runs past the last frame is kept too, so the audio packets are the
+  input's, byte for byte;
+- any other (``pcm_s16le``, ``vorbis``...) is decoded and re-encoded to AAC, without the audio wholly before 0 or
+  after the end of the video, and ``JoinedVideo.audio_copied`` is False.
 
 No metadata is copied: not the container's (GPS position, device, dates), nor the streams' (rotation, handler and
 language names). The segments are upright, so the output's display matrix is the identity.
@@ -200,8 +200,6 @@ def _copied_audio(
         if start is None:
             continue
         start -= shift
-        if _outside(start, packet.duration or 0, time_base, video_end):
-            continue
         packet.pts = None if packet.pts is None else packet.pts - shift
         packet.dts = None if packet.dts is None else packet.dts - shift
         packet.stream = out_audio
