@@ -35,6 +35,8 @@ FILE_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif"
 PROGRESS_POLL_SECONDS = 1.0
 VIDEO_TIMEOUT_SECONDS = 3600.0
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+# The gateway reads a whole uploaded video (counting its frames) before it answers: a big one takes a while.
+VIDEO_UPLOAD_ANSWER_SECONDS = 300.0
 
 ImageInput = bytes | str | Path
 VideoInput = bytes | str | Path
@@ -293,7 +295,7 @@ class FaceBlurClient:
         body = _StreamedForm(options, video, filename)
         answer = self._request(
             "POST", "blur_video", body=body, content_type=body.content_type, retry_busy=True,
-            content_length=body.length,
+            content_length=body.length, timeout=max(self.request_timeout, VIDEO_UPLOAD_ANSWER_SECONDS),
         )  # fmt: skip
         return answer["task_id"]
 
