@@ -65,6 +65,7 @@ class FaceConnection:
         self._on_change = on_change
         self.down_since: float | None = time.time()
         self._last_problem = "never connected"
+        self._closing = False
         self.workers: int | None = None  # as the service reported (GetServerInfo), for the stream now open
 
     @property
@@ -94,6 +95,12 @@ class FaceConnection:
                 problem = await self._read_responses(call)
             except grpc.aio.AioRpcError as error:
                 problem = f"{error.code().name}: {error.details()}"
+            except asyncio.CancelledError:
+                if self._closing:
+                    raise
+                # gRPC cancels the whole call when a write on it is cancelled: this stream is gone, not the
+                # connection, which opens a new one.
+                problem = "the stream was cancelled"
             finally:
                 self._call = None
                 learning.cancel()
@@ -116,7 +123,12 @@ class FaceConnection:
         log.info("face service %s runs %s workers", self.address, self.workers or "an unknown number of")
         self._on_change.set()
 
+    def closing(self) -> None:
+        """The client is shutting down: a cancelled stream is then the end, not a reason to reconnect."""
+        self._closing = True
+
     async def close(self) -> None:
+        self._closing = True
         self._fail_pending(FaceServiceUnavailable(f"face service {self.address}: client shutting down"))
         await self._channel.close()
 
@@ -127,9 +139,9 @@ class FaceConnection:
         answer = asyncio.get_running_loop().create_future()
         self._pending[job_id] = answer
         try:
-            async with self._write_lock:
-                for request in job_requests(job_id, options, image):
-                    await call.write(request)
+            # Shielded: a job cancelled half-way through its upload (its task gave up) must not cancel the write,
+            # which would cancel the stream under every other job on it.
+            await asyncio.shield(self._write(call, job_id, options, image))
             return await asyncio.wait_for(answer, timeout)
         except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as error:
             raise FaceServiceUnavailable(
@@ -139,6 +151,11 @@ class FaceConnection:
             raise FaceJobTimeout(f"face service {self.address} gave no answer within {timeout:g} s") from None
         finally:
             self._pending.pop(job_id, None)
+
+    async def _write(self, call: grpc.aio.StreamStreamCall, job_id: str, options: pb.JobOptions, image: bytes) -> None:
+        async with self._write_lock:
+            for request in job_requests(job_id, options, image):
+                await call.write(request)
 
     async def _read_responses(self, call: grpc.aio.StreamStreamCall) -> str:
         assembler = AnswerAssembler()
@@ -173,6 +190,8 @@ class FacePool:
         self._tasks = [asyncio.create_task(c.run(), name=f"face-{c.address}") for c in self.connections]
 
     async def close(self) -> None:
+        for connection in self.connections:
+            connection.closing()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
