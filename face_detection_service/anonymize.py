@@ -7,6 +7,7 @@ Pixels outside the scaled face regions are never touched. Works on any decoded i
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -75,9 +76,13 @@ def _hide(region: np.ndarray, mode: Mode, solid_value: int = 0) -> np.ndarray:
     return cv2.resize(blurred, (width, height), interpolation=cv2.INTER_LINEAR).reshape(region.shape)
 
 
+@functools.lru_cache(maxsize=256)
 def _ellipse_mask(width: int, height: int) -> np.ndarray:
-    """True inside the ellipse inscribed in a width x height box."""
+    """True inside the ellipse inscribed in a width x height box (cached: a video hides faces of the same size in
+    frame after frame; read-only)."""
     ys, xs = np.ogrid[:height, :width]
     cy, cx = (height - 1) / 2, (width - 1) / 2
     ry, rx = max(height / 2, 0.5), max(width / 2, 0.5)
-    return ((ys - cy) / ry) ** 2 + ((xs - cx) / rx) ** 2 <= 1.0
+    inside = ((ys - cy) / ry) ** 2 + ((xs - cx) / rx) ** 2 <= 1.0
+    inside.flags.writeable = False
+    return inside

@@ -8,6 +8,7 @@ queue bound turns overload into an immediate, explicit refusal instead of unboun
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import multiprocessing
 import signal
@@ -16,6 +17,8 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
+
+import cv2
 
 from .detection.detector import FaceDetector
 from .detection.loader import load_detector
@@ -45,6 +48,8 @@ def load_worker_model(model_path: Path | None, threads: int, embedding_model: st
     global _detector, _embedding_model, _threads
     # Ctrl-C reaches the whole process group; the parent decides when workers stop, after jobs in flight.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # OpenCV's pool would start a thread per core in every worker; the workers already fill the cores.
+    cv2.setNumThreads(threads)
     _detector = load_detector(model_path, threads)
     _embedding_model, _threads = embedding_model, threads
 
@@ -76,7 +81,7 @@ def run_video_job_in_worker(spec: VideoJobSpec, enqueued_at: float) -> tuple[Vid
     """Runs in a worker process: the video job's output and the seconds it waited for this worker."""
     assert _detector is not None
     waited = time.time() - enqueued_at
-    return run_video_job(spec, _detector), waited
+    return run_video_job(dataclasses.replace(spec, threads=_threads), _detector), waited
 
 
 class WorkerPool:

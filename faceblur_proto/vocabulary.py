@@ -110,7 +110,7 @@ DEFAULT_CRF = 20
 # Videos are detected with the one-pass preset, on every DEFAULT_DETECT_EVERY-th frame, the tracker carrying faces
 # between (chosen by bench/video_bench.py: leak rate against speed).
 DEFAULT_VIDEO_PRESET = PresetName.FAST.value
-DEFAULT_DETECT_EVERY = 3
+DEFAULT_DETECT_EVERY = 4
 DETECT_EVERY_RANGE = Range("detect_every", 1, 30)
 
 

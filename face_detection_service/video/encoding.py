@@ -37,6 +37,7 @@ class SegmentWriter:
         frame_rate: Fraction | None,
         crf: int,
         preset: str,
+        threads: int = 1,
     ):
         self.path = path
         self.temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
@@ -50,6 +51,8 @@ class SegmentWriter:
                 options={"crf": str(crf), "preset": preset, "bf": "0", "x264-params": "bframes=0"},
             )
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            # One worker process runs per core: x264's own thread pool (one per core by default) would oversubscribe.
+            stream.codec_context.thread_count = threads
             stream.codec_context.time_base = time_base
             stream.time_base = time_base
             self._stream = stream

@@ -40,6 +40,7 @@ class VideoJobSpec:
     output_path: Path | None = None
     crf: int = 20
     encoder_preset: str = "veryfast"
+    threads: int = 1  # the encoder's (FACE_THREADS_PER_WORKER)
 
     def detection_spec(self) -> JobSpec:
         """The image job whose detection settings each detected frame gets."""
@@ -106,7 +107,14 @@ def run_blur_video(spec: VideoJobSpec) -> VideoJobResult:
             raise VideoInputError(f"the video has no frames from frame {spec.segment.first_frame} on")
         width, height = upright_size(*even_size(first.frame.width, first.frame.height), first.rotation)
         with SegmentWriter(
-            spec.output_path, width, height, info.time_base, info.average_rate, spec.crf, spec.encoder_preset
+            spec.output_path,
+            width,
+            height,
+            info.time_base,
+            info.average_rate,
+            spec.crf,
+            spec.encoder_preset,
+            spec.threads,
         ) as writer:
             for decoded in itertools.chain([first], frames):
                 planes = yuv420_planes(decoded.frame, decoded.rotation)
