@@ -12,8 +12,12 @@ the start of the upload to the MP4 downloaded. (b) deface with --keep-audio and 
 
 Leak test (pixel level, the same for both outputs): a face-frame is a GT face >= 32 px wide in one frame. Its
 region is the middle half of the GT box (inside any hidden ellipse); its detail is the variance of the Laplacian of
-the grey region. It LEAKS when the output's detail there is more than LEAK_RATIO (0.2) of the input's (not reduced
-by at least 80 %). Face-frames whose input region has almost no detail (< MIN_DETAIL) are skipped and counted.
+the grey region resized to DETAIL_SIZE x DETAIL_SIZE (32, INTER_AREA): detail at the face's own scale. Unscaled,
+the clips' zoomed-in faces (photos upsampled 2-4x) have so little pixel-level detail (Laplacian variance ~10) that
+the codec's noise floor in a fully blurred region (~2.5) is above 20 % of it: every such face "leaked" for both
+systems (the "raw" column shows that figure). It LEAKS when the output's detail there is more than LEAK_RATIO (0.2)
+of the input's (not reduced by at least 80 %). Face-frames whose input region has almost no detail (< MIN_DETAIL)
+are skipped and counted.
 Second, recognizer-free signal: the region's global SSIM between input and output > SSIM_LEAK (the face's structure
 is still there).
 
@@ -54,10 +58,11 @@ REPORT = OUT / "video_bench.txt"
 DEFACE = REPO_ROOT / ".venv" / "bin" / "deface"
 LEAK_RATIO = 0.2
 MIN_DETAIL = 5.0
+DETAIL_SIZE = 32
 SSIM_LEAK = 0.5
 FOUND_IOU = 0.3
 # (name, photos joined, seconds, seed)
-CLIPS = [("pan_a", 1, 8.0, 11), ("pan_b", 1, 8.0, 12), ("joined", 3, 10.0, 13)]
+CLIPS = [("pan_a", 1, 8.0, 11), ("pan_b", 1, 8.0, 12), ("joined", 3, 8.0, 13)]
 QUICK_CLIPS = [("quick", 1, 4.0, 21)]
 LONG_CLIP = ("long60", 8, 60.0, 31)
 
@@ -124,7 +129,9 @@ def _inner(box: list[float], shape: tuple[int, ...]) -> tuple[int, int, int, int
     return max(0, round(x1 + dx)), max(0, round(y1 + dy)), min(w, round(x2 - dx)), min(h, round(y2 - dy))
 
 
-def _detail(grey: np.ndarray) -> float:
+def _detail(grey: np.ndarray, size: int | None = DETAIL_SIZE) -> float:
+    if size:
+        grey = cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA)
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
@@ -152,6 +159,7 @@ class Leaks:
     skipped: int = 0
     leaked: int = 0
     leaked_ssim: int = 0
+    leaked_raw: int = 0
     found_frames: int = 0
     found_leaked: int = 0
     longest_run: int = 0
@@ -203,6 +211,8 @@ def leak_test(source: Path, output: Path, gt: list, tracks: list[list[list[float
             region_out = grey_out[y1:y2, x1:x2] if grey_out is not None else None
             leaked = region_out is not None and _detail(region_out) > LEAK_RATIO * in_detail
             result.leaked += leaked
+            if region_out is not None:
+                result.leaked_raw += _detail(region_out, None) > LEAK_RATIO * _detail(region_in, None)
             result.leaked_ssim += region_out is not None and _ssim(region_in, region_out) > SSIM_LEAK
             if index in found:
                 result.found_frames += 1
@@ -356,7 +366,8 @@ def leak_row(name: str, leaks: Leaks, frames: int, seconds: float, with_found: b
     found = pct(leaks.rate(leaks.found_leaked, leaks.found_frames)) if with_found else "n/a"
     return (
         f"{name:9s} {pct(leaks.rate()):>8s} ({leaks.leaked:4d}/{leaks.tested:4d})  {found:>8s}  "
-        f"{pct(leaks.rate(leaks.leaked_ssim)):>8s}  {leaks.longest_run:9d}  {frames / seconds:7.2f}"
+        f"{pct(leaks.rate(leaks.leaked_ssim)):>8s}  {pct(leaks.rate(leaks.leaked_raw)):>8s}  "
+        f"{leaks.longest_run:9d}  {frames / seconds:7.2f}"
     )
 
 
@@ -409,7 +420,7 @@ def compare(specs: list, work: Path, skip_deface: bool) -> bool:
     fb, df = totals["faceblur"], totals["deface"]
     say(f"face-frames {fb.face_frames}, skipped (input detail < {MIN_DETAIL}) {fb.skipped}; leak: output detail > "
         f"{LEAK_RATIO} x input's; SSIM leak: region SSIM > {SSIM_LEAK}")  # fmt: skip
-    say("system    leak rate (leaked/tested)  found    SSIM leak  longest run  fps e2e")
+    say("system    leak rate (leaked/tested)  found    SSIM leak  raw       longest run  fps e2e")
     say(leak_row("FaceBlur", fb, frames_all, seconds["faceblur"], True))
     if not skip_deface:
         say(leak_row("deface", df, frames_all, seconds["deface"], False))
