@@ -427,6 +427,139 @@ def split_by_tile(faces: list[dict]) -> tuple[dict[int, dict], list[dict]]:
     return main, background
 
 
+def best_similarity(gallery, vector: np.ndarray | None) -> float:
+    """The highest similarity of ``vector`` to any face of ``gallery`` (-1 without a face or an empty gallery)."""
+    if vector is None or gallery is None or not len(gallery):
+        return -1.0
+    return float(np.max(gallery.vectors @ vector))
+
+
+def impostor_figures(gallery, stranger_vectors: list[np.ndarray], ceiling: float, verify_threshold: float) -> dict:
+    """The false-accept rate of one comparison of two different people: every pair of the gallery's faces (one
+    photo per person) and every collage stranger against every gallery face; and from it, for a few gallery sizes
+    n, the lowest threshold at which n x FAR <= 0.2 % (what spare_threshold does with its table)."""
+    from gateway_service.galleries.matching import SPARE_STRANGER_RATE, spare_threshold
+
+    vectors = gallery.vectors
+    upper = np.triu_indices(len(vectors), 1)
+    scores = np.concatenate([(vectors @ vectors.T)[upper], (np.stack(stranger_vectors) @ vectors.T).ravel()])
+    scores.sort()
+    grid = np.round(np.arange(0.25, 0.651, 0.025), 3)
+    far = {f"{t:.3f}": float((len(scores) - np.searchsorted(scores, t)) / len(scores)) for t in grid}
+    fine = np.round(np.arange(0.2, 0.8, 0.001), 3)
+    far_fine = (len(scores) - np.searchsorted(scores, fine)) / len(scores)
+    lowest = {}
+    for n in (1, 2, 4, 10, 100, 774, 1000, 10000):
+        ok = np.nonzero(n * far_fine <= SPARE_STRANGER_RATE)[0]
+        resolved = n * 3 / len(scores) <= SPARE_STRANGER_RATE  # at least 3 false accepts measured at the target
+        lowest[str(n)] = {
+            "measured": float(fine[ok[0]]) if len(ok) and resolved else None,
+            "spare_threshold": spare_threshold(n, verify_threshold, ceiling),
+        }
+    return {
+        "comparisons": len(scores),
+        "far": far,
+        "max_similarity": round(float(scores[-1]), 4),
+        "threshold_for_n_faces": lowest,
+    }
+
+
+def per_collage_spare(
+    runner, read_galleries, plans, images, enrolled_photo, big_gallery, preset: str, seed: int, verify: float, ceiling
+) -> dict:
+    """spare_gallery as a user meets it: each collage's two enrolled people in a gallery of their own (enrolled
+    through the API from photo 0001, face=largest), the collage showing other photos of them. The collages are
+    embedded once (/embed_faces) and each tile's person matched here against its own gallery and against the
+    big gallery of step 2, for a sweep of thresholds; then the real spare_gallery through the API."""
+    from gateway_service.galleries.matching import spare_threshold
+
+    names = [f"pc-{seed}-{i}" for i in range(len(plans))]
+    uploads = [
+        Upload(
+            f"/galleries/{g}/subjects/{person}/faces",
+            enrolled_photo[person].name,
+            enrolled_photo[person].read_bytes(),
+            (("face", "largest"), ("preset", preset)),
+        )
+        for g, tiles in zip(names, plans, strict=True)
+        for _, person in tiles
+        if person
+    ]
+    started = time.monotonic()
+    enroll_failures = sum(b["status"] != "SUCCESS" for b in runner.run(uploads, "enroll (per-collage galleries)"))
+    galleries = read_galleries(names)
+    embedded = runner.run(
+        [Upload("/embed_faces", f"c{i}.jpg", image, (("preset", preset),)) for i, image in enumerate(images)],
+        "embed collages",
+    )
+    own = {"enrolled": [], "strangers": [], "background": []}
+    big = {"enrolled": [], "strangers": [], "background": []}
+    own_rule, stranger_vectors = [], []
+    for tiles, body, g in zip(plans, embedded, galleries, strict=True):
+        main_faces, background = split_by_tile(face_list(body))
+        rule = spare_threshold(len(g) if g is not None else 0, verify, ceiling)
+        for tile, (_, subject) in enumerate(tiles):
+            face = main_faces.get(tile)
+            vector = unit(face.get("embedding")) if face else None
+            kind = "enrolled" if subject else "strangers"
+            own[kind].append(best_similarity(g, vector))
+            big[kind].append(best_similarity(big_gallery, vector))
+            own_rule.append((kind, own[kind][-1] >= rule))
+            if kind == "strangers" and vector is not None:
+                stranger_vectors.append(vector)
+        for face in background:
+            vector = unit(face.get("embedding"))
+            own["background"].append(best_similarity(g, vector))
+            big["background"].append(best_similarity(big_gallery, vector))
+    own = {k: np.asarray(v) for k, v in own.items()}
+    big = {k: np.asarray(v) for k, v in big.items()}
+    big_rule = spare_threshold(len(big_gallery), verify, ceiling)
+    grid = sorted({*np.round(np.arange(0.3, 0.601, 0.025), 3).tolist(), verify, big_rule})
+
+    def visible(sims: dict, t: float) -> dict:
+        return {k: float((v >= t).mean()) if len(v) else None for k, v in sims.items()}
+
+    figures = {
+        "collages": len(plans),
+        "enroll_failures": enroll_failures,
+        "sweep_own_gallery": {f"{t:.3f}": visible(own, t) for t in grid},
+        "sweep_big_gallery": {f"{t:.3f}": visible(big, t) for t in grid},
+        "rule_own_gallery": {
+            "thresholds": sorted({spare_threshold(len(g or ()), verify, ceiling) for g in galleries}),
+            "enrolled_visible": float(np.mean([ok for kind, ok in own_rule if kind == "enrolled"])),
+            "strangers_visible": float(np.mean([ok for kind, ok in own_rule if kind == "strangers"])),
+        },
+        "rule_big_gallery": {"threshold": big_rule, **visible(big, big_rule)},
+        "impostors": impostor_figures(big_gallery, stranger_vectors, ceiling, verify),
+    }
+    # The real thing: spare_gallery through the API with each collage's own gallery.
+    uploads = [
+        Upload("/blur_faces", f"c{i}.jpg", image, (("spare_gallery", g), ("preset", preset)))
+        for i, (image, g) in enumerate(zip(images, names, strict=True))
+    ]
+    counts = {"enrolled": 0, "enrolled_visible": 0, "strangers": 0, "strangers_visible": 0, "failures": 0}
+    used = set()
+    for tiles, body in zip(plans, runner.run(uploads, "blur spare_gallery (own gallery)"), strict=True):
+        if body["status"] != "SUCCESS":
+            counts["failures"] += 1
+            continue
+        used.add(body.get("match_threshold"))
+        main_faces, _ = split_by_tile(face_list(body))
+        for tile, (_, subject) in enumerate(tiles):
+            kind = "enrolled" if subject else "strangers"
+            counts[kind] += 1
+            face = main_faces.get(tile)
+            counts[f"{kind}_visible"] += bool(face) and not face["anonymized"]
+    figures["api"] = {
+        **counts,
+        "match_thresholds": sorted(t for t in used if t is not None),
+        "enrolled_left_visible": counts["enrolled_visible"] / max(counts["enrolled"], 1),
+        "strangers_left_visible": counts["strangers_visible"] / max(counts["strangers"], 1),
+    }
+    figures["seconds"] = round(time.monotonic() - started, 1)
+    return figures
+
+
 # --- 4. anonymization by recognition ---------------------------------------------------------------------------
 
 
@@ -444,6 +577,83 @@ def landmarks_of(face: dict) -> np.ndarray | None:
     if not points:
         return None
     return np.asarray([points[name] for name in LANDMARK_NAMES], np.float32)
+
+
+def parse_blur_variants(text: str) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+    """``--blur-options``: variants separated by ``;``, each ``default`` or ``name=value`` pairs separated by ``,``
+    (the /blur_faces form fields, e.g. ``mask=box,box_scale=1.6``)."""
+    variants = []
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        if part == "default":
+            variants.append(("default", ()))
+            continue
+        fields = tuple(tuple(item.strip().split("=", 1)) for item in part.split(",") if item.strip())
+        if any(len(f) != 2 for f in fields):
+            raise SystemExit(f"--blur-options: cannot read {part!r} (name=value pairs separated by ',')")
+        variants.append((part, fields))  # type: ignore[arg-type]
+    return variants or [("default", ())]
+
+
+def anonymization_check(runner, embedder, names: list[str], fields: tuple, label: str, verify_threshold: float):
+    """Step 4 for one set of /blur_faces options: each face found (>= 32 px wide) aligned with that result's
+    landmarks in the original and in the blurred image, embedded, and compared."""
+    from face_detection_service.recognition.align import align_face
+
+    uploads = [Upload("/blur_faces", n, (WIDER / "images" / n).read_bytes(), fields) for n in names]
+    started = time.monotonic()
+    bodies = runner.run(uploads, f"blur (WIDER, {label})")
+    blur_s = time.monotonic() - started
+    similarities, widths, where = [], [], []
+    skipped = {"failed": 0, "small": 0, "no_landmarks": 0, "size_changed": 0}
+    for upload, body in zip(uploads, bodies, strict=True):
+        if body["status"] != "SUCCESS":
+            skipped["failed"] += 1
+            continue
+        original = decoded_rgb(upload.data)
+        blurred = decoded_rgb(base64.b64decode(body["result"]))
+        if blurred.shape != original.shape:
+            skipped["size_changed"] += 1
+            continue
+        pairs = []
+        for face in face_list(body):
+            x1, _, x2, _ = face["facial_area"]
+            points = landmarks_of(face)
+            if x2 - x1 < 32:
+                skipped["small"] += 1
+            elif points is None:
+                skipped["no_landmarks"] += 1
+            else:
+                pairs.append((align_face(original, points), align_face(blurred, points)))
+                widths.append(x2 - x1)
+                where.append((upload.name, face["facial_area"]))
+        if pairs:
+            before = embedder.embed(np.stack([a for a, _ in pairs]))
+            after = embedder.embed(np.stack([b for _, b in pairs]))
+            similarities += np.sum(before * after, axis=1).tolist()
+    sims = np.asarray(similarities)
+    return {
+        "options": label,
+        "photos": len(names),
+        "blur_seconds": round(blur_s, 1),
+        "faces_compared": len(sims),
+        "faces_skipped": skipped,
+        "face_width_median": float(np.median(widths)) if widths else None,
+        "similarity_percentiles": {
+            str(q): round(float(np.percentile(sims, q)), 4) for q in (0, 1, 5, 25, 50, 75, 95, 99, 100)
+        }
+        if len(sims)
+        else {},
+        "similarity_mean": float(sims.mean()) if len(sims) else None,
+        "share_below_verify_threshold": float((sims < verify_threshold).mean()) if len(sims) else None,
+        "faces_at_or_above_verify_threshold": int((sims >= verify_threshold).sum()),
+        "share_below_0.2": float((sims < 0.2).mean()) if len(sims) else None,
+        "most_similar_after_blur": [
+            {"photo": where[i][0], "facial_area": where[i][1], "similarity": round(float(sims[i]), 4)}
+            for i in np.argsort(-sims)[:10]
+        ],
+    }
 
 
 # --- 5. gallery matching cost ------------------------------------------------------------------------------------
@@ -554,6 +764,12 @@ def main() -> None:
     parser.add_argument("--per-fold", type=int, default=0, help="pairs of each kind per fold (0: all 300)")
     parser.add_argument("--no-dlib", action="store_true")
     parser.add_argument("--skip", default="", help="steps to skip, e.g. 4,5")
+    parser.add_argument(
+        "--blur-options",
+        default="default",
+        help="step 4's /blur_faces options: variants separated by ';', each 'default' or name=value pairs separated "
+        "by ',', e.g. 'default;mask=box;box_scale=1.6' (each variant on the same photos)",
+    )
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
@@ -591,7 +807,11 @@ def main() -> None:
     if args.probe_limit:
         known_probes = sorted(rng.sample(known_probes, min(args.probe_limit, len(known_probes))))
         unknown_probes = sorted(rng.sample(unknown_probes, min(args.probe_limit, len(unknown_probes))))
-    to_embed = sorted(set(pair_photos) | {p for p, _ in known_probes + unknown_probes})
+    # Step 1 needs the pair photos, step 2 the probes; step 3 embeds its own collages.
+    to_embed = sorted(
+        (set(pair_photos) if 1 not in skip else set())
+        | ({p for p, _ in known_probes + unknown_probes} if 2 not in skip else set())
+    )
     log(
         f"LFW: {len(pair_photos)} photos in the pairs, {len(enrolled_photo)} people to enroll, "
         f"{len(known_probes)} known and {len(unknown_probes)} unknown probes; {len(to_embed)} photos to embed"
@@ -684,80 +904,90 @@ def main() -> None:
 
                 import redis.asyncio as aioredis
 
-                async def read_gallery():
+                async def read_galleries(names: list[str]) -> list:
                     connection = aioredis.Redis.from_url(stack.redis.url)
                     try:
-                        return await GalleryStore(connection, RedisKeys("faceblur")).vectors("", gallery_name)
+                        store = GalleryStore(connection, RedisKeys("faceblur"))
+                        return [await store.vectors("", name) for name in names]
                     finally:
                         await connection.aclose()
 
-                gallery = asyncio.run(read_gallery())
+                (gallery,) = asyncio.run(read_galleries([gallery_name]))
                 assert gallery is not None and len(gallery) == len(enrolled_names), "gallery read back from Redis"
-                # People whose enrollment failed are left out of the known probes (their photos are not enrolled).
-                probes = [(p, s) for p, s in known_probes if s in enrolled_names] + unknown_probes
-                ident = identification_figures(gallery, probes, vectors_centre, thresholds)
-                right, known_sim, unknown_sim = ident.pop("_right"), ident.pop("_known_sim"), ident.pop("_unknown_sim")
-                ident["enrolled_through_api"] = len(enrolled_names)
-                ident["enroll_failures"] = failed
-                ident["enroll_seconds"] = round(enroll_s, 1)
-                sweep = []
-                for t in np.round(np.arange(0.25, 0.651, 0.025), 3):
-                    sweep.append(
-                        {
-                            "threshold": float(t),
-                            "known_identified_right": float((right & (known_sim >= t)).mean()),
-                            "known_wrong_subject": float((~right & (known_sim >= t)).mean()),
-                            "unknown_given_a_subject": float((unknown_sim >= t).mean()),
-                        }
+                if 2 not in skip:
+                    # People whose enrollment failed are left out of the known probes (their photos are not enrolled).
+                    probes = [(p, s) for p, s in known_probes if s in enrolled_names] + unknown_probes
+                    ident = identification_figures(gallery, probes, vectors_centre, thresholds)
+                    right, known_sim, unknown_sim = (
+                        ident.pop("_right"),
+                        ident.pop("_known_sim"),
+                        ident.pop("_unknown_sim"),
                     )
-                ident["sweep"] = sweep
-
-                # The API path for a seeded subset of the probes: the same top match as computed here?
-                if args.api_probes:
-                    known_share = max(1, args.api_probes * 5 // 8)
-                    with_face = [pr for pr in probes if vectors_centre.get(pr[0]) is not None]
-                    subset = rng.sample([pr for pr in with_face if pr[1] is not None], known_share)
-                    subset += rng.sample(
-                        [pr for pr in with_face if pr[1] is None],
-                        min(args.api_probes - known_share, len(unknown_probes)),
-                    )
-                    uploads = [
-                        Upload(
-                            f"/galleries/{gallery_name}/identify",
-                            p.name,
-                            p.read_bytes(),
-                            (("preset", args.preset), ("k", "3")),
+                    ident["enrolled_through_api"] = len(enrolled_names)
+                    ident["enroll_failures"] = failed
+                    ident["enroll_seconds"] = round(enroll_s, 1)
+                    sweep = []
+                    for t in np.round(np.arange(0.25, 0.651, 0.025), 3):
+                        sweep.append(
+                            {
+                                "threshold": float(t),
+                                "known_identified_right": float((right & (known_sim >= t)).mean()),
+                                "known_wrong_subject": float((~right & (known_sim >= t)).mean()),
+                                "unknown_given_a_subject": float((unknown_sim >= t).mean()),
+                            }
                         )
-                        for p, _ in subset
-                    ]
-                    started = time.monotonic()
-                    answers = runner.run(uploads, "identify (API)")
-                    agree, decisions_agree, api_right, api_unknown_named = 0, 0, [], []
-                    for (photo, subject), body in zip(subset, answers, strict=True):
-                        faces = face_list(body)
-                        face = nearest_to(faces, TILE / 2, TILE / 2)
-                        api_top = face["matches"][0] if face and face.get("matches") else None
-                        local = gallery.best_matches(vectors_centre[photo], 1)
-                        if api_top and local and api_top["subject"] == local[0].subject:
-                            agree += abs(api_top["similarity"] - local[0].similarity) <= 2e-4
-                        local_named = local[0].subject if local and local[0].similarity >= identify_threshold else None
-                        decisions_agree += (face or {}).get("subject") == local_named
-                        if subject is None:
-                            api_unknown_named.append((face or {}).get("subject") is not None)
-                        else:
-                            api_right.append(bool(api_top) and api_top["subject"] == subject)
-                    ident["api_check"] = {
-                        "probes": len(subset),
-                        "seconds": round(time.monotonic() - started, 1),
-                        "same_top_match_and_similarity": agree,
-                        "same_subject_decision": decisions_agree,
-                        "api_rank1_known": float(np.mean(api_right)) if api_right else None,
-                        "api_known": len(api_right),
-                        "api_unknown_given_a_subject": float(np.mean(api_unknown_named)) if api_unknown_named else None,
-                        "api_unknown": len(api_unknown_named),
-                    }
-                    log(f"identify through the API: {ident['api_check']}")
-                results["identification"] = ident
+                    ident["sweep"] = sweep
+
+                    # The API path for a seeded subset of the probes: the same top match as computed here?
+                    if args.api_probes:
+                        known_share = max(1, args.api_probes * 5 // 8)
+                        with_face = [pr for pr in probes if vectors_centre.get(pr[0]) is not None]
+                        subset = rng.sample([pr for pr in with_face if pr[1] is not None], known_share)
+                        subset += rng.sample(
+                            [pr for pr in with_face if pr[1] is None],
+                            min(args.api_probes - known_share, len(unknown_probes)),
+                        )
+                        uploads = [
+                            Upload(
+                                f"/galleries/{gallery_name}/identify",
+                                p.name,
+                                p.read_bytes(),
+                                (("preset", args.preset), ("k", "3")),
+                            )
+                            for p, _ in subset
+                        ]
+                        started = time.monotonic()
+                        answers = runner.run(uploads, "identify (API)")
+                        agree, decisions_agree, api_right, api_unknown_named = 0, 0, [], []
+                        for (photo, subject), body in zip(subset, answers, strict=True):
+                            faces = face_list(body)
+                            face = nearest_to(faces, TILE / 2, TILE / 2)
+                            api_top = face["matches"][0] if face and face.get("matches") else None
+                            local = gallery.best_matches(vectors_centre[photo], 1)
+                            if api_top and local and api_top["subject"] == local[0].subject:
+                                agree += abs(api_top["similarity"] - local[0].similarity) <= 2e-4
+                            local_named = (
+                                local[0].subject if local and local[0].similarity >= identify_threshold else None
+                            )
+                            decisions_agree += (face or {}).get("subject") == local_named
+                            if subject is None:
+                                api_unknown_named.append((face or {}).get("subject") is not None)
+                            else:
+                                api_right.append(bool(api_top) and api_top["subject"] == subject)
+                        ident["api_check"] = {
+                            "probes": len(subset),
+                            "seconds": round(time.monotonic() - started, 1),
+                            "same_top_match_and_similarity": agree,
+                            "same_subject_decision": decisions_agree,
+                            "api_rank1_known": float(np.mean(api_right)) if api_right else None,
+                            "api_known": len(api_right),
+                            "api_unknown_given_a_subject": float(np.mean(api_unknown_named))
+                            if api_unknown_named
+                            else None,
+                            "api_unknown": len(api_unknown_named),
+                        }
+                        log(f"identify through the API: {ident['api_check']}")
+                    results["identification"] = ident
 
             # ---- 3. spare / only on collages ----------------------------------------------------------------
             if 3 not in skip:
@@ -833,10 +1063,22 @@ def main() -> None:
                     / max(only["strangers"], 1),
                 }
                 log(f"spare/only: {results['spare_only']}")
+                results["spare_per_collage"] = per_collage_spare(
+                    runner,
+                    lambda names: asyncio.run(read_galleries(names)),
+                    plans,
+                    images,
+                    enrolled_photo,
+                    gallery,
+                    args.preset,
+                    args.seed,
+                    verify_threshold,
+                    spare_threshold,
+                )
+                log(f"spare per collage: {results['spare_per_collage']}")
 
             # ---- 4. anonymization checked by recognition -------------------------------------------------------
             if 4 not in skip:
-                from face_detection_service.recognition.align import align_face
                 from face_detection_service.recognition.embedder import load_embedder
 
                 embedder = load_embedder("", 1)
@@ -844,63 +1086,13 @@ def main() -> None:
                 names = sorted(
                     random.Random(args.seed).sample(sorted(ground_truth), min(args.wider, len(ground_truth)))
                 )
-                uploads = [Upload("/blur_faces", n, (WIDER / "images" / n).read_bytes()) for n in names]
-                started = time.monotonic()
-                bodies = runner.run(uploads, "blur (WIDER, default options)")
-                blur_s = time.monotonic() - started
-                similarities, widths, where, skipped = (
-                    [],
-                    [],
-                    [],
-                    {"failed": 0, "small": 0, "no_landmarks": 0, "size_changed": 0},
-                )
-                for upload, body in zip(uploads, bodies, strict=True):
-                    if body["status"] != "SUCCESS":
-                        skipped["failed"] += 1
-                        continue
-                    original = decoded_rgb(upload.data)
-                    blurred = decoded_rgb(base64.b64decode(body["result"]))
-                    if blurred.shape != original.shape:
-                        skipped["size_changed"] += 1
-                        continue
-                    pairs = []
-                    for face in face_list(body):
-                        x1, _, x2, _ = face["facial_area"]
-                        points = landmarks_of(face)
-                        if x2 - x1 < 32:
-                            skipped["small"] += 1
-                        elif points is None:
-                            skipped["no_landmarks"] += 1
-                        else:
-                            pairs.append((align_face(original, points), align_face(blurred, points)))
-                            widths.append(x2 - x1)
-                            where.append((upload.name, face["facial_area"]))
-                    if pairs:
-                        before = embedder.embed(np.stack([a for a, _ in pairs]))
-                        after = embedder.embed(np.stack([b for _, b in pairs]))
-                        similarities += np.sum(before * after, axis=1).tolist()
-                sims = np.asarray(similarities)
-                results["anonymization"] = {
-                    "photos": len(names),
-                    "blur_seconds": round(blur_s, 1),
-                    "faces_compared": len(sims),
-                    "faces_skipped": skipped,
-                    "face_width_median": float(np.median(widths)) if widths else None,
-                    "similarity_percentiles": {
-                        str(q): round(float(np.percentile(sims, q)), 4) for q in (0, 1, 5, 25, 50, 75, 95, 99, 100)
-                    }
-                    if len(sims)
-                    else {},
-                    "similarity_mean": float(sims.mean()) if len(sims) else None,
-                    "share_below_verify_threshold": float((sims < verify_threshold).mean()) if len(sims) else None,
-                    "faces_at_or_above_verify_threshold": int((sims >= verify_threshold).sum()),
-                    "share_below_0.2": float((sims < 0.2).mean()) if len(sims) else None,
-                    "most_similar_after_blur": [
-                        {"photo": where[i][0], "facial_area": where[i][1], "similarity": round(float(sims[i]), 4)}
-                        for i in np.argsort(-sims)[:10]
-                    ],
-                }
-                log(f"anonymization: {results['anonymization']}")
+                variants = parse_blur_variants(args.blur_options)
+                results["anonymization_variants"] = []
+                for label, fields in variants:
+                    entry = anonymization_check(runner, embedder, names, fields, label, verify_threshold)
+                    results["anonymization_variants"].append(entry)
+                    log(f"anonymization ({label}): {entry}")
+                results["anonymization"] = results["anonymization_variants"][0]
         finally:
             stack.stop()
 
@@ -1029,11 +1221,48 @@ def report(r: dict) -> None:
             f"{c['only_gallery']['background_faces'] - c['only_gallery']['background_not_anonymized']}"
             f"/{c['only_gallery']['background_faces']}"
         )
-    if "anonymization" in r:
-        a = r["anonymization"]
+    if "spare_per_collage" in r:
+        p = r["spare_per_collage"]
         print(
-            f"\n4. Anonymization checked by recognition: {a['photos']} WIDER photos, {a['faces_compared']} faces "
-            f">= 32 px (median width {a['face_width_median']}); skipped {a['faces_skipped']}"
+            f"\n3b. spare_gallery with each collage's own gallery ({p['collages']} collages, 2 people in each; "
+            f"enroll failures {p['enroll_failures']}); visible = best match >= threshold (no face: hidden)"
+        )
+        print("  threshold: own gallery enrolled / strangers / background | big gallery enrolled / strangers")
+        for t, own in p["sweep_own_gallery"].items():
+            big = p["sweep_big_gallery"][t]
+            print(
+                f"  {t}: {pct(own['enrolled'])} / {pct(own['strangers'])} / {pct(own['background'] or 0)} | "
+                f"{pct(big['enrolled'])} / {pct(big['strangers'])}"
+            )
+        ro, rb, api = p["rule_own_gallery"], p["rule_big_gallery"], p["api"]
+        print(
+            f"  size rule, own galleries (thresholds {ro['thresholds']}): enrolled visible "
+            f"{pct(ro['enrolled_visible'])}, "
+            f"strangers visible {pct(ro['strangers_visible'])}; big gallery (threshold {rb['threshold']}): enrolled "
+            f"{pct(rb['enrolled'])}, strangers {pct(rb['strangers'])}"
+        )
+        print(
+            f"  through the API (own galleries, match_threshold {api['match_thresholds']}): enrolled left visible "
+            f"{pct(api['enrolled_left_visible'])} ({api['enrolled_visible']}/{api['enrolled']}), strangers left "
+            f"visible {pct(api['strangers_left_visible'])} ({api['strangers_visible']}/{api['strangers']}); "
+            f"failures {api['failures']}"
+        )
+        imp = p["impostors"]
+        print(
+            f"  impostor comparisons: {imp['comparisons']} (max {imp['max_similarity']}); FAR "
+            + ", ".join(f"{t}: {far:.2e}" for t, far in imp["far"].items())
+        )
+        print(
+            "  threshold for n faces (measured here / spare_threshold): "
+            + "; ".join(
+                f"{n}: {x['measured']} / {x['spare_threshold']}" for n, x in imp["threshold_for_n_faces"].items()
+            )
+        )
+    for a in r.get("anonymization_variants") or ([r["anonymization"]] if "anonymization" in r else []):
+        print(
+            f"\n4. Anonymization checked by recognition ({a.get('options', 'default')}): {a['photos']} WIDER photos, "
+            f"{a['faces_compared']} faces >= 32 px (median width {a['face_width_median']}); "
+            f"skipped {a['faces_skipped']}"
         )
         print(
             f"  similarity original vs blurred: percentiles {a['similarity_percentiles']}, mean "

@@ -21,7 +21,7 @@ from gateway_service.core.config import Settings
 from gateway_service.dispatcher.results import job_options_message, stored_result
 from gateway_service.dispatcher.video_flow import VideoFlow, VideoRefused
 from gateway_service.galleries.cache import GalleryCache
-from gateway_service.galleries.matching import GalleryVectors, similarity
+from gateway_service.galleries.matching import GalleryVectors, similarity, spare_threshold
 from gateway_service.galleries.store import GalleryStore, ModelMismatch
 from gateway_service.tasks.models import TaskRecord
 
@@ -143,8 +143,14 @@ class TaskRunner:
         spare = options.spare_gallery is not None
         name = options.spare_gallery if spare else options.only_gallery
         gallery = await self._gallery(record, name or "", embedded.result.embedding_model)
-        # Spare with the stricter threshold, hide-only with the looser one: both err toward hiding a face.
-        threshold = self.settings.spare_threshold if spare else self.settings.verify_threshold
+        # Spare with a threshold that grows with the gallery (a stranger meets more look-alikes in a bigger one),
+        # hide-only with the verify threshold: both err toward hiding a face.
+        settings = self.settings
+        threshold = (
+            spare_threshold(len(gallery), settings.verify_threshold, settings.spare_threshold)
+            if spare
+            else settings.verify_threshold
+        )
         listing = stored_result(embedded.result)["faces"]
         hidden = []
         for entry, face in zip(listing.values(), embedded.result.faces, strict=True):

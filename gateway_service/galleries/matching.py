@@ -3,6 +3,8 @@ product is the cosine similarity)."""
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,3 +50,49 @@ class GalleryVectors:
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
     """Cosine similarity of two embeddings."""
     return float(np.dot(a, b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12))
+
+
+# How often one comparison of a stranger's face with one enrolled face of someone else reaches a cosine threshold
+# (SFace int8 as the service runs it: its detection, alignment and embedding): (threshold, false-accept rate), the
+# rate falling with the threshold. Measured by bench/recognition.py on LFW: 1,312 never-enrolled people against a
+# gallery of 774 others (1.0 M comparisons; the rate taken as -ln(1 - share of strangers matched) / 774), and its
+# 3,000 LFW pairs for the loosest two points. Another embedding model needs its own table (re-measure).
+SFACE_FALSE_ACCEPTS: tuple[tuple[float, float], ...] = (
+    (0.300, 9.3e-3),
+    (0.325, 3.3e-3),
+    (0.350, 1.49e-3),
+    (0.375, 6.18e-4),
+    (0.400, 2.60e-4),
+    (0.425, 9.50e-5),
+    (0.450, 3.19e-5),
+    (0.475, 9.86e-6),
+    (0.500, 4.90e-6),
+    (0.525, 1.94e-6),
+)
+# The share of strangers that spare_gallery may leave visible, whatever the gallery's size.
+SPARE_STRANGER_RATE = 0.002
+
+
+def spare_threshold(
+    gallery_faces: int,
+    floor: float,
+    ceiling: float,
+    stranger_rate: float = SPARE_STRANGER_RATE,
+    false_accepts: tuple[tuple[float, float], ...] = SFACE_FALSE_ACCEPTS,
+) -> float:
+    """The similarity at which spare_gallery leaves a face visible, for a gallery of ``gallery_faces`` faces.
+
+    A stranger is compared with every enrolled face, so the chance that one of them reaches threshold t is about
+    ``gallery_faces x FAR(t)``: the lowest t at which that stays within ``stranger_rate`` (FAR interpolated
+    log-linearly between the points of ``false_accepts``, extrapolated along its last segment), never below
+    ``floor`` (a spared face must at least be a verify match) nor above ``ceiling`` (the ceiling wins if the two
+    cross)."""
+    target = stranger_rate / max(gallery_faces, 1)
+    points = sorted(false_accepts)
+    threshold = points[0][0]
+    if target < points[0][1]:
+        for (t0, far0), (t1, far1) in itertools.pairwise(points):
+            threshold = t0 + (t1 - t0) * math.log(far0 / target) / math.log(far0 / far1)
+            if target >= far1:
+                break
+    return round(min(ceiling, max(floor, threshold)), 4)
