@@ -185,9 +185,10 @@ class Settings(BaseSettings):
     video_crf: int = Field(DEFAULT_CRF, ge=0, le=51)
     """GATEWAY_VIDEO_CRF: the output's x264 quality (lower: better and larger) when a task names none."""
 
-    video_segment_seconds: float = Field(4.0, gt=0)
-    """GATEWAY_VIDEO_SEGMENT_SECONDS: shortest segment a video is split into; segments run in parallel on every
-    face-service worker (a video is split into at least two segments per worker when it is long enough)."""
+    video_segment_seconds: float = Field(1.0, gt=0)
+    """GATEWAY_VIDEO_SEGMENT_SECONDS: shortest segment a video is split into. A video is split into two segments
+    per face-service worker (fewer if they would be shorter than this), run in parallel; short, so even a clip of a
+    few seconds keeps every core busy."""
 
     video_segment_timeout_seconds: float = Field(900.0, gt=0)
     """GATEWAY_VIDEO_SEGMENT_TIMEOUT_SECONDS: longest one segment job may take before it is sent again."""
