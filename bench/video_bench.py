@@ -433,7 +433,7 @@ def compare(specs: list, work: Path, skip_deface: bool) -> bool:
         say(f"ratio FaceBlur/deface: leak rate {leak_ratio:.3f} (target <= 0.5: {'PASS' if leak_ok else 'FAIL'}), "
             f"fps {fps_ratio:.2f}x (target >= 3: {'PASS' if fps_ok else 'FAIL'})")  # fmt: skip
         ok &= leak_ok and fps_ok
-    say(f"FaceBlur output checks: {'PASS' if ok else 'FAIL'}")
+    say(f"comparison (output checks and ratio targets): {'PASS' if ok else 'FAIL'}")
     return ok
 
 
