@@ -530,6 +530,8 @@ def per_collage_spare(
             "strangers_visible": float(np.mean([ok for kind, ok in own_rule if kind == "strangers"])),
         },
         "rule_big_gallery": {"threshold": big_rule, **visible(big, big_rule)},
+        "highest_strangers": {"own": sorted(own["strangers"])[-5:][::-1], "big": sorted(big["strangers"])[-5:][::-1]},
+        "lowest_enrolled": {"own": sorted(own["enrolled"])[:12], "big": sorted(big["enrolled"])[:12]},
         "impostors": impostor_figures(big_gallery, stranger_vectors, ceiling, verify),
     }
     # The real thing: spare_gallery through the API with each collage's own gallery.
@@ -1246,6 +1248,11 @@ def report(r: dict) -> None:
             f"{pct(api['enrolled_left_visible'])} ({api['enrolled_visible']}/{api['enrolled']}), strangers left "
             f"visible {pct(api['strangers_left_visible'])} ({api['strangers_visible']}/{api['strangers']}); "
             f"failures {api['failures']}"
+        )
+        print(
+            f"  highest strangers (own / big gallery): {[round(x, 3) for x in p['highest_strangers']['own']]} / "
+            f"{[round(x, 3) for x in p['highest_strangers']['big']]}; lowest enrolled (own): "
+            f"{[round(x, 3) for x in p['lowest_enrolled']['own']]}"
         )
         imp = p["impostors"]
         print(

@@ -158,10 +158,11 @@ class Settings(BaseSettings):
     spare_threshold: float = Field(0.6, ge=-1, le=1)
     """GATEWAY_SPARE_THRESHOLD: the highest similarity blur_faces with spare_gallery may require to leave a face
     visible (the ceiling of the largest galleries). The threshold grows with the gallery, since a stranger is
-    compared with every enrolled face: the lowest at which at most 0.2 % of strangers stay visible by LFW's measured
-    false-accept rate (gateway_service/galleries/matching.py spare_threshold), never below GATEWAY_VERIFY_THRESHOLD:
-    0.363 up to 2 faces, 0.41 for 10, 0.46 for 100, 0.52 for 774, 0.586 for 10,000 and this ceiling from about
-    20,000. Lowering it trades strangers for enrolled people in large galleries only."""
+    compared with every enrolled face: the lowest at which the gallery's faces x LFW's measured false-accept rate
+    of one comparison stays within 0.1 % (half the 0.2 % of strangers spare may leave visible; matching.py
+    spare_threshold), never below GATEWAY_VERIFY_THRESHOLD: 0.384 for 2 faces, 0.425 for 10, 0.471 for 100, 0.53
+    for 774, 0.589 for 10,000, this ceiling from about 16,000. Lowering it trades strangers for enrolled people in
+    the largest galleries only."""
 
     media_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "faceblur-media")
     """GATEWAY_MEDIA_DIR: where video uploads, their work files and results live (faceblur_proto/media.py). Every
