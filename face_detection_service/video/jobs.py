@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
 
 from ..anonymize import AnonymizeOptions
 from ..detection.detector import FaceDetector
 from ..detection.presets import Preset
 from ..detection.types import Detections
-from ..jobs import JobSpec, detect_faces
+from ..jobs import JobSpec, detect_faces, limit_faces
 from .decoding import Segment, VideoInputError, decode_segment, open_video, stream_info
 from .encoding import SegmentWriter
 from .planes import even_size, hide_faces, upright_rgb, upright_size, yuv420_planes
+from .stacking import split, stack
 
 
 @dataclass(frozen=True)
@@ -72,9 +75,11 @@ def run_video_job(spec: VideoJobSpec, detector: FaceDetector) -> VideoJobResult:
 
 
 def run_detect_video(spec: VideoJobSpec, detector: FaceDetector) -> VideoJobResult:
+    """The faces of every ``detect_every``-th frame; two such frames share one detector pass (``stacking``)."""
     detection = spec.detection_spec()
     timings = {"decode_ms": 0.0, "inference_ms": 0.0}
     found: list[tuple[int, Detections]] = []
+    waiting: list[tuple[int, np.ndarray]] = []  # a frame to detect, until its pair comes
     frames_done, width, height = 0, 0, 0
     container, stream = open_video(spec.segment.input_path)
     with container:
@@ -84,12 +89,33 @@ def run_detect_video(spec: VideoJobSpec, detector: FaceDetector) -> VideoJobResu
             width, height = upright_size(decoded.frame.width, decoded.frame.height, decoded.rotation)
             if decoded.index % spec.detect_every:
                 continue
-            rgb = upright_rgb(decoded.frame, decoded.rotation)
+            waiting.append((decoded.index, upright_rgb(decoded.frame, decoded.rotation)))
             clock = _lap(timings, "decode_ms", clock)
-            found.append((decoded.index, detect_faces(rgb, width, height, detection, detector)))
-            clock = _lap(timings, "inference_ms", clock)
-        _lap(timings, "decode_ms", clock)
+            if len(waiting) == 2:
+                found += _detect_frames(waiting, detection, detector)
+                waiting.clear()
+                clock = _lap(timings, "inference_ms", clock)
+        clock = _lap(timings, "decode_ms", clock)
+        found += _detect_frames(waiting, detection, detector)
+        _lap(timings, "inference_ms", clock)
     return VideoJobResult(found, frames_done, width, height, detector.model_name(spec.preset), timings)
+
+
+def _detect_frames(
+    frames: list[tuple[int, np.ndarray]], detection: JobSpec, detector: FaceDetector
+) -> list[tuple[int, Detections]]:
+    """The faces of one frame, or of two frames of the same size in one stacked pass; size controls per frame."""
+    if len(frames) == 2 and frames[0][1].shape == frames[1][1].shape:
+        (first_index, first), (second_index, second) = frames
+        height, width = first.shape[:2]
+        image, vertical = stack(first, second)
+        stacked = detect_faces(image, image.shape[1], image.shape[0], replace(detection, max_faces=None), detector)
+        faces = split(stacked, vertical, width, height)
+        return [
+            (index, limit_faces(each, detection.min_face_size, detection.max_faces).sorted_by_position())
+            for index, each in zip((first_index, second_index), faces, strict=True)
+        ]
+    return [(index, detect_faces(rgb, rgb.shape[1], rgb.shape[0], detection, detector)) for index, rgb in frames]
 
 
 def run_blur_video(spec: VideoJobSpec) -> VideoJobResult:
