@@ -530,8 +530,8 @@ def per_collage_spare(
             "strangers_visible": float(np.mean([ok for kind, ok in own_rule if kind == "strangers"])),
         },
         "rule_big_gallery": {"threshold": big_rule, **visible(big, big_rule)},
-        "highest_strangers": {"own": sorted(own["strangers"])[-5:][::-1], "big": sorted(big["strangers"])[-5:][::-1]},
-        "lowest_enrolled": {"own": sorted(own["enrolled"])[:12], "big": sorted(big["enrolled"])[:12]},
+        "highest_strangers": {k: sorted(map(float, v["strangers"]))[:-6:-1] for k, v in (("own", own), ("big", big))},
+        "lowest_enrolled": {k: sorted(map(float, v["enrolled"]))[:12] for k, v in (("own", own), ("big", big))},
         "impostors": impostor_figures(big_gallery, stranger_vectors, ceiling, verify),
     }
     # The real thing: spare_gallery through the API with each collage's own gallery.
