@@ -20,8 +20,13 @@ Starts its own stack (Redis, one face service with a worker per core, one gatewa
 3. spare_gallery / only_gallery on 2x2 collages of four LFW photos (250 px tiles): two people enrolled in the
    gallery of step 2 (another photo than the enrolled one), two never-enrolled people; result faces are mapped
    to tiles by box centre, the face nearest each tile's centre is the tile's person, other faces (background
-   people) are counted apart.
-4. Anonymization checked by recognition: WIDER FACE photos through POST /blur_faces (default options); each
+   people) are counted apart. Then as a user meets it: each collage's two people enrolled (photo 0001, face=largest)
+   in a gallery of their own; the collages embedded once and every tile's person matched here against its own
+   gallery and against the big one for a sweep of thresholds, the false-accept rate of one comparison measured on
+   every pair of different people at hand (the table behind spare_threshold), and spare_gallery through the API
+   with the own galleries at the threshold the gateway's size rule gives.
+4. Anonymization checked by recognition: WIDER FACE photos through POST /blur_faces (default options, or each
+   variant of --blur-options, e.g. 'default;mask=box;box_scale=1.6', on the same photos); each
    face found (>= 32 px wide) is aligned with the landmarks of that result (from the original image) in the
    original and in the blurred image, embedded in process with the service's embedder, and compared.
 5. Gallery matching cost: GalleryVectors.best_matches per query and GalleryStore.vectors() (reload after a
