@@ -52,6 +52,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.video_clips import MIN_FACE, load_gt, make_clip, photo, pick_photos  # noqa: E402
+from bench.video_tracking_sweep import covered_fraction  # noqa: E402
 
 OUT = REPO_ROOT / "bench" / "out"
 CLIP_DIR = OUT / "video_bench"
@@ -204,6 +205,8 @@ def leak_test(
         faces = gt[frame] if frame < len(gt) else []
         seen: set[int] = set()
         seen_uncovered: set[int] = set()
+        tracked = np.array(tracks[frame] if tracks is not None and frame < len(tracks) else [], np.float64)
+        tracked = tracked.reshape(-1, 4)
         grey_in = cv2.cvtColor(before, cv2.COLOR_RGB2GRAY)
         grey_out = cv2.cvtColor(after, cv2.COLOR_RGB2GRAY) if after.shape == before.shape else None
         for face in faces:
@@ -226,7 +229,7 @@ def leak_test(
             if index in found:
                 result.found_frames += 1
                 result.found_leaked += leaked
-            if tracks is not None and _covered(face, tracks[frame] if frame < len(tracks) else []) < COVERED:
+            if tracks is not None and covered_fraction(np.array(face[:4], np.float64), tracked) < COVERED:
                 result.uncovered += 1
                 seen_uncovered.add(index)
                 uncovered_runs[index] = uncovered_runs.get(index, 0) + 1
@@ -242,20 +245,6 @@ def leak_test(
             if index not in seen_uncovered:
                 del uncovered_runs[index]
     return result
-
-
-def _covered(face: list[float], boxes: list[list[float]], box_scale: float = 1.4) -> float:
-    """The share of the face's central ellipse (16x16 samples of its ground-truth box) inside the hidden ellipse
-    of some tracked box (the ellipse inscribed in the box scaled by ``box_scale``, the default)."""
-    x1, y1, x2, y2 = face[:4]
-    ys, xs = np.mgrid[0:16, 0:16]
-    px, py = x1 + (xs + 0.5) / 16 * (x2 - x1), y1 + (ys + 0.5) / 16 * (y2 - y1)
-    face_ellipse = ((px - (x1 + x2) / 2) / ((x2 - x1) / 2)) ** 2 + ((py - (y1 + y2) / 2) / ((y2 - y1) / 2)) ** 2 <= 1
-    hidden = np.zeros_like(face_ellipse)
-    for bx1, by1, bx2, by2 in (box[:4] for box in boxes):
-        rx, ry = max((bx2 - bx1) * box_scale / 2, 1e-6), max((by2 - by1) * box_scale / 2, 1e-6)
-        hidden |= ((px - (bx1 + bx2) / 2) / rx) ** 2 + ((py - (by1 + by2) / 2) / ry) ** 2 <= 1
-    return float((hidden & face_ellipse).sum() / max(face_ellipse.sum(), 1))
 
 
 # ---------------------------------------------------------------- FaceBlur through the real stack

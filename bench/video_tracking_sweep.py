@@ -27,13 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway_service.video.tracking import track_count, track_faces
+from faceblur_proto.vocabulary import DEFAULT_BOX_SCALE
+from gateway_service.video.tracking import pairwise_iou, track_count, track_faces
 
 from .photos import SHARED
 from .video_clips import MIN_FACE, read_frames, standard_clips
 
 MODEL = SHARED / "models" / "yolov8n-face_int8.tflite"
-HIDE_SCALE = 1.4
+HIDE_SCALE = DEFAULT_BOX_SCALE
 COVER = 0.9
 GRID = 16
 FOUND_IOU = 0.3
@@ -111,15 +112,6 @@ def hidden_fraction(hidden_boxes: np.ndarray, size: tuple[int, int] = (1280, 720
     return float(inside.mean())
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=-1)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=-1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=-1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
-
-
 def evaluate(gt: list, detections: dict[int, np.ndarray], detect_every: int) -> dict:
     """Leaks of one clip when the detector runs on every detect_every-th frame."""
     frames = len(gt)
@@ -129,7 +121,7 @@ def evaluate(gt: list, detections: dict[int, np.ndarray], detect_every: int) -> 
     for f, faces in ran.items():
         truth = np.array([g[:4] for g in gt[f]], np.float64).reshape(-1, 4)
         if len(truth) and len(faces):
-            hits = _iou(truth, faces[:, :4].astype(np.float64)).max(axis=1) >= FOUND_IOU
+            hits = pairwise_iou(truth, faces[:, :4].astype(np.float64)).max(axis=1) >= FOUND_IOU
             found |= {int(gt[f][i][4]) for i in np.flatnonzero(hits)}
     leaks: dict[int, list[bool]] = {}
     hidden_area = 0.0

@@ -141,12 +141,7 @@ class VideoInfo:
 
 def probe_video(path: Path, limits: VideoLimits) -> VideoInfo:
     """Probe ``path``; VideoRejected when it is no video, cannot be decoded or is over ``limits``."""
-    try:
-        container = av.open(str(path), metadata_errors="replace")
-    except _FFMPEG_ERRORS as error:
-        raise VideoRejected(
-            f"the file is not a video that can be read: not a video, or truncated ({_reason(error)})"
-        ) from None
+    container = _open(path)
     with container:
         if not VIDEO_FORMATS & set(container.format.name.split(",")):
             raise VideoRejected(
@@ -173,12 +168,7 @@ def probe_video(path: Path, limits: VideoLimits) -> VideoInfo:
     if rotation in (90, 270):
         width, height = height, width
 
-    try:
-        container = av.open(str(path), metadata_errors="replace")
-    except _FFMPEG_ERRORS as error:
-        raise VideoRejected(
-            f"the file is not a video that can be read: not a video, or truncated ({_reason(error)})"
-        ) from None
+    container = _open(path)
     with container:
         stream = container.streams.video[0]
         time_base = stream.time_base or Fraction(1, 90000)
@@ -196,6 +186,16 @@ def probe_video(path: Path, limits: VideoLimits) -> VideoInfo:
         audio_codec=audio_codec,
         limits=limits,
     )
+
+
+def _open(path: Path) -> Any:
+    """The file as an FFmpeg container; VideoRejected (400) when FFmpeg cannot open it."""
+    try:
+        return av.open(str(path), metadata_errors="replace")
+    except _FFMPEG_ERRORS as error:
+        raise VideoRejected(
+            f"the file is not a video that can be read: not a video, or truncated ({_reason(error)})"
+        ) from None
 
 
 @dataclass
@@ -253,12 +253,7 @@ def _read_packets(container: Any, stream: Any, time_base: Fraction, limits: Vide
 def _first_frame(path: Path, codec_name: str) -> tuple[int, int, int]:
     """(width, height, rotation) of the first decoded frame, as coded; 415 when the codec fails to decode, 400 when
     the stream yields no frame."""
-    try:
-        container = av.open(str(path), metadata_errors="replace")
-    except _FFMPEG_ERRORS as error:
-        raise VideoRejected(
-            f"the file is not a video that can be read: not a video, or truncated ({_reason(error)})"
-        ) from None
+    container = _open(path)
     with container:
         stream = container.streams.video[0]
         stream.thread_type = "SLICE"

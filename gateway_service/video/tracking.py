@@ -97,7 +97,7 @@ def _to_xyxy(cwh: np.ndarray) -> np.ndarray:
     return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of every xyxy box in a [N, 4] with every one in b [M, 4]."""
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
@@ -126,7 +126,7 @@ def _link(detections: Mapping[int, np.ndarray], frame_count: int, gap: int) -> l
         pairs: list[tuple[float, int, int]] = []
         if live:
             predicted = np.stack([tracks[i].predict(frame, gap) for i in live])
-            iou = _iou(_to_xyxy(predicted), found[:, :4])
+            iou = pairwise_iou(_to_xyxy(predicted), found[:, :4])
             size = np.sqrt(predicted[:, 2] * predicted[:, 3])
             dist = np.linalg.norm(predicted[:, None, :2] - found_cwh[None, :, :2], axis=-1) / size[:, None]
             ratio = predicted[:, None, 2] / found_cwh[None, :, 2]
