@@ -59,7 +59,7 @@ _UPLOAD_ERRORS = {
 }
 
 
-def _ranged(valid: Range, description: str) -> Any:
+def ranged_form(valid: Range, description: str) -> Any:
     """A form field checked against the vocabulary's range (HTTP 422 naming the field and its bounds)."""
     return Form(ge=valid.low, le=valid.high, description=description)
 
@@ -79,16 +79,16 @@ ImageUrls = Annotated[
 
 MaxSize = Annotated[
     int | None,
-    _ranged(MAX_SIZE_RANGE, "The long side, in pixels, the detector may see (0: the preset's)."),
+    ranged_form(MAX_SIZE_RANGE, "The long side, in pixels, the detector may see (0: the preset's)."),
 ]
 MinFaceSize = Annotated[
     int | None,
-    _ranged(
+    ranged_form(
         MIN_FACE_SIZE_RANGE,
         "Drop faces smaller than this many pixels (box's long side); blur leaves them as they are.",
     ),
 ]
-MaxFaces = Annotated[int | None, _ranged(MAX_FACES_RANGE, "Keep only the largest N faces.")]
+MaxFaces = Annotated[int | None, ranged_form(MAX_FACES_RANGE, "Keep only the largest N faces.")]
 Wait = Annotated[
     float,
     Query(
@@ -98,7 +98,7 @@ Wait = Annotated[
     ),
 ]
 Threshold = Annotated[
-    float | None, _ranged(THRESHOLD_RANGE, "Drop faces below this confidence (default: the preset's).")
+    float | None, ranged_form(THRESHOLD_RANGE, "Drop faces below this confidence (default: the preset's).")
 ]
 PresetOption = Annotated[
     PresetName | None, Form(description="fast, balanced or max_recall (default: the face service's).")
@@ -181,7 +181,7 @@ async def blur_faces(
     mask: Annotated[Mask | None, Form(description="ellipse or box (default: ellipse).")] = None,
     box_scale: Annotated[
         float | None,
-        _ranged(
+        ranged_form(
             BOX_SCALE_RANGE, f"Grow each face box by this factor before anonymizing (default: {DEFAULT_BOX_SCALE})."
         ),
     ] = None,
@@ -221,12 +221,12 @@ async def task_result(
     wait: Wait = 0,
 ) -> Response:
     record = await services.store.get(task_id)
-    if record is None or not _visible_to(record, caller):
-        raise _not_found(task_id, services)
+    if record is None or not visible_to(record, caller):
+        raise task_not_found(task_id, services)
     if wait > 0 and not record.status.is_final:
         record = await _wait_until_final(services, task_id, min(wait, services.settings.result_wait_max_seconds))
         if record is None:
-            raise _not_found(task_id, services)
+            raise task_not_found(task_id, services)
     return Response(content=await _rendered(record), media_type="application/json")
 
 
@@ -258,7 +258,7 @@ async def read_images(fields: Submission, extra_files: Sequence[UploadFile] = ()
             "(GATEWAY_MAX_FILES_PER_REQUEST)",
         )
     if fields.callback_url:
-        await _check_callback(settings, fields.callback_url)
+        await check_callback(settings, fields.callback_url)
     images = [await _read_upload(upload, settings.max_upload_bytes) for upload in files]
     images += [await _fetched(url, settings) for url in fields.urls]
     images += [await _read_upload(upload, settings.max_upload_bytes) for upload in extra_files]
@@ -285,9 +285,13 @@ async def queue_tasks(
         await services.store.create(record, pack_images([image for image, _ in images]))
         TASKS_SUBMITTED.labels(kind=kind.value).inc()
         task_ids.append(record.task_id)
-    if fields.wait > 0:
-        wait = min(fields.wait, services.settings.result_wait_max_seconds)
-        finished = await _finished_within(services, task_ids, wait)
+    return await accepted_response(services, task_ids, fields.wait)
+
+
+async def accepted_response(services: GatewayServices, task_ids: list[str], wait: float) -> Response:
+    """202 with the id(s) of tasks just queued; with ``wait`` > 0, the finished tasks if they finish in time."""
+    if wait > 0:
+        finished = await _finished_within(services, task_ids, min(wait, services.settings.result_wait_max_seconds))
         if finished is not None:
             return Response(content=finished, media_type="application/json")
     accepted = TaskAccepted(task_id=task_ids[0]) if len(task_ids) == 1 else TaskAccepted(task_ids=task_ids)
@@ -381,7 +385,7 @@ async def _wait_until_final(services: GatewayServices, task_id: str, seconds: fl
     return await services.store.get(task_id)
 
 
-async def _check_callback(settings: Settings, url: str) -> None:
+async def check_callback(settings: Settings, url: str) -> None:
     if not settings.webhook_secret:
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, "webhooks are off on this gateway (it has no GATEWAY_WEBHOOK_SECRET)"
@@ -392,11 +396,11 @@ async def _check_callback(settings: Settings, url: str) -> None:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(refused)) from None
 
 
-def _visible_to(record: TaskRecord, caller: Caller) -> bool:
+def visible_to(record: TaskRecord, caller: Caller) -> bool:
     return not record.owner or record.owner == caller.owner
 
 
-def _not_found(task_id: str, services: GatewayServices) -> HTTPException:
+def task_not_found(task_id: str, services: GatewayServices) -> HTTPException:
     hours = services.settings.task_ttl_seconds / 3600
     return HTTPException(
         status.HTTP_404_NOT_FOUND,

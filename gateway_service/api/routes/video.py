@@ -28,11 +28,11 @@ from gateway_service.api.routes.tasks import (
     PresetOption,
     Threshold,
     Wait,
-    _check_callback,
-    _finished_within,
-    _not_found,
-    _ranged,
-    _visible_to,
+    accepted_response,
+    check_callback,
+    ranged_form,
+    task_not_found,
+    visible_to,
 )
 from gateway_service.api.schemas import ErrorBody, TaskAccepted
 from gateway_service.metrics import TASKS_SUBMITTED
@@ -70,12 +70,13 @@ async def blur_video(
     mask: Annotated[Mask | None, Form(description="ellipse or box (default: ellipse).")] = None,
     box_scale: Annotated[
         float | None,
-        _ranged(BOX_SCALE_RANGE, f"Grow each face box by this factor (default: {DEFAULT_BOX_SCALE})."),
+        ranged_form(BOX_SCALE_RANGE, f"Grow each face box by this factor (default: {DEFAULT_BOX_SCALE})."),
     ] = None,
     threshold: Threshold = None,
     preset: PresetOption = None,
     crf: Annotated[
-        int | None, _ranged(CRF_RANGE, "x264 quality of the output: lower is better and larger (GATEWAY_VIDEO_CRF).")
+        int | None,
+        ranged_form(CRF_RANGE, "x264 quality of the output: lower is better and larger (GATEWAY_VIDEO_CRF)."),
     ] = None,
     callback_url: CallbackUrl = None,
     wait: Wait = 0,
@@ -85,7 +86,7 @@ async def blur_video(
     if file is None:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "missing the multipart form field 'file' with the video")
     if callback_url:
-        await _check_callback(settings, callback_url)
+        await check_callback(settings, callback_url)
     task_id = str(uuid.uuid4())
     media = TaskMedia(task_id)
     extension = _extension(file.filename or "")
@@ -117,15 +118,7 @@ async def blur_video(
     state = {"image_bytes": str(size), "frames_done": "0", "frames_total": str(info.frame_count)}
     await services.store.create(record, b"", state=state)
     TASKS_SUBMITTED.labels(kind=TaskKind.BLUR_VIDEO.value).inc()
-    if wait > 0:
-        finished = await _finished_within(services, [task_id], min(wait, settings.result_wait_max_seconds))
-        if finished is not None:
-            return Response(content=finished, media_type="application/json")
-    return Response(
-        TaskAccepted(task_id=task_id).model_dump_json(exclude_none=True),
-        status.HTTP_202_ACCEPTED,
-        media_type="application/json",
-    )
+    return await accepted_response(services, [task_id], wait)
 
 
 _RESULT_FILE_ERRORS = {
@@ -158,8 +151,8 @@ async def task_faces(task_id: str, services: Services, caller: CurrentCaller) ->
 async def _result_file(services: GatewayServices, caller: Caller, task_id: str, which: str) -> Path:
     """The finished video task's result file, under the same access rules as the task."""
     record = await services.store.get(task_id)
-    if record is None or not _visible_to(record, caller):
-        raise _not_found(task_id, services)
+    if record is None or not visible_to(record, caller):
+        raise task_not_found(task_id, services)
     if record.kind is not TaskKind.BLUR_VIDEO:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"task {task_id!r} is a {record.kind.value} task, not a video")
     if record.status is not TaskStatus.SUCCESS:
