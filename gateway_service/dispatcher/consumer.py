@@ -314,7 +314,8 @@ class Dispatcher:
             observe_face_timings(timings)
         if await self._store.finish_success(entry.task_id, entry.entry_id, output.result, output.image):
             self._finished(entry.task_id, job.record.kind, TaskStatus.SUCCESS, job.record.created_at)
-        await asyncio.to_thread(remove_work, self._settings.media_dir, entry.task_id)
+        if job.record.kind is TaskKind.BLUR_VIDEO:  # its input and work files; the results stay
+            await asyncio.to_thread(remove_work, self._settings.media_dir, entry.task_id)
         log.info("task done", extra={"task_id": entry.task_id})
 
     async def _acknowledge(self, entry: JobEntry) -> NoReturn:
@@ -348,7 +349,8 @@ class Dispatcher:
             record = await self._store.get_summary(entry.task_id)
             kind, created_at = record if record else (None, None)
             self._finished(entry.task_id, kind, TaskStatus.FAILURE, created_at)
-            await asyncio.to_thread(remove_task, self._settings.media_dir, entry.task_id)
+            if kind is TaskKind.BLUR_VIDEO:
+                await asyncio.to_thread(remove_task, self._settings.media_dir, entry.task_id)
         raise _Settled
 
     def _finished(self, task_id: str, kind: TaskKind | None, status: TaskStatus, created_at: float | None) -> None:

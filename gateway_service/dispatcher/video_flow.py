@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,7 +84,7 @@ class VideoFlow:
                 async with concurrency:
                     answer = await _video_job(send, options, f"detecting faces in frames {_frames(segment)}")
                 model = model or answer.result.model
-                _write_atomically(path, json.dumps(_detections_of(answer.result)))
+                _write_atomically(path, [json.dumps(_detections_of(answer.result))])
             detections.update(_read_detections(path))
             await progress.add(segment.frame_count)
 
@@ -92,7 +92,9 @@ class VideoFlow:
 
         tracks = await asyncio.to_thread(track_faces, detections, info.frame_count, detect_every, info.fps)
         faces_path = root / media.faces
-        await asyncio.to_thread(_write_lines_atomically, faces_path, tracks_jsonl_lines(tracks, info.fps))
+        await asyncio.to_thread(
+            _write_atomically, faces_path, (line + "\n" for line in tracks_jsonl_lines(tracks, info.fps))
+        )
 
         async def hide(segment: SegmentPlan) -> None:
             path = root / media.segment(segment.index)
@@ -218,15 +220,9 @@ def _frame_faces(tracks: list[list[TrackedFace]], segment: SegmentPlan) -> list[
     return frames
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
-def _write_lines_atomically(path: Path, lines: Iterator[str]) -> None:
+def _write_atomically(path: Path, lines: Iterable[str]) -> None:
+    """``lines`` into ``path``, whole or not at all (a temporary file renamed onto it)."""
     temporary = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     with temporary.open("w") as file:
-        for line in lines:
-            file.write(line + "\n")
+        file.writelines(lines)
     os.replace(temporary, path)
