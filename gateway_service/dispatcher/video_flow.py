@@ -78,14 +78,17 @@ class VideoFlow:
         async def detect(segment: SegmentPlan) -> None:
             nonlocal model
             path = root / media.detections(segment.index)
-            if not path.is_file():
+            if path.is_file():  # done by an earlier attempt
+                stored = json.loads(path.read_text())
+            else:
                 options = self._segment_options(record, JobKind.DETECT_VIDEO, media, info, segment)
                 options.video.detect_every = detect_every
                 async with concurrency:
                     answer = await _video_job(send, options, f"detecting faces in frames {_frames(segment)}")
                 model = model or answer.result.model
-                _write_atomically(path, [json.dumps(_detections_of(answer.result))])
-            detections.update(_read_detections(path))
+                stored = _detections_of(answer.result)
+                _write_atomically(path, [json.dumps(stored)])
+            detections.update(_as_arrays(stored))
             await progress.add(segment.frame_count)
 
         await _all(detect(segment) for segment in segments)
@@ -203,8 +206,7 @@ def _detections_of(result: pb.JobResult) -> dict[str, list[list[float]]]:
     return {str(frame.frame): [[f.x1, f.y1, f.x2, f.y2, f.confidence] for f in frame.faces] for frame in result.frames}
 
 
-def _read_detections(path: Path) -> Detections:
-    stored = json.loads(path.read_text())
+def _as_arrays(stored: dict[str, list[list[float]]]) -> Detections:
     return {int(frame): np.array(faces, np.float32).reshape(-1, 5) for frame, faces in stored.items()}
 
 
