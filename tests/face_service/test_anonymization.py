@@ -6,13 +6,12 @@ import cv2
 import numpy as np
 import pytest
 
-from face_detection_service.anonymize import AnonymizeOptions, face_regions
+from face_detection_service.anonymize import AnonymizeOptions, touched_regions
 from face_detection_service.client import FaceServiceClient
 from faceblur_proto.v1 import face_detection_pb2 as pb
+from faceblur_proto.vocabulary import Mask
 
 from .faces import decode, reference_boxes
-
-DEFAULT_BOX_SCALE = AnonymizeOptions().box_scale
 
 
 def grey(image: np.ndarray) -> np.ndarray:
@@ -23,10 +22,10 @@ def laplacian_energy(image: np.ndarray) -> float:
     return float(np.abs(cv2.Laplacian(image, cv2.CV_32F)).mean())
 
 
-def outside_mask(shape: tuple[int, int], result: pb.JobResult, box_scale: float) -> np.ndarray:
+def outside_mask(shape: tuple[int, int], result: pb.JobResult, options: AnonymizeOptions) -> np.ndarray:
     boxes = np.array([[f.x1, f.y1, f.x2, f.y2] for f in result.faces], np.float32)
     outside = np.ones(shape, bool)
-    for x1, y1, x2, y2 in face_regions(boxes, box_scale, shape[1], shape[0]):
+    for x1, y1, x2, y2 in touched_regions(boxes, options, shape[1], shape[0]):
         outside[y1:y2, x1:x2] = False
     return outside
 
@@ -42,7 +41,7 @@ def test_faces_are_hidden_and_the_rest_is_untouched(client: FaceServiceClient, r
         assert np.abs(after - before).mean() >= 20
         if mode == "BLUR":  # pixelation keeps block edges by design; blur must leave no detail at all
             assert laplacian_energy(after) <= 0.10 * laplacian_energy(before)
-    outside = outside_mask(original.shape, answer.result, DEFAULT_BOX_SCALE)
+    outside = outside_mask(original.shape, answer.result, AnonymizeOptions())
     assert np.abs(hidden - original)[outside].mean() <= 2
 
 
@@ -53,7 +52,8 @@ def test_box_mask_and_box_scale_are_honoured(client: FaceServiceClient, referenc
     face = answer.result.faces[0]
     corner = (slice(int(face.y1) + 2, int(face.y1) + 12), slice(int(face.x1) + 2, int(face.x1) + 12))
     assert np.abs(hidden[corner] - original[corner]).mean() > 5, "a box mask also hides the box corners"
-    assert np.abs(hidden - original)[outside_mask(original.shape, answer.result, 1.0)].mean() <= 2
+    outside = outside_mask(original.shape, answer.result, AnonymizeOptions(mask=Mask.BOX, box_scale=1.0))
+    assert np.abs(hidden - original)[outside].mean() <= 2
 
 
 def test_blur_strength_follows_face_size(client: FaceServiceClient, reference_jpeg):
