@@ -27,9 +27,10 @@ BLUR_WORKING_SIZE = 64
 BLUR_SIGMA_FRACTION = 1 / 6
 PIXELATE_BLOCKS_ACROSS = 8
 # An ellipse fades out over a band this much wider than the ellipse it hides completely. A hard edge is detail of
-# its own: where a neighbour's edge crossed a face already hidden, the seam left 23 % of that face's detail in a
-# video (bench/video_bench.py, a 44 px face under a larger one), more than the 20 % a hidden face may keep.
-ELLIPSE_FEATHER = 0.1
+# its own: a neighbour's edge crossing a face already hidden, or the face's own edge where its tracked box sits a
+# little off the face, left 20-38 % of the face's detail. bench/video_bench.py, face-frames keeping over 20 %
+# of their detail: hard edge 55 of 2,033 (longest run 11), band 0.1: 23 (4), band 0.25: 2 (1).
+ELLIPSE_FEATHER = 0.25
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,9 @@ def anonymize(image: np.ndarray, boxes: np.ndarray, options: AnonymizeOptions, s
         hidden = _hide(region, options.mode, solid_value)
         if options.mask is Mask.ELLIPSE:
             # The ellipse belongs to the whole box: a face cut by the image's edge keeps its own shape.
-            alpha = _feathered_ellipse(ux2 - ux1, uy2 - uy1)[y1 - uy1 : y2 - uy1, x1 - ux1 : x2 - ux1]
-            _blend(region, hidden, alpha)
+            inside = (slice(y1 - uy1, y2 - uy1), slice(x1 - ux1, x2 - ux1))
+            alpha, rest = (np.ascontiguousarray(w[inside]) for w in _feathered_ellipse(ux2 - ux1, uy2 - uy1))
+            _blend(region, hidden, alpha, rest)
         else:
             region[...] = hidden
     return result
@@ -76,8 +78,11 @@ def _pixel_regions(boxes: np.ndarray) -> np.ndarray:
     return regions
 
 
-def _blend(region: np.ndarray, hidden: np.ndarray, alpha: np.ndarray) -> None:
-    """region := hidden where alpha is 1, region where it is 0, and in between along the fade (in place)."""
+def _blend(region: np.ndarray, hidden: np.ndarray, alpha: np.ndarray, rest: np.ndarray) -> None:
+    """region := hidden * alpha + region * rest (rest = 1 - alpha), in place."""
+    if region.dtype == np.uint8:  # every video plane and most photos: one OpenCV call
+        region[...] = cv2.blendLinear(hidden, np.ascontiguousarray(region), alpha, rest).reshape(region.shape)
+        return
     weight = alpha if region.ndim == 2 else alpha[..., None]
     original = region.astype(np.float32)
     region[...] = np.rint(original + (hidden.astype(np.float32) - original) * weight)
@@ -97,10 +102,6 @@ def _hide(region: np.ndarray, mode: Mode, solid_value: int = 0) -> np.ndarray:
     sigma = max(small_size) * BLUR_SIGMA_FRACTION
     kernel = _gaussian_kernel(round(sigma, 1))
     blurred = cv2.sepFilter2D(small, -1, kernel, kernel, borderType=cv2.BORDER_REFLECT)
-    # Upside down: what a blur keeps is the face's coarse layout of light and dark (hair above, chin below), and
-    # that is what a recognizer still matches. Turned over, it no longer fits the face (faces whose blur stays
-    # below the verify threshold, 505 WIDER faces: 97.8 % upright, 98.6 % upside down).
-    blurred = np.ascontiguousarray(blurred[::-1])
     return cv2.resize(blurred, (width, height), interpolation=cv2.INTER_LINEAR).reshape(region.shape)
 
 
@@ -114,15 +115,16 @@ def _gaussian_kernel(sigma: float) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=128)
-def _feathered_ellipse(width: int, height: int) -> np.ndarray:
-    """float32 [height, width]: 1 inside the ellipse hidden completely (inscribed in the box before the feather
-    band was added), falling to 0 at the ellipse inscribed in the whole box (cached: a video hides faces of the
-    same size in frame after frame; read-only)."""
+def _feathered_ellipse(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """float32 [height, width] weights of the hidden face and of the picture: 1 and 0 inside the ellipse hidden
+    completely (inscribed in the box before the feather band was added), 0 and 1 from the ellipse inscribed in
+    the whole box outwards (cached: a video hides faces of the same size in frame after frame; read-only)."""
     ys, xs = np.ogrid[:height, :width]
     cy, cx = (height - 1) / 2, (width - 1) / 2
     ry, rx = max(height / 2, 0.5), max(width / 2, 0.5)
     radius = np.sqrt(((ys - cy) / ry) ** 2 + ((xs - cx) / rx) ** 2)
     inner = 1 / (1 + ELLIPSE_FEATHER)
     alpha = np.clip((1 - radius) / (1 - inner), 0.0, 1.0).astype(np.float32)
-    alpha.flags.writeable = False
-    return alpha
+    rest = 1 - alpha
+    alpha.flags.writeable = rest.flags.writeable = False
+    return alpha, rest

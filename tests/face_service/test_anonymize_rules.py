@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from face_detection_service.anonymize import AnonymizeOptions, anonymize, touched_regions
+from face_detection_service.anonymize import ELLIPSE_FEATHER, AnonymizeOptions, anonymize, touched_regions
 from faceblur_proto.vocabulary import Mask, Mode
 
 
@@ -48,10 +48,11 @@ def test_the_ellipse_of_box_scale_is_hidden_completely_and_its_edge_fades():
     ys, xs = np.ogrid[:400, :400]
     distance = np.sqrt((ys - 199.5) ** 2 + (xs - 199.5) ** 2)
     assert (hidden[distance <= radius - 1] == 0).all(), "inside the ellipse, nothing of the face is left"
-    band = (distance > radius + 1) & (distance < radius * 1.08)
+    outer = radius * (1 + ELLIPSE_FEATHER)
+    band = (distance > radius + 1) & (distance < outer - 1)
     kept = hidden[band].mean() / image[band].mean()
     assert 0.1 < kept < 0.9, "the edge fades: neither untouched nor filled"
-    assert np.array_equal(hidden[distance > radius * 1.12], image[distance > radius * 1.12])
+    assert np.array_equal(hidden[distance > outer + 1], image[distance > outer + 1])
 
 
 def test_a_face_overlapped_by_a_larger_one_keeps_no_seam():
