@@ -413,6 +413,7 @@ def compare(specs: list, work: Path, skip_deface: bool) -> bool:
             say(f"-- {clip.name}: {frames} frames, {faces} faces, {face_frames} face-frames >= {MIN_FACE} px")
             out = work / f"faceblur_{clip.name}"
             took, result, tracks = run_faceblur(stack.gateway.url, clip, out)
+            out.with_suffix(".tracks.json").write_text(json.dumps(tracks))  # for a look at a kept run's leaks
             seconds["faceblur"] += took
             good, text = check_output(clip, out, frames)
             ok &= good

@@ -59,7 +59,7 @@ def anonymize(image: np.ndarray, boxes: np.ndarray, options: AnonymizeOptions, s
         if options.mask is Mask.ELLIPSE:
             # The ellipse belongs to the whole box: a face cut by the image's edge keeps its own shape.
             inside = (slice(y1 - uy1, y2 - uy1), slice(x1 - ux1, x2 - ux1))
-            alpha, rest = (np.ascontiguousarray(w[inside]) for w in _feathered_ellipse(ux2 - ux1, uy2 - uy1))
+            alpha, rest = (np.ascontiguousarray(w[inside]) for w in _feathered_ellipse(int(ux2 - ux1), int(uy2 - uy1)))
             _blend(region, hidden, alpha, rest)
         else:
             region[...] = hidden
@@ -119,12 +119,12 @@ def _feathered_ellipse(width: int, height: int) -> tuple[np.ndarray, np.ndarray]
     """float32 [height, width] weights of the hidden face and of the picture: 1 and 0 inside the ellipse hidden
     completely (inscribed in the box before the feather band was added), 0 and 1 from the ellipse inscribed in
     the whole box outwards (cached: a video hides faces of the same size in frame after frame; read-only)."""
-    ys, xs = np.ogrid[:height, :width]
-    cy, cx = (height - 1) / 2, (width - 1) / 2
-    ry, rx = max(height / 2, 0.5), max(width / 2, 0.5)
-    radius = np.sqrt(((ys - cy) / ry) ** 2 + ((xs - cx) / rx) ** 2)
-    inner = 1 / (1 + ELLIPSE_FEATHER)
-    alpha = np.clip((1 - radius) / (1 - inner), 0.0, 1.0).astype(np.float32)
+    # Squared normalized radius, in float32 and without a square root: a video's tracked boxes change size from
+    # frame to frame, so this runs for most faces of most frames.
+    ys = ((np.arange(height, dtype=np.float32) - (height - 1) / 2) / max(height / 2, 0.5)) ** 2
+    xs = ((np.arange(width, dtype=np.float32) - (width - 1) / 2) / max(width / 2, 0.5)) ** 2
+    inner = (1 / (1 + ELLIPSE_FEATHER)) ** 2
+    alpha = np.clip((1 - (ys[:, None] + xs[None, :])) / np.float32(1 - inner), 0.0, 1.0)
     rest = 1 - alpha
     alpha.flags.writeable = rest.flags.writeable = False
     return alpha, rest
