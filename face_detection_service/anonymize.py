@@ -22,8 +22,9 @@ from .detection.geometry import clip_boxes, scale_boxes
 BLUR_WORKING_SIZE = 64
 # Gaussian sigma as a fraction of the face size: about deface's box blur of half the face size. A stronger blur
 # does not make blurred faces less recognizable: it leaves a smooth face-shaped blob, and SFace matches blobs to
-# poor photos (bench/recognition.py, 509 WIDER faces >= 32 px below the verify threshold: 1/6 97.5 %, 1/4 97.3 %,
-# 1/2 95.1 %; fading the blob to its mean colour: worse). A weaker one keeps detail a video leak test sees.
+# poor photos (bench/recognition.py, 509 WIDER faces >= 32 px below the verify threshold, hard-edged ellipse: 1/6
+# 97.5 %, 1/4 97.3 %, 1/2 95.1 %; fading the blob to its mean colour: worse). A weaker one keeps detail a video
+# leak test sees.
 BLUR_SIGMA_FRACTION = 1 / 6
 PIXELATE_BLOCKS_ACROSS = 8
 # An ellipse fades out over a band this much wider than the ellipse it hides completely. A hard edge is detail of
