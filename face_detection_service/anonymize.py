@@ -60,7 +60,7 @@ def anonymize(image: np.ndarray, boxes: np.ndarray, options: AnonymizeOptions, s
         if options.mask is Mask.ELLIPSE:
             # The ellipse belongs to the whole box: a face cut by the image's edge keeps its own shape.
             inside = (slice(y1 - uy1, y2 - uy1), slice(x1 - ux1, x2 - ux1))
-            alpha, rest = (np.ascontiguousarray(w[inside]) for w in _feathered_ellipse(int(ux2 - ux1), int(uy2 - uy1)))
+            alpha, rest = (np.ascontiguousarray(w[inside]) for w in _ellipse_weights(int(ux2 - ux1), int(uy2 - uy1)))
             _blend(region, hidden, alpha, rest)
         else:
             region[...] = hidden
@@ -115,11 +115,21 @@ def _gaussian_kernel(sigma: float) -> np.ndarray:
     return cv2.getGaussianKernel(size, sigma)
 
 
-@functools.lru_cache(maxsize=128)
+# Weights of faces up to this many pixels are cached (8 bytes a pixel: at most 128 x 2 MiB).
+CACHED_WEIGHTS_MAX_PIXELS = 512 * 512
+
+
+def _ellipse_weights(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """A video hides faces of the same size in frame after frame; a photo's one huge face is not worth keeping."""
+    if width * height <= CACHED_WEIGHTS_MAX_PIXELS:
+        return _cached_feathered_ellipse(width, height)
+    return _feathered_ellipse(width, height)
+
+
 def _feathered_ellipse(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """float32 [height, width] weights of the hidden face and of the picture: 1 and 0 inside the ellipse hidden
     completely (inscribed in the box before the feather band was added), 0 and 1 from the ellipse inscribed in
-    the whole box outwards (cached: a video hides faces of the same size in frame after frame; read-only)."""
+    the whole box outwards (read-only)."""
     # Squared normalized radius, in float32 and without a square root: a video's tracked boxes change size from
     # frame to frame, so this runs for most faces of most frames.
     ys = ((np.arange(height, dtype=np.float32) - (height - 1) / 2) / max(height / 2, 0.5)) ** 2
@@ -129,3 +139,6 @@ def _feathered_ellipse(width: int, height: int) -> tuple[np.ndarray, np.ndarray]
     rest = 1 - alpha
     alpha.flags.writeable = rest.flags.writeable = False
     return alpha, rest
+
+
+_cached_feathered_ellipse = functools.lru_cache(maxsize=128)(_feathered_ellipse)
