@@ -26,8 +26,8 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_clip(tmp_path_factory.mktemp("clips") / "clip.mp4", seconds=4.0, size=(480, 270), gop=10)
 
 
-def start_video(api: httpx.Client, clip: Path) -> str:
-    response = api.post("/blur_video", files={"file": ("clip.mp4", clip.read_bytes(), "video/mp4")})
+def start_video(api: httpx.Client, clip: Path, **options: str) -> str:
+    response = api.post("/blur_video", files={"file": ("clip.mp4", clip.read_bytes(), "video/mp4")}, data=options)
     assert response.status_code == 202, response.text
     return response.json()["task_id"]
 
@@ -89,7 +89,8 @@ def test_a_video_survives_a_redis_restart(make_stack: Callable[..., Stack], clip
 
 
 def test_a_full_disk_fails_the_task_and_leaves_no_video(make_stack: Callable[..., Stack], tmp_path: Path) -> None:
-    """The face service may write no file past 256 KiB (RLIMIT_FSIZE), as a full disk would refuse the write."""
+    """The face service may write no file past 256 KiB (RLIMIT_FSIZE), as a full disk would refuse the write. The
+    output is lossless (crf 0), so every segment is far larger than that, however much of the frame is blurred."""
     large = write_clip(tmp_path / "large.mp4", seconds=2.0, size=(1280, 720))
     stack = make_stack()
     stack.face.stop()
@@ -99,7 +100,7 @@ def test_a_full_disk_fails_the_task_and_leaves_no_video(make_stack: Callable[...
     limited.start()
     try:
         with stack.gateway.client() as api:
-            body = wait_for(api, start_video(api, large), timeout=300)
+            body = wait_for(api, start_video(api, large, crf="0"), timeout=300)
         assert body["status"] == "FAILURE"
         assert "writing the video segment failed" in body["error"]
         assert not (stack.media_dir / "tasks" / body["task_id"]).exists()
