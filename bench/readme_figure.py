@@ -12,7 +12,7 @@ input (top row) and of the anonymized MP4 (bottom row) are written side by side 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -20,7 +20,7 @@ import numpy as np
 from skimage import data
 
 from bench.video_bench import REPO_ROOT, FaceBlurStack, run_faceblur
-from bench.video_clips import read_frames, write_mp4
+from bench.video_clips import read_frames, render_windows, write_mp4
 
 FIGURE = REPO_ROOT / "docs" / "video_before_after.jpg"
 FPS = 25
@@ -42,18 +42,10 @@ def windows(frames: int) -> np.ndarray:
     return START + (END - START) * eased[:, None]
 
 
-def render(picture: np.ndarray, path: np.ndarray) -> Iterator[np.ndarray]:
-    """The clip's RGB frames: each window of `picture` resized to SIZE."""
-    for x0, y0, width in path:
-        scale = SIZE[0] / width
-        matrix = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], dtype=np.float64)
-        yield cv2.warpAffine(picture, matrix, SIZE, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-
-
 def make_clip(out: Path) -> int:
     """Write the clip (with a sine tone, as the benchmark clips have) and return its frame count."""
     frames = round(SECONDS * FPS)
-    write_mp4(out, render(data.astronaut(), windows(frames)), FPS, SIZE, frames / FPS)
+    write_mp4(out, render_windows(data.astronaut(), windows(frames), SIZE), FPS, SIZE, frames / FPS)
     return frames
 
 

@@ -40,7 +40,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -51,8 +50,9 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.video_clips import MIN_FACE, load_gt, make_clip, photo, pick_photos  # noqa: E402
+from bench.video_clips import MIN_FACE, load_gt, make_clip, photo, pick_photos, read_frames  # noqa: E402
 from bench.video_tracking_sweep import covered_fraction  # noqa: E402
+from gateway_service.video.tracking import pairwise_iou  # noqa: E402
 
 OUT = REPO_ROOT / "bench" / "out"
 CLIP_DIR = OUT / "video_bench"
@@ -95,12 +95,6 @@ def clips(specs: list[tuple[str, int, float, int]], seed: int = 5) -> list[tuple
             print(f"wrote {path} ({time.perf_counter() - start:.0f} s): {', '.join(chosen)}", flush=True)
         out.append((path, json.loads(path.with_suffix(".json").read_text())["frames"]))
     return out
-
-
-def decoded(path: Path) -> Iterator[np.ndarray]:
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            yield frame.to_ndarray(format="rgb24")
 
 
 def audio_packets(path: Path) -> list[bytes]:
@@ -148,14 +142,6 @@ def _ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2)))
 
 
-def _iou(a: list[float], b: list[float]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 @dataclasses.dataclass
 class Leaks:
     face_frames: int = 0
@@ -194,14 +180,15 @@ def leak_test(
     found: set[int] = set()
     if tracks is not None:
         for frame, faces in enumerate(gt):
-            boxes = tracks[frame] if frame < len(tracks) else []
+            boxes = np.array(tracks[frame] if frame < len(tracks) else [], np.float64).reshape(-1, 4)
             for face in faces:
-                if face[2] - face[0] >= MIN_FACE and any(_iou(face, b) >= FOUND_IOU for b in boxes):
+                box = np.array([face[:4]], np.float64)
+                if face[2] - face[0] >= MIN_FACE and len(boxes) and pairwise_iou(box, boxes).max() >= FOUND_IOU:
                     found.add(int(face[4]))
     result = Leaks()
     runs: dict[int, int] = {}
     uncovered_runs: dict[int, int] = {}
-    for frame, (before, after) in enumerate(zip(decoded(source), decoded(output), strict=False)):
+    for frame, (before, after) in enumerate(zip(read_frames(source), read_frames(output), strict=False)):
         faces = gt[frame] if frame < len(gt) else []
         seen: set[int] = set()
         seen_uncovered: set[int] = set()
@@ -334,7 +321,7 @@ def run_faceblur(gateway_url: str, clip: Path, output: Path) -> tuple[float, dic
 def check_output(source: Path, output: Path, frames_in: int) -> tuple[bool, str]:
     """Frame count (+-1), fps, duration (+-0.1 s), resolution, audio packets byte-identical."""
     a, b = describe(source), describe(output)
-    frames_out = sum(1 for _ in decoded(output))
+    frames_out = sum(1 for _ in read_frames(output))
     audio_same = audio_packets(source) == audio_packets(output)
     checks = {
         f"frames {frames_out}/{frames_in}": abs(frames_out - frames_in) <= 1,

@@ -112,6 +112,14 @@ def _frame_boxes(boxes: np.ndarray, window: np.ndarray, size: tuple[int, int]) -
     ]
 
 
+def render_windows(picture: np.ndarray, windows: np.ndarray, size: tuple[int, int]) -> Iterator[np.ndarray]:
+    """The frames of a camera over `picture`: each window [x0, y0, width] resized to `size` (width, height)."""
+    for x0, y0, w in windows:
+        s = size[0] / w
+        matrix = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], dtype=np.float64)
+        yield cv2.warpAffine(picture, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
 def make_clip(
     photos: Sequence[Photo],
     seconds: float,
@@ -130,17 +138,11 @@ def make_clip(
     windows = _window_path((canvas.shape[1], canvas.shape[0]), frames, size[0] / size[1], np.random.default_rng(seed))
     gt = [_frame_boxes(boxes, window, size) for window in windows]
 
-    def render() -> Iterator[np.ndarray]:
-        for x0, y0, w in windows:
-            s = size[0] / w
-            matrix = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], dtype=np.float64)
-            yield cv2.warpAffine(canvas, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-
     if out is None:
-        return render(), gt
+        return render_windows(canvas, windows, size), gt
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_mp4(out, render(), fps, size, frames / fps if audio else 0.0)
+    write_mp4(out, render_windows(canvas, windows, size), fps, size, frames / fps if audio else 0.0)
     out.with_suffix(".json").write_text(json.dumps({"fps": fps, "size": list(size), "frames": gt}))
     return out, gt
 

@@ -43,7 +43,7 @@ class AnonymizeOptions:
 
 def touched_regions(boxes: np.ndarray, options: AnonymizeOptions, width: int, height: int) -> np.ndarray:
     """Integer pixel regions [N, 4] (x1, y1, x2, y2, end-exclusive, inside the image) that anonymizing may change."""
-    return clip_boxes(_pixel_regions(scale_boxes(boxes, _outer_scale(options))), width, height)
+    return clip_boxes(_whole_regions(boxes, options), width, height)
 
 
 def anonymize(image: np.ndarray, boxes: np.ndarray, options: AnonymizeOptions, solid_value: int = 0) -> np.ndarray:
@@ -51,7 +51,7 @@ def anonymize(image: np.ndarray, boxes: np.ndarray, options: AnonymizeOptions, s
     fill: 0 (black) for images; a video's chroma planes need 128, their neutral value, or faces turn green."""
     result = image.copy()
     height, width = image.shape[:2]
-    whole = _pixel_regions(scale_boxes(boxes, _outer_scale(options)))
+    whole = _whole_regions(boxes, options)
     for (ux1, uy1, ux2, uy2), (x1, y1, x2, y2) in zip(whole, clip_boxes(whole, width, height), strict=True):
         if x2 - x1 < 1 or y2 - y1 < 1:
             continue
@@ -67,15 +67,14 @@ def anonymize(image: np.ndarray, boxes: np.ndarray, options: AnonymizeOptions, s
     return result
 
 
-def _outer_scale(options: AnonymizeOptions) -> float:
-    return options.box_scale * (1 + ELLIPSE_FEATHER) if options.mask is Mask.ELLIPSE else options.box_scale
-
-
-def _pixel_regions(boxes: np.ndarray) -> np.ndarray:
-    """The whole pixels each box touches (end-exclusive), not clipped to the image."""
-    regions = np.empty((len(boxes), 4), np.int64)
-    regions[:, :2] = np.floor(boxes[:, :2])
-    regions[:, 2:] = np.ceil(boxes[:, 2:4])
+def _whole_regions(boxes: np.ndarray, options: AnonymizeOptions) -> np.ndarray:
+    """The whole pixels (end-exclusive) each face's grown box touches, the fade band included, not clipped to the
+    image."""
+    scale = options.box_scale * (1 + ELLIPSE_FEATHER) if options.mask is Mask.ELLIPSE else options.box_scale
+    grown = scale_boxes(boxes, scale)
+    regions = np.empty((len(grown), 4), np.int64)
+    regions[:, :2] = np.floor(grown[:, :2])
+    regions[:, 2:] = np.ceil(grown[:, 2:4])
     return regions
 
 
