@@ -13,7 +13,12 @@ from pathlib import Path
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from faceblur_proto.vocabulary import DEFAULT_PRESET, PRESET_NAMES
+from faceblur_proto.vocabulary import (
+    DEFAULT_PRESET,
+    DEFAULT_VIDEO_ENCODER_PRESET,
+    PRESET_NAMES,
+    VIDEO_ENCODER_PRESETS,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = REPO_ROOT.parent / "shared" / "models" / "yolov8n-face_int8.tflite"
@@ -62,7 +67,7 @@ class Settings(BaseSettings):
     """FACE_MEDIA_DIR: the media directory shared with the gateways (GATEWAY_MEDIA_DIR); video jobs read and write
     files under it, and only under it."""
 
-    video_encoder_preset: str = Field("veryfast", pattern="^(ultrafast|superfast|veryfast|faster|fast|medium)$")
+    video_encoder_preset: str = Field(DEFAULT_VIDEO_ENCODER_PRESET, pattern=f"^({'|'.join(VIDEO_ENCODER_PRESETS)})$")
     """FACE_VIDEO_ENCODER_PRESET: x264's speed preset for video output (slower: smaller files at the same CRF)."""
 
     metrics_port: int = Field(0, ge=0, le=65535)

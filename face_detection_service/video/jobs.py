@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from faceblur_proto.vocabulary import DEFAULT_CRF, DEFAULT_VIDEO_ENCODER_PRESET
+
 from ..anonymize import AnonymizeOptions
 from ..detection.detector import FaceDetector
 from ..detection.presets import Preset
@@ -41,8 +43,8 @@ class VideoJobSpec:
     faces: dict[int, Detections] = field(default_factory=dict)
     anonymize: AnonymizeOptions = field(default_factory=AnonymizeOptions)
     output_path: Path | None = None
-    crf: int = 20
-    encoder_preset: str = "veryfast"
+    crf: int = DEFAULT_CRF
+    encoder_preset: str = DEFAULT_VIDEO_ENCODER_PRESET
     threads: int = 1  # the encoder's (FACE_THREADS_PER_WORKER)
 
     def detection_spec(self) -> JobSpec:
