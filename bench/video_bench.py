@@ -63,6 +63,9 @@ MIN_DETAIL = 15.0  # codec noise in a fully blurred region reads ~3 at DETAIL_SI
 DETAIL_SIZE = 32
 SSIM_LEAK = 0.5
 FOUND_IOU = 0.3
+# The absolute targets: no face visible for more than 2 frames running; 720p at 25 fps end to end.
+MAX_LEAKED_RUN = 2
+MIN_FPS = 25
 COVERED = 0.9  # a face-frame is "covered" when this share of its central ellipse lies under a hidden ellipse
 # (name, photos joined, seconds, seed)
 CLIPS = [("pan_a", 1, 8.0, 11), ("pan_b", 1, 8.0, 12), ("joined", 3, 8.0, 13)]
@@ -433,7 +436,13 @@ def compare(specs: list, work: Path, skip_deface: bool) -> bool:
     say("system    leak rate (leaked/tested)  found    SSIM leak  raw       longest run  fps e2e")
     say(leak_row("FaceBlur", fb, frames_all, seconds["faceblur"], True))
     say(f"FaceBlur face-frames not under a hidden ellipse (its tracks, geometry): {pct(fb.rate(fb.uncovered))} "
-        f"({fb.uncovered}/{fb.tested}), longest run {fb.longest_uncovered} (target <= 2)")  # fmt: skip
+        f"({fb.uncovered}/{fb.tested}), longest run {fb.longest_uncovered} (a diagnostic: only the ellipse hidden "
+        f"completely counts, not the fade band around it)")  # fmt: skip
+    fps = frames_all / seconds["faceblur"]
+    run_ok, speed_ok = fb.longest_run <= MAX_LEAKED_RUN, fps >= MIN_FPS
+    say(f"FaceBlur: longest leaked run {fb.longest_run} (target <= {MAX_LEAKED_RUN}: {'PASS' if run_ok else 'FAIL'}), "
+        f"{fps:.1f} fps end to end (target >= {MIN_FPS}: {'PASS' if speed_ok else 'FAIL'})")  # fmt: skip
+    ok &= run_ok and speed_ok
     if not skip_deface:
         say(leak_row("deface", df, frames_all, seconds["deface"], False))
         leak_ratio = fb.rate() / df.rate() if df.rate() else float("inf") if fb.rate() else 0.0
@@ -442,7 +451,7 @@ def compare(specs: list, work: Path, skip_deface: bool) -> bool:
         say(f"ratio FaceBlur/deface: leak rate {leak_ratio:.3f} (target <= 0.5: {'PASS' if leak_ok else 'FAIL'}), "
             f"fps {fps_ratio:.2f}x (target >= 3: {'PASS' if fps_ok else 'FAIL'})")  # fmt: skip
         ok &= leak_ok and fps_ok
-    say(f"comparison (output checks and ratio targets): {'PASS' if ok else 'FAIL'}")
+    say(f"comparison (output checks and targets): {'PASS' if ok else 'FAIL'}")
     return ok
 
 
