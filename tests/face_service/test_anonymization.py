@@ -6,10 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from face_detection_service.anonymize import AnonymizeOptions, touched_regions
+from face_detection_service.anonymize import AnonymizeOptions
 from face_detection_service.client import FaceServiceClient
 from faceblur_proto.v1 import face_detection_pb2 as pb
 from faceblur_proto.vocabulary import Mask
+from tests.regions import untouched
 
 from .faces import decode, reference_boxes
 
@@ -24,10 +25,7 @@ def laplacian_energy(image: np.ndarray) -> float:
 
 def outside_mask(shape: tuple[int, int], result: pb.JobResult, options: AnonymizeOptions) -> np.ndarray:
     boxes = np.array([[f.x1, f.y1, f.x2, f.y2] for f in result.faces], np.float32)
-    outside = np.ones(shape, bool)
-    for x1, y1, x2, y2 in touched_regions(boxes, options, shape[1], shape[0]):
-        outside[y1:y2, x1:x2] = False
-    return outside
+    return untouched(boxes, options, shape[0], shape[1])
 
 
 @pytest.mark.parametrize("mode", ["BLUR", "PIXELATE", "SOLID"])

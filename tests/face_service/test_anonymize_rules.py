@@ -5,8 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from face_detection_service.anonymize import ELLIPSE_FEATHER, AnonymizeOptions, anonymize, touched_regions
+from face_detection_service.anonymize import ELLIPSE_FEATHER, AnonymizeOptions, anonymize
 from faceblur_proto.vocabulary import Mask, Mode
+from tests.regions import untouched
 
 
 def texture(height: int, width: int, seed: int = 3) -> np.ndarray:
@@ -34,9 +35,7 @@ def test_nothing_outside_the_touched_regions_changes():
     boxes = np.array([[50, 60, 120, 150], [300, 10, 390, 120]], np.float32)
     for options in (AnonymizeOptions(), AnonymizeOptions(mask=Mask.BOX, box_scale=1.0)):
         hidden = anonymize(image, boxes, options)
-        outside = np.ones(image.shape, bool)
-        for x1, y1, x2, y2 in touched_regions(boxes, options, 400, 300):
-            outside[y1:y2, x1:x2] = False
+        outside = untouched(boxes, options, 300, 400)
         assert np.array_equal(hidden[outside], image[outside])
 
 

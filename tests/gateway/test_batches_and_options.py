@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from face_detection_service.anonymize import AnonymizeOptions, touched_regions
+from face_detection_service.anonymize import AnonymizeOptions
 from gateway_service.core.config import Settings
 from gateway_service.fetch import FetchFailed, fetch_image
 from tests.gateway.helpers import reference_jpeg, submit, wait_for
+from tests.regions import untouched
 from tests.stack import Gateway, Stack
 
 # Display P3's colorants (D50-adapted), as in the profile Apple ships: a wide gamut, shifted if its profile is lost.
@@ -78,9 +79,7 @@ def test_an_anonymized_p3_photo_keeps_its_colour_profile_and_nothing_else(api: h
     original = np.asarray(Image.open(io.BytesIO(photo)).convert("RGB"), np.int16)
     output = np.asarray(Image.open(io.BytesIO(base64.b64decode(blurred["result"]))).convert("RGB"), np.int16)
     boxes = np.array([face["facial_area"] for face in blurred["faces"].values()], np.float32)
-    away = np.ones(original.shape[:2], bool)
-    for x1, y1, x2, y2 in touched_regions(boxes, AnonymizeOptions(), original.shape[1], original.shape[0]):
-        away[y1:y2, x1:x2] = False
+    away = untouched(boxes, AnonymizeOptions(), original.shape[0], original.shape[1])
     assert away.mean() > 0.1
     assert np.abs(original - output)[away].mean() < 2.0
 
