@@ -1,7 +1,7 @@
 """Choose the video output's x264 speed preset and CRF by measurement: encode time, file size and PSNR.
 
-Every frame of each clip is decoded once into memory, then encoded by each (preset, CRF) pair the way the face
-service writes segments (libx264, yuv420p, no B-frames, one thread: one worker per core), and decoded again to
+Every frame of each clip is decoded once into memory, then encoded by each (preset, CRF) pair with the face
+service's own SegmentWriter (libx264, yuv420p, no B-frames, one thread: one worker per core), and decoded again to
 score luma PSNR against the input. Ratios are to the first pair, measured in the same run.
 
 Clips: the first bench clip (bench/video_clips.py, a 720p pan over a WIDER FACE photo) and every real clip in
@@ -13,20 +13,24 @@ Clips: the first bench clip (bench/video_clips.py, a 720p pan over a WIDER FACE 
 from __future__ import annotations
 
 import argparse
-import io
+import tempfile
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
+from face_detection_service.video.decoding import quarter_turns, stream_info
+from face_detection_service.video.encoding import SegmentWriter
+from face_detection_service.video.planes import Yuv420, yuv420_planes
 from faceblur_proto.vocabulary import DEFAULT_CRF, DEFAULT_VIDEO_ENCODER_PRESET
 
 from .photos import SHARED
 from .video_clips import standard_clips
 
-PAIRS = f"veryfast:20,{DEFAULT_VIDEO_ENCODER_PRESET}:{DEFAULT_CRF},superfast:20,superfast:22,ultrafast:21,faster:20"
+PAIRS = f"veryfast:20,{DEFAULT_VIDEO_ENCODER_PRESET}:{DEFAULT_CRF},superfast:20,superfast:21,ultrafast:22,faster:20"
 
 
 @dataclass(frozen=True)
@@ -36,36 +40,37 @@ class Encoded:
     psnr_db: float
 
 
-def decode_planes(path: Path) -> tuple[list[np.ndarray], float]:
-    """Every frame as one yuv420p array (luma rows, then chroma), and the stream's frame rate."""
+@dataclass(frozen=True)
+class Clip:
+    frames: list[Yuv420]  # upright, as the face service hides faces in them
+    pts: list[int]
+    time_base: Fraction
+    frame_rate: Fraction | None
+
+
+def decode_clip(path: Path) -> Clip:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        rate = float(stream.average_rate or 25)
-        planes = [frame.to_ndarray(format="yuv420p") for frame in container.decode(stream)]
-    return planes, rate
+        info = stream_info(stream)
+        frames, pts = [], []
+        for index, frame in enumerate(container.decode(stream)):
+            frames.append(yuv420_planes(frame, quarter_turns(frame.rotation)))
+            pts.append(frame.pts if frame.pts is not None else index)
+    return Clip(frames, pts, info.time_base, info.average_rate)
 
 
-def encode(planes: list[np.ndarray], rate: float, preset: str, crf: int) -> Encoded:
-    height, width = planes[0].shape[0] * 2 // 3, planes[0].shape[1]
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as output:
-        options = {"crf": str(crf), "preset": preset, "bf": "0", "x264-params": "bframes=0"}
-        stream = output.add_stream("libx264", rate=round(rate), options=options)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.codec_context.thread_count = 1
-        start = time.perf_counter()
-        for index, array in enumerate(planes):
-            frame = av.VideoFrame.from_ndarray(array, format="yuv420p")
-            frame.pts = index
-            output.mux(stream.encode(frame))
-        output.mux(stream.encode(None))
-        seconds = time.perf_counter() - start
-    size = len(buffer.getvalue())
-    buffer.seek(0)
-    with av.open(buffer) as container:
-        decoded = (frame.to_ndarray(format="yuv420p") for frame in container.decode(video=0))
-        psnr = [_luma_psnr(a[:height], b[:height]) for a, b in zip(planes, decoded, strict=False)]
-    return Encoded(seconds * 1000 / len(planes), size, float(np.mean(psnr)))
+def encode(clip: Clip, preset: str, crf: int, work: Path) -> Encoded:
+    path = work / f"{preset}-{crf}.mp4"
+    first = clip.frames[0]
+    start = time.perf_counter()
+    with SegmentWriter(path, first.width, first.height, clip.time_base, clip.frame_rate, crf, preset) as writer:
+        for planes, pts in zip(clip.frames, clip.pts, strict=True):
+            writer.write(planes, pts)
+    seconds = time.perf_counter() - start
+    with av.open(str(path)) as container:
+        decoded = (frame.to_ndarray(format="yuv420p")[: first.height] for frame in container.decode(video=0))
+        psnr = [_luma_psnr(planes.y, y) for planes, y in zip(clip.frames, decoded, strict=False)]
+    return Encoded(seconds * 1000 / len(clip.frames), path.stat().st_size, float(np.mean(psnr)))
 
 
 def _luma_psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -81,14 +86,14 @@ def main() -> None:
     bench_clip = standard_clips(Path("bench/out/clips"))[0][0]
     clips = [bench_clip, *sorted((SHARED / "data" / "videos").glob("*.*"))]
     print(f"default: {DEFAULT_VIDEO_ENCODER_PRESET} CRF {DEFAULT_CRF}; ratios to {pairs[0][0]} CRF {pairs[0][1]}")
-    for clip in clips:
-        planes, rate = decode_planes(clip)
-        height, width = planes[0].shape[0] * 2 // 3, planes[0].shape[1]
-        print(f"\n{clip.name}: {len(planes)} frames, {width}x{height}")
+    for path in clips:
+        clip = decode_clip(path)
+        print(f"\n{path.name}: {len(clip.frames)} frames, {clip.frames[0].width}x{clip.frames[0].height}")
         print(f"  {'preset':10s} {'CRF':>3s} {'ms/frame':>9s} {'time':>6s} {'MB':>7s} {'size':>6s} {'PSNR dB':>8s}")
         baseline: Encoded | None = None
         for preset, crf in pairs:
-            result = encode(planes, rate, preset, crf)
+            with tempfile.TemporaryDirectory(prefix="video-encoder-") as work:
+                result = encode(clip, preset, crf, Path(work))
             baseline = baseline or result
             time_ratio = result.ms_per_frame / baseline.ms_per_frame
             size_ratio = result.size_bytes / baseline.size_bytes

@@ -105,9 +105,9 @@ MIN_FACE_SIZE_RANGE = Range("min_face_size", 0, 16384)
 MAX_FACES_RANGE = Range("max_faces", 1, 100000)
 
 # Video. x264's constant rate factor (0 lossless, 51 worst) and speed preset, chosen by measurement
-# (bench/video_encoder.py, three real clips and a 720p bench clip): superfast at CRF 22 encodes in 0.43-0.60x the
-# time of veryfast at CRF 20 with the same luma PSNR on the real clips (+0.0 to +0.4 dB; -0.65 dB on the bench's
-# panned still), in files 0.88-1.49x the size. Encoding was a third of a video task's work.
+# (bench/video_encoder.py, three real clips and a 720p bench clip): superfast at CRF 22 encodes in 0.48-0.76x the
+# time of veryfast at CRF 20 (the 480p clips gain least) with the same luma PSNR on the real clips (+0.0 to +0.4 dB;
+# -0.65 dB on the bench's panned still), in files 0.88-1.50x the size. Encoding was a third of a video task's work.
 CRF_RANGE = Range("crf", 0, 51)
 DEFAULT_CRF = 22
 VIDEO_ENCODER_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
