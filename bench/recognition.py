@@ -28,7 +28,10 @@ Starts its own stack (Redis, one face service with a worker per core, one gatewa
 4. Anonymization checked by recognition: WIDER FACE photos through POST /blur_faces (default options, or each
    variant of --blur-options, e.g. 'default;mask=box;box_scale=1.6', on the same photos); each
    face found (>= 32 px wide) is aligned with the landmarks of that result (from the original image) in the
-   original and in the blurred image, embedded in process with the service's embedder, and compared.
+   original and in the blurred image, embedded in process with the service's embedder, and compared. Beside the
+   issue's figure (the share below the verify threshold), re-identification: how often a face's own blur is the
+   blurred face nearest to its original, against chance, and how many other people's blurs each original that
+   stays at or above the threshold matches as well.
 5. Gallery matching cost: GalleryVectors.best_matches per query and GalleryStore.vectors() (reload after a
    change, through GalleryCache) from a real Redis for galleries of 1k, 10k and 100k synthetic unit vectors.
 
@@ -612,7 +615,9 @@ def anonymization_check(runner, embedder, names: list[str], fields: tuple, label
     started = time.monotonic()
     bodies = runner.run(uploads, f"blur (WIDER, {label})")
     blur_s = time.monotonic() - started
-    similarities, widths, where = [], [], []
+    befores: list[np.ndarray] = []
+    afters: list[np.ndarray] = []
+    widths, where = [], []
     skipped = {"failed": 0, "small": 0, "no_landmarks": 0, "size_changed": 0}
     for upload, body in zip(uploads, bodies, strict=True):
         if body["status"] != "SUCCESS":
@@ -636,10 +641,11 @@ def anonymization_check(runner, embedder, names: list[str], fields: tuple, label
                 widths.append(x2 - x1)
                 where.append((upload.name, face["facial_area"]))
         if pairs:
-            before = embedder.embed(np.stack([a for a, _ in pairs]))
-            after = embedder.embed(np.stack([b for _, b in pairs]))
-            similarities += np.sum(before * after, axis=1).tolist()
-    sims = np.asarray(similarities)
+            befores.append(embedder.embed(np.stack([a for a, _ in pairs])))
+            afters.append(embedder.embed(np.stack([b for _, b in pairs])))
+    before = np.concatenate(befores) if befores else np.zeros((0, 1), np.float32)
+    after = np.concatenate(afters) if afters else np.zeros((0, 1), np.float32)
+    sims = np.sum(before * after, axis=1)
     return {
         "options": label,
         "photos": len(names),
@@ -660,6 +666,31 @@ def anonymization_check(runner, embedder, names: list[str], fields: tuple, label
             {"photo": where[i][0], "facial_area": where[i][1], "similarity": round(float(sims[i]), 4)}
             for i in np.argsort(-sims)[:10]
         ],
+        "reidentification": reidentification(before, after, verify_threshold),
+    }
+
+
+def reidentification(before: np.ndarray, after: np.ndarray, threshold: float) -> dict:
+    """Whether a blurred face still points to its own original among all the blurred faces (unit vectors, one row
+    per face, row i of both the same face). A similarity at or above the threshold only identifies someone if
+    the original is not as close to other people's blurred faces: a featureless blob embeds near every
+    low-quality face, so such an original "matches" many blurs at once."""
+    count = len(before)
+    if count < 2:
+        return {}
+    scores = before @ after.T  # original i against blurred j
+    own = np.diag(scores)
+    rank = (scores > own[:, None]).sum(axis=1)  # other people's blurs closer to the original than its own
+    others_matched = (scores >= threshold).sum(axis=1) - (own >= threshold)
+    above = np.flatnonzero(own >= threshold)
+    return {
+        "faces": count,
+        "own_blur_nearest_share": float((rank == 0).mean()),
+        "chance_share": 1 / count,
+        "own_blur_rank_median": float(np.median(rank)),
+        "other_blurs_at_threshold_share": float(others_matched.sum() / (count * (count - 1))),
+        "at_threshold_and_own_blur_nearest": int((rank[above] == 0).sum()),
+        "at_threshold_other_blurs_matched": sorted((int(others_matched[i]) for i in above), reverse=True),
     }
 
 
@@ -1284,6 +1315,18 @@ def report(r: dict) -> None:
             f"  below the verify threshold: {pct(a['share_below_verify_threshold'])} "
             f"({a['faces_at_or_above_verify_threshold']} at or above); below 0.2: {pct(a['share_below_0.2'])}"
         )
+        if reid := a.get("reidentification"):
+            print(
+                f"  re-identification among the {reid['faces']} blurred faces: own blur nearest to the original "
+                f"{pct(reid['own_blur_nearest_share'])} (chance {pct(reid['chance_share'])}), median rank "
+                f"{reid['own_blur_rank_median']:.0f}; an original at or above the threshold with another person's "
+                f"blur: {pct(reid['other_blurs_at_threshold_share'])} of pairs"
+            )
+            print(
+                f"  of those at or above the threshold, own blur also the nearest: "
+                f"{reid['at_threshold_and_own_blur_nearest']}; other people's blurs each of them matches as well: "
+                f"{reid['at_threshold_other_blurs_matched']}"
+            )
     if "gallery_cost" in r:
         print("\n5. Gallery matching (in the gateway process) and loading from Redis")
         for row in r["gallery_cost"]:

@@ -28,6 +28,11 @@ BLUR_WORKING_SIZE = 64
 # threshold: sigma 1/8 19, 1/6 14, 1/5 21, 1/4 27; feather 0.15 19, 0.4 15; box_scale 1.3 23, 1.5 17; working size
 # 32 12, 24 15; a stronger vertical or horizontal blur 20-21; averaging the blob with its mirror 25; filling it from
 # the surrounding band 18-22; also hiding the region the landmarks span 13-16. These defaults sit at the optimum.
+# What those faces measure is SFace's answer to a featureless face, not identity: filling the ellipse with flat
+# grey or the face's mean colour (nothing of the face left) leaves 52 and 50 at or above it, the blur darkened to
+# 10 % 46; only an exact-black fill leaves 2, as SFace maps an all-zero input far from every face. On all 1,239
+# photos (3,517 faces, 46 at or above), 40 of those originals match 4 to 2,449 other people's blurs as well, and a
+# face's own blur is the nearest to its original for 0.17 % of faces (chance: 0.03 %).
 BLUR_SIGMA_FRACTION = 1 / 6
 PIXELATE_BLOCKS_ACROSS = 8
 # An ellipse fades out over a band this much wider than the ellipse it hides completely. A hard edge is detail of
