@@ -681,8 +681,9 @@ def reidentification(before: np.ndarray, after: np.ndarray, threshold: float) ->
     scores = before @ after.T  # original i against blurred j
     own = np.diag(scores)
     rank = (scores > own[:, None]).sum(axis=1)  # other people's blurs closer to the original than its own
-    others_matched = (scores >= threshold).sum(axis=1) - (own >= threshold)
-    above = np.flatnonzero(own >= threshold)
+    own_matched = own >= threshold
+    others_matched = (scores >= threshold).sum(axis=1) - own_matched
+    above = np.flatnonzero(own_matched)
     return {
         "faces": count,
         "own_blur_nearest_share": float((rank == 0).mean()),
