@@ -24,6 +24,9 @@ from .video.decoding import Segment
 from .video.jobs import VideoJobResult, VideoJobSpec
 
 VIDEO_KINDS = (JobKind.DETECT_VIDEO, JobKind.BLUR_VIDEO)
+# The largest side video.frame_width / frame_height may ask frames to be scaled to (FFmpeg's own H.264 and HEVC
+# decoders stop near 8K; the gateway's GATEWAY_VIDEO_MAX_RESOLUTION is the limit users meet).
+MAX_FRAME_SIDE = 16384
 
 
 class InvalidOptions(ValueError):
@@ -84,6 +87,7 @@ def video_job_spec(options: pb.JobOptions, media_dir: Path, encoder_preset: str)
             seek_pts=video.seek_pts,
             first_pts=video.first_pts,
             seekable=video.seekable,
+            frame_size=_frame_size(video),
         )
         preset = get_preset(options.preset or api.DEFAULT_VIDEO_PRESET)
         if kind is JobKind.DETECT_VIDEO:
@@ -140,6 +144,15 @@ def given_faces(faces: Sequence[pb.Face]) -> Detections:
         if len(face.landmarks) == 5:
             landmarks[index] = [(point.x, point.y) for point in face.landmarks]
     return Detections(boxes, np.array([f.confidence for f in faces], np.float32), landmarks)
+
+
+def _frame_size(video: pb.VideoSegment) -> tuple[int, int] | None:
+    size = (video.frame_width, video.frame_height)
+    if size == (0, 0):
+        return None
+    if not all(1 <= side <= MAX_FRAME_SIDE for side in size):
+        raise ValueError(f"video.frame_width and frame_height must both be 0 or both 1..{MAX_FRAME_SIDE}, got {size}")
+    return size
 
 
 def _checked(options: pb.JobOptions, field: str, valid: Range, default: float | None) -> Any:

@@ -52,6 +52,32 @@ def write_clip(
     return path
 
 
+def write_resizing_clip(path: Path, sizes: list[tuple[int, int]], seconds_each: float = 1.0, fps: int = 25) -> Path:
+    """An H.264 MPEG-TS clip whose resolution changes mid-stream, as a camera or screen recorder that switches size
+    writes one: ``seconds_each`` of it at each of ``sizes`` in turn. Every frame is the panning at the first size,
+    resized, so scaled back to the first size each shows what a clip of one size would (``panning_frames``)."""
+    per_part = round(seconds_each * fps)
+    frames = panning_frames(per_part * len(sizes), *sizes[0])
+    parts = []
+    for number, size in enumerate(sizes):
+        part = path.with_name(f"{path.stem}.part{number}.ts")
+        with av.open(str(part), "w", format="mpegts") as output:
+            video = output.add_stream("libx264", rate=fps)
+            video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
+            video.options = {"crf": "23", "preset": "ultrafast", "g": "12"}
+            for index in range(number * per_part, (number + 1) * per_part):
+                rgb = np.asarray(Image.fromarray(frames[index]).resize(size, Image.Resampling.BILINEAR))
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                frame.pts, frame.time_base = index, fractions.Fraction(1, fps)
+                output.mux(video.encode(frame))
+            output.mux(video.encode(None))
+        parts.append(part.read_bytes())
+        part.unlink()
+    # MPEG-TS streams joined end to end are one stream: the decoder meets the new size at the next keyframe.
+    path.write_bytes(b"".join(parts))
+    return path
+
+
 def _write_tone(output: av.container.OutputContainer, stream: av.audio.stream.AudioStream, seconds: float) -> None:
     rate, samples_per_frame = 44100, 1024
     total = int(rate * seconds)

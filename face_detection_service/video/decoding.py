@@ -40,6 +40,9 @@ class Segment:
     seek_pts: int = 0
     first_pts: int = 0
     seekable: bool = True
+    # (width, height) as shown that every frame is scaled to, so a resolution change mid-stream gives one size;
+    # None: each frame as decoded.
+    frame_size: tuple[int, int] | None = None
 
 
 @dataclass
@@ -101,8 +104,21 @@ def decode_segment(
             return
         if index >= segment.first_frame:
             pts = frame.pts if frame.pts is not None else synthesized_pts(index, info)
-            yield DecodedFrame(index, pts, frame, quarter_turns(frame.rotation))
+            turns = quarter_turns(frame.rotation)
+            yield DecodedFrame(index, pts, scaled_to(frame, segment.frame_size, turns), turns)
         index += 1
+
+
+def scaled_to(frame: av.VideoFrame, shown_size: tuple[int, int] | None, turns: int) -> av.VideoFrame:
+    """The frame scaled to ``shown_size`` (as shown, after ``turns``), as FFmpeg's command line scales a video whose
+    resolution changes mid-stream to its first size; unchanged when it already has that size or none is given."""
+    if shown_size is None:
+        return frame
+    width, height = shown_size
+    coded_width, coded_height = (height, width) if turns % 2 else (width, height)
+    if (frame.width, frame.height) == (coded_width, coded_height):
+        return frame
+    return frame.reformat(width=coded_width, height=coded_height, interpolation="AREA")
 
 
 def _frames(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:

@@ -151,6 +151,8 @@ class VideoFlow:
                 seek_pts=segment.seek_pts,
                 first_pts=segment.first_pts,
                 seekable=info.seekable,
+                frame_width=info.width,
+                frame_height=info.height,
             )
         )
         return options

@@ -28,6 +28,7 @@ from face_detection_service.video.jobs import VideoJobSpec, run_blur_video, run_
 from face_detection_service.video.planes import upright_rgb
 from faceblur_proto.v1 import face_detection_pb2 as pb
 from faceblur_proto.vocabulary import Mask, Mode
+from tests.videos import write_clip, write_resizing_clip
 
 from .faces import reference_boxes
 from .support import MODEL, REFERENCE_IMAGE, FaceServiceProcess
@@ -218,6 +219,49 @@ def test_detect_video_on_a_rotated_clip_gives_boxes_in_upright_pixels(media, cli
         assert np.abs(got.boxes - expected.boxes).max() < 6
 
 
+# --- a resolution change mid-stream ---------------------------------------------------------------------------
+
+FIRST_SIZE = (480, 270)
+
+
+@pytest.fixture(scope="module")
+def resizing(media: Path) -> Path:
+    """2 s at 480x270, then 640x360 from frame 25 on: ``steady`` scaled, frame by frame."""
+    return write_resizing_clip(media / "resizing.ts", [FIRST_SIZE, (640, 360)])
+
+
+@pytest.fixture(scope="module")
+def steady(media: Path) -> Path:
+    return write_clip(media / "steady.mp4", seconds=2.0, size=FIRST_SIZE, audio=False)
+
+
+def test_a_resolution_change_mid_stream_is_scaled_to_the_size_asked_for(resizing):
+    assert {frame.shape for _, frame in full_decode(resizing)} == {(270, 480, 3), (360, 640, 3)}
+    container, stream = open_video(resizing)
+    with container:
+        frames = list(decode_segment(container, stream, Segment(resizing, 0, 10**6, frame_size=FIRST_SIZE)))
+    assert len(frames) == 50
+    assert {(d.frame.width, d.frame.height) for d in frames} == {FIRST_SIZE}
+
+
+def test_detect_video_gives_boxes_of_the_first_size_after_a_resolution_change(resizing, steady, detector):
+    changed = run_detect_video(detect_spec(Segment(resizing, 0, 50, frame_size=FIRST_SIZE)), detector)
+    same = run_detect_video(detect_spec(Segment(steady, 0, 50)), detector)
+
+    assert (changed.frames_done, changed.width, changed.height) == (50, *FIRST_SIZE)
+    for (index, got), (_, expected) in zip(changed.frames, same.frames, strict=True):
+        assert len(got) == len(expected) >= 1, index
+        assert np.abs(got.boxes - expected.boxes).max() < 8, index
+
+
+def test_a_blurred_segment_after_a_resolution_change_is_written_at_the_first_size(resizing, tmp_path):
+    """Segments are joined by remuxing, so each must have the size of the first, wherever it starts."""
+    output = tmp_path / "out.mp4"
+    result = run_blur_video(blur_spec(Segment(resizing, 30, 20, seekable=False, frame_size=FIRST_SIZE), output, {}))
+    assert (result.frames_done, result.width, result.height) == (20, *FIRST_SIZE)
+    assert [frame.shape for _, frame in full_decode(output)] == [(270, 480, 3)] * 20
+
+
 # --- blur-video -----------------------------------------------------------------------------------------------
 
 
@@ -382,8 +426,9 @@ def test_grpc_blur_video_writes_the_segment_in_the_media_dir(video_client, media
         ({"input_path": "missing.mp4"}, "does not exist"),
         ({"input_path": "clip.mp4", "detect_every": 31}, "detect_every"),
         ({"input_path": "clip.mp4", "frame_count": 0}, "frame_count"),
+        ({"input_path": "clip.mp4", "frame_width": 640}, "frame_width and frame_height"),
     ],
-    ids=["parent", "absolute", "text-file", "fake-mp4", "missing", "detect-every", "frame-count"],
+    ids=["parent", "absolute", "text-file", "fake-mp4", "missing", "detect-every", "frame-count", "half-a-size"],
 )
 def test_grpc_bad_video_jobs_get_invalid_argument(video_client, video, problem):
     (answer,) = video_client.run_jobs([video_job(pb.JOB_KIND_DETECT_VIDEO, **({"frame_count": 4} | video))])

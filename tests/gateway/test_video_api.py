@@ -13,7 +13,7 @@ import pytest
 
 from tests.gateway.helpers import reference_jpeg, submit, wait_for
 from tests.stack import Stack
-from tests.videos import decoded_frames, packets, write_clip
+from tests.videos import decoded_frames, packets, write_clip, write_resizing_clip
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -98,6 +98,24 @@ def test_players_can_seek_with_http_ranges(api: httpx.Client, finished: dict) ->
 def test_only_the_results_stay_in_the_media_directory(stack: Stack, finished: dict) -> None:
     directory = stack.media_dir / "tasks" / finished["task_id"]
     assert sorted(path.name for path in directory.iterdir()) == ["faces.jsonl", "video.mp4"]
+
+
+def test_a_video_whose_resolution_changes_mid_stream_comes_out_whole_at_its_first_size(
+    api: httpx.Client, tmp_path: Path
+) -> None:
+    clip = write_resizing_clip(tmp_path / "resizing.ts", [(480, 270), (640, 360)])
+    response = api.post("/blur_video", files={"file": ("resizing.ts", clip.read_bytes(), "video/mp2t")})
+    assert response.status_code == 202, response.text
+    finished = wait_for(api, response.json()["task_id"], timeout=240)
+
+    assert finished["status"] == "SUCCESS", finished
+    assert (finished["result"]["frames"], finished["result"]["width"], finished["result"]["height"]) == (50, 480, 270)
+    output = tmp_path / "out.mp4"
+    output.write_bytes(api.get(finished["result"]["video_url"]).content)
+    assert [frame.shape for frame in decoded_frames(output)] == [(270, 480, 3)] * 50
+    tracks = [json.loads(line) for line in api.get(finished["result"]["faces_url"]).text.splitlines()]
+    after_the_change = [face["facial_area"] for line in tracks[25:] for face in line["faces"]]
+    assert after_the_change and all(0 <= x1 < x2 <= 480 and 0 <= y1 < y2 <= 270 for x1, y1, x2, y2 in after_the_change)
 
 
 def test_an_image_task_has_no_video(api: httpx.Client) -> None:
