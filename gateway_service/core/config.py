@@ -191,6 +191,11 @@ class Settings(BaseSettings):
     per face-service worker (fewer if they would be shorter than this), run in parallel; short, so even a clip of a
     few seconds keeps every core busy."""
 
+    video_segment_max_frames: int = Field(1000, gt=0)
+    """GATEWAY_VIDEO_SEGMENT_MAX_FRAMES: longest segment, in frames. A long video is cut into more segments than two
+    per worker so that each job ends well within the segment timeout: 1000 4K frames take about 220 s on one core of
+    a 2-core EPYC, a quarter of the default timeout. It also makes the progress of a long video move in small steps."""
+
     video_segment_timeout_seconds: float = Field(900.0, gt=0)
     """GATEWAY_VIDEO_SEGMENT_TIMEOUT_SECONDS: longest one segment job may take before it is sent again."""
 

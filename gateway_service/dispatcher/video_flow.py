@@ -67,7 +67,12 @@ class VideoFlow:
         if not input_path.is_file():
             raise VideoRefused("the uploaded video is no longer in the media directory (GATEWAY_MEDIA_DIR)")
         (root / media.work).mkdir(parents=True, exist_ok=True)
-        segments = plan_segments(info, max(1, self.face_workers()), self.settings.video_segment_seconds)
+        segments = plan_segments(
+            info,
+            max(1, self.face_workers()),
+            self.settings.video_segment_seconds,
+            self.settings.video_segment_max_frames,
+        )
         progress = _Progress(self.store, record.task_id, info.frame_count)
         detect_every = self.settings.video_detect_every
         concurrency = asyncio.Semaphore(max(1, self.face_workers()))

@@ -37,15 +37,25 @@ class SegmentPlan:
         return self.first_frame + self.frame_count
 
 
-def plan_segments(info: VideoInfo, workers: int, min_seconds: float) -> list[SegmentPlan]:
+def plan_segments(info: VideoInfo, workers: int, min_seconds: float, max_frames: int = 0) -> list[SegmentPlan]:
     """Split ``info``'s frames into consecutive segments covering each frame once: ``SEGMENTS_PER_WORKER`` per
-    worker when the video is long enough, none shorter than ``min_seconds`` (a shorter video is one segment). A video
-    that is not seekable is always one segment."""
+    worker when the video is long enough, none shorter than ``min_seconds`` (a shorter video is one segment), and
+    none longer than ``max_frames`` (0: no limit), which wins over ``min_seconds``: it keeps every job of a long
+    video within the segment timeout however few workers there are. A video that is not seekable is cut only where
+    ``max_frames`` requires, since each of its segments decodes from the start."""
+    return [
+        _segment(info, number, first, end - first)
+        for number, (first, end) in enumerate(_at_most(_spans(info, workers, min_seconds, max_frames), max_frames))
+    ]
+
+
+def _spans(info: VideoInfo, workers: int, min_seconds: float, max_frames: int) -> list[tuple[int, int]]:
+    """(first, end) frames of each segment, keyframe-aligned where one is near."""
     count = info.frame_count
     if count <= 0:
         return []
     if not info.seekable or count == 1:
-        return [_segment(info, 0, 0, count)]
+        return [(0, count)]
 
     # Each frame's start, in seconds from the first; times[count] is the end of the video.
     base = info.frame_pts[0]
@@ -59,6 +69,8 @@ def plan_segments(info: VideoInfo, workers: int, min_seconds: float) -> list[Seg
     wanted = max(1, workers) * SEGMENTS_PER_WORKER
     if min_seconds > 0:
         wanted = min(wanted, math.floor(total / min_seconds + 1e-9))
+    if max_frames > 0:
+        wanted = max(wanted, math.ceil(count / max_frames))
     wanted = max(1, min(wanted, count))
     length = total / wanted
     reach = KEYFRAME_REACH * length
@@ -89,9 +101,18 @@ def plan_segments(info: VideoInfo, workers: int, min_seconds: float) -> list[Seg
         if choice is not None:
             boundaries.append(choice)
     boundaries.append(count)
-    return [
-        _segment(info, number, first, end - first) for number, (first, end) in enumerate(itertools.pairwise(boundaries))
-    ]
+    return list(itertools.pairwise(boundaries))
+
+
+def _at_most(spans: list[tuple[int, int]], max_frames: int) -> list[tuple[int, int]]:
+    """Each span longer than ``max_frames`` cut into the fewest equal parts that are not (0: spans as they are)."""
+    if max_frames <= 0:
+        return spans
+    cut: list[tuple[int, int]] = []
+    for first, end in spans:
+        parts = math.ceil((end - first) / max_frames)
+        cut += itertools.pairwise(first + (end - first) * part // parts for part in range(parts + 1))
+    return cut
 
 
 def _nearest_frame(times: list[float], count: int, moment: float) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -116,6 +117,21 @@ def test_a_video_whose_resolution_changes_mid_stream_comes_out_whole_at_its_firs
     tracks = [json.loads(line) for line in api.get(finished["result"]["faces_url"]).text.splitlines()]
     after_the_change = [face["facial_area"] for line in tracks[25:] for face in line["faces"]]
     assert after_the_change and all(0 <= x1 < x2 <= 480 and 0 <= y1 < y2 <= 270 for x1, y1, x2, y2 in after_the_change)
+
+
+def test_a_long_video_is_cut_into_segments_of_at_most_the_longest_segment(
+    make_stack: Callable[..., Stack], clip: Path, tmp_path: Path
+) -> None:
+    """So that every job of a long video ends within GATEWAY_VIDEO_SEGMENT_TIMEOUT_SECONDS, however few workers."""
+    stack = make_stack(GATEWAY_VIDEO_SEGMENT_MAX_FRAMES="5")
+    with stack.gateway.client() as api:
+        response = api.post("/blur_video", files={"file": ("walk.mp4", clip.read_bytes(), "video/mp4")})
+        finished = wait_for(api, response.json()["task_id"], timeout=240)
+        assert finished["status"] == "SUCCESS", finished
+        assert finished["result"]["segments"] >= 10  # 50 frames, none of the segments over 5
+        output = tmp_path / "out.mp4"
+        output.write_bytes(api.get(finished["result"]["video_url"]).content)
+    assert len(decoded_frames(output)) == len(decoded_frames(clip)) == 50
 
 
 def test_an_image_task_has_no_video(api: httpx.Client) -> None:

@@ -375,6 +375,29 @@ def test_a_plan_obeys_the_shortest_segment() -> None:
         assert count == 1 or all(plan.frame_count / 25 >= minimum - 1e-9 for plan in plans)
 
 
+def test_a_long_video_on_few_workers_is_cut_into_segments_no_longer_than_the_longest() -> None:
+    """Two segments per worker would make 20-minute jobs of a 40-minute video on one worker: past the timeout."""
+    info = _info(60_000, list(range(0, 60_000, 50)))
+    plans = plan_segments(info, 1, 1.0, max_frames=1000)
+    _covers_once(plans, 60_000)
+    assert len(plans) == 60
+    assert all(plan.frame_count <= 1000 and plan.first_frame % 50 == 0 for plan in plans)
+
+
+def test_the_longest_segment_wins_over_the_shortest() -> None:
+    info = _info(250, list(range(0, 250, 12)))  # 10 s: one segment of at least 11 s is impossible
+    plans = plan_segments(info, 2, 11.0, max_frames=100)
+    _covers_once(plans, 250)
+    assert len(plans) == 3 and all(plan.frame_count <= 100 for plan in plans)
+
+
+def test_a_video_that_cannot_seek_is_cut_only_where_the_longest_segment_requires() -> None:
+    info = _info(1000, [0, 250, 500, 750], seekable=False)
+    plans = plan_segments(info, 8, 1.0, max_frames=300)
+    _covers_once(plans, 1000)
+    assert [plan.frame_count for plan in plans] == [250, 250, 250, 250]
+
+
 def test_a_video_that_cannot_seek_is_one_segment() -> None:
     info = _info(1000, [0, 250, 500, 750], seekable=False)
     assert plan_segments(info, 8, 1.0) == [
