@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     """FACE_MAX_IMAGE_BYTES: largest image a job may upload."""
 
     max_pixels: int = Field(50_000_000, gt=0)
-    """FACE_MAX_PIXELS: largest image, in pixels, that is decoded (decompression-bomb guard)."""
+    """FACE_MAX_PIXELS: largest image, in pixels, that is decoded (decompression-bomb guard); also the largest video
+    frame, since the gateway's probe sees only a video's first frame."""
 
     max_message_bytes: int = Field(8 * MIB, gt=0)
     """FACE_MAX_MESSAGE_BYTES: largest single gRPC message (clients send 1 MiB chunks)."""

@@ -66,7 +66,7 @@ def is_video_job(options: pb.JobOptions) -> bool:
     return options.kind in (pb.JOB_KIND_DETECT_VIDEO, pb.JOB_KIND_BLUR_VIDEO)
 
 
-def video_job_spec(options: pb.JobOptions, media_dir: Path, encoder_preset: str) -> VideoJobSpec:
+def video_job_spec(options: pb.JobOptions, media_dir: Path, encoder_preset: str, max_pixels: int) -> VideoJobSpec:
     """The video job the options ask for, its paths resolved inside ``media_dir``; InvalidOptions names the option
     (or path) that is out of range, unknown or outside the media directory."""
     try:
@@ -88,6 +88,7 @@ def video_job_spec(options: pb.JobOptions, media_dir: Path, encoder_preset: str)
             first_pts=video.first_pts,
             seekable=video.seekable,
             frame_size=_frame_size(video),
+            max_pixels=max_pixels,
         )
         preset = get_preset(options.preset or api.DEFAULT_VIDEO_PRESET)
         if kind is JobKind.DETECT_VIDEO:

@@ -161,7 +161,9 @@ class FaceDetectionServicer(pb_grpc.FaceDetectionServicer):
         except the video ones: an unreadable input is the caller's fault, a failed write the server's."""
         if upload.size:
             raise _JobFailed(grpc.StatusCode.INVALID_ARGUMENT, "video jobs carry no image bytes")
-        spec = video_job_spec(upload.options, self.settings.media_dir, self.settings.video_encoder_preset)
+        spec = video_job_spec(
+            upload.options, self.settings.media_dir, self.settings.video_encoder_preset, self.settings.max_pixels
+        )
         try:
             output, queued_seconds = await self.pool.run_video_job(spec)
         except VideoInputError as exc:

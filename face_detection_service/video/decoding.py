@@ -43,6 +43,9 @@ class Segment:
     # (width, height) as shown that every frame is scaled to, so a resolution change mid-stream gives one size;
     # None: each frame as decoded.
     frame_size: tuple[int, int] | None = None
+    # A decoded frame with more pixels fails the job (FACE_MAX_PIXELS): the gateway's probe sees only the first
+    # frame, and a later one may claim any size. 0: no limit.
+    max_pixels: int = 0
 
 
 @dataclass
@@ -103,10 +106,20 @@ def decode_segment(
         if index >= end:
             return
         if index >= segment.first_frame:
+            _check_size(frame, index, segment.max_pixels)
             pts = frame.pts if frame.pts is not None else synthesized_pts(index, info)
             turns = quarter_turns(frame.rotation)
             yield DecodedFrame(index, pts, scaled_to(frame, segment.frame_size, turns), turns)
         index += 1
+
+
+def _check_size(frame: av.VideoFrame, index: int, max_pixels: int) -> None:
+    pixels = frame.width * frame.height
+    if max_pixels and pixels > max_pixels:
+        raise VideoInputError(
+            f"frame {index} is {frame.width}x{frame.height} = {pixels / 1e6:.1f} megapixels; the limit is "
+            f"{max_pixels / 1e6:g} megapixels (FACE_MAX_PIXELS)"
+        )
 
 
 def scaled_to(frame: av.VideoFrame, shown_size: tuple[int, int] | None, turns: int) -> av.VideoFrame:

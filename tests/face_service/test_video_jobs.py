@@ -351,9 +351,17 @@ def test_a_full_disk_leaves_no_file_and_says_so(clip, tmp_path, monkeypatch):
 # --- through the real gRPC service ----------------------------------------------------------------------------
 
 
+MAX_PIXELS = 300_000  # above the clips' 640x360
+
+
 @pytest.fixture(scope="module")
 def video_service(media: Path):
-    service = FaceServiceProcess(FACE_MEDIA_DIR=str(media), FACE_WORKERS="1", FACE_VIDEO_ENCODER_PRESET="superfast")
+    service = FaceServiceProcess(
+        FACE_MEDIA_DIR=str(media),
+        FACE_WORKERS="1",
+        FACE_VIDEO_ENCODER_PRESET="superfast",
+        FACE_MAX_PIXELS=str(MAX_PIXELS),
+    )
     yield service
     service.terminate()
 
@@ -434,6 +442,22 @@ def test_grpc_bad_video_jobs_get_invalid_argument(video_client, video, problem):
     (answer,) = video_client.run_jobs([video_job(pb.JOB_KIND_DETECT_VIDEO, **({"frame_count": 4} | video))])
     assert answer.error_code is grpc.StatusCode.INVALID_ARGUMENT
     assert problem in answer.error.message
+
+
+def test_grpc_a_video_that_grows_past_the_pixel_limit_mid_stream_is_refused_naming_it(video_client, media):
+    """The gateway's probe sees only the first frame; a later one may claim any size (a decompression bomb)."""
+    write_resizing_clip(media / "growing.ts", [FIRST_SIZE, (960, 540)])
+    (answer,) = video_client.run_jobs(
+        [
+            video_job(
+                pb.JOB_KIND_DETECT_VIDEO, input_path="growing.ts", frame_count=50, frame_width=480, frame_height=270
+            )
+        ]
+    )
+    assert answer.error_code is grpc.StatusCode.INVALID_ARGUMENT
+    assert answer.error.message == (
+        "frame 25 is 960x540 = 0.5 megapixels; the limit is 0.3 megapixels (FACE_MAX_PIXELS)"
+    )
 
 
 def test_grpc_blur_video_outside_the_media_dir_or_bad_crf_is_invalid(video_client):
