@@ -48,6 +48,11 @@ class TaskMedia:
     def work(self) -> str:
         return f"{self.directory}/work"
 
+    @property
+    def plan(self) -> str:
+        """The task's segments, as planned on its first attempt (JSON): work files are named by segment number."""
+        return f"{self.work}/plan.json"
+
     def detections(self, segment: int) -> str:
         return f"{self.work}/detect-{segment:05d}.json"
 

@@ -20,7 +20,7 @@ import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +67,7 @@ class VideoFlow:
         if not input_path.is_file():
             raise VideoRefused("the uploaded video is no longer in the media directory (GATEWAY_MEDIA_DIR)")
         (root / media.work).mkdir(parents=True, exist_ok=True)
-        segments = plan_segments(
-            info,
-            max(1, self.face_workers()),
-            self.settings.video_segment_seconds,
-            self.settings.video_segment_max_frames,
-        )
+        segments = await asyncio.to_thread(self._kept_plan, root / media.plan, info)
         progress = _Progress(self.store, record.task_id, info.frame_count)
         detect_every = self.settings.video_detect_every
         concurrency = asyncio.Semaphore(max(1, self.face_workers()))
@@ -161,6 +156,20 @@ class VideoFlow:
             )
         )
         return options
+
+    def _kept_plan(self, path: Path, info: VideoInfo) -> list[SegmentPlan]:
+        """The segments planned on the task's first attempt. A retry (often after a face service was lost, which
+        changes the plan) must mean the same frames by the segment numbers of the work files already saved."""
+        if path.is_file():
+            return [SegmentPlan(**fields) for fields in json.loads(path.read_text())]
+        segments = plan_segments(
+            info,
+            max(1, self.face_workers()),
+            self.settings.video_segment_seconds,
+            self.settings.video_segment_max_frames,
+        )
+        _write_atomically(path, [json.dumps([asdict(segment) for segment in segments])])
+        return segments
 
     @staticmethod
     def _load_probe(path: Path) -> VideoInfo:

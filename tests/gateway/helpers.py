@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import cv2
 import httpx
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.stack import REFERENCE_IMAGE
 
@@ -72,3 +73,20 @@ def decode_image(base64_text: str) -> np.ndarray:
     pixels = cv2.imdecode(np.frombuffer(base64.b64decode(base64_text), np.uint8), cv2.IMREAD_COLOR)
     assert pixels is not None, "the returned image does not decode"
     return pixels
+
+
+def metrics(url: str) -> dict[str, float]:
+    """Unlabelled samples and ``name{label=value}`` ones, by name."""
+    found = {}
+    for family in text_string_to_metric_families(httpx.get(url, timeout=5).text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            found[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return found
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout:g} s: {what}"
+        time.sleep(0.05)

@@ -12,32 +12,12 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-from prometheus_client.parser import text_string_to_metric_families
-
 from gateway_service.tasks.keys import RedisKeys
-from tests.gateway.helpers import small_jpeg, submit, wait_for, wait_for_all
+from tests.gateway.helpers import metrics, small_jpeg, submit, wait_for, wait_for_all, wait_until
 from tests.stack import FaceService, Gateway, RedisServer, free_port
 
 WORKERS = 16
 QUEUE_SIZE = 8  # the face service takes at most 16 + 8 jobs; more would be refused (RESOURCE_EXHAUSTED)
-
-
-def metrics(url: str) -> dict[str, float]:
-    """Unlabelled samples and ``name{label=value}`` ones, by name."""
-    found = {}
-    for family in text_string_to_metric_families(httpx.get(url, timeout=5).text):
-        for sample in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-            found[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return found
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout:g} s: {what}"
-        time.sleep(0.05)
 
 
 def test_one_dispatcher_keeps_16_face_workers_busy_within_the_services_queue(

@@ -3,6 +3,7 @@ still ends SUCCESS (resumed from the segments already done) or FAILURE with the 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -11,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.gateway.helpers import wait_for
+from tests.gateway.helpers import metrics, wait_for, wait_until
 from tests.stack import FaceService, Stack
 from tests.videos import decoded_frames, write_clip
 
@@ -62,6 +63,45 @@ def test_a_video_survives_a_face_service_crash(make_stack: Callable[..., Stack],
         body = wait_for(api, task_id, timeout=300)
         assert_whole_video(api, body, tmp_path)
         assert body["attempts"] >= 2
+
+
+def test_a_video_resumed_on_fewer_workers_keeps_the_segments_it_began_with(
+    make_stack: Callable[..., Stack], clip: Path, tmp_path: Path
+) -> None:
+    """The work saved before the crash is named by segment number; a plan made again for the new worker count would
+    read those files as other frames."""
+    stack = make_stack(**SEGMENTS_ENV)
+    stack.face.stop()
+    (stack.work_dir / "three").mkdir()
+    three = FaceService(
+        stack.work_dir / "three", port=stack.face.port, FACE_MEDIA_DIR=str(stack.media_dir), FACE_WORKERS="3"
+    )
+    three.start()
+    (stack.work_dir / "one").mkdir()
+    one = FaceService(
+        stack.work_dir / "one", port=stack.face.port, FACE_MEDIA_DIR=str(stack.media_dir), FACE_WORKERS="1"
+    )
+    try:
+        wait_until(
+            lambda: metrics(f"{stack.gateway.url}/metrics").get("faceblur_gateway_face_workers") == 3,
+            30,
+            "the gateway sees the 3 workers",
+        )
+        with stack.gateway.client() as api:
+            task_id = start_video(api, clip)
+            wait_until_under_way(api, task_id)
+            three.kill()
+            one.start()
+            body = wait_for(api, task_id, timeout=300)
+            assert_whole_video(api, body, tmp_path)
+            faces = [json.loads(line)["faces"] for line in api.get(body["result"]["faces_url"]).text.splitlines()]
+        detected = [frame for frame, found in enumerate(faces) if any(face["detected"] for face in found)]
+        gaps = [after - before for before, after in zip([-1, *detected], [*detected, 100], strict=True)]
+        assert max(gaps) <= 12, f"faces detected on frames {detected} only, of 100"
+        assert body["attempts"] >= 2 and body["result"]["segments"] == 6
+    finally:
+        three.stop()
+        one.stop()
 
 
 def test_a_video_survives_a_gateway_crash(make_stack: Callable[..., Stack], clip: Path, tmp_path: Path) -> None:
