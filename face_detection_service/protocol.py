@@ -87,7 +87,7 @@ def video_job_spec(options: pb.JobOptions, media_dir: Path, encoder_preset: str,
             seek_pts=video.seek_pts,
             first_pts=video.first_pts,
             seekable=video.seekable,
-            frame_size=_frame_size(video),
+            frame_size=_frame_size(video, max_pixels),
             max_pixels=max_pixels,
         )
         preset = get_preset(options.preset or api.DEFAULT_VIDEO_PRESET)
@@ -147,12 +147,14 @@ def given_faces(faces: Sequence[pb.Face]) -> Detections:
     return Detections(boxes, np.array([f.confidence for f in faces], np.float32), landmarks)
 
 
-def _frame_size(video: pb.VideoSegment) -> tuple[int, int] | None:
+def _frame_size(video: pb.VideoSegment, max_pixels: int) -> tuple[int, int] | None:
     size = (video.frame_width, video.frame_height)
     if size == (0, 0):
         return None
     if not all(1 <= side <= MAX_FRAME_SIDE for side in size):
         raise ValueError(f"video.frame_width and frame_height must both be 0 or both 1..{MAX_FRAME_SIDE}, got {size}")
+    if size[0] * size[1] > max_pixels:
+        raise ValueError(f"video.frame_width x frame_height is over FACE_MAX_PIXELS ({max_pixels}), got {size}")
     return size
 
 

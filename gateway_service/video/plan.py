@@ -76,9 +76,10 @@ def _spans(info: VideoInfo, workers: int, min_seconds: float, max_frames: int) -
     reach = KEYFRAME_REACH * length
 
     def fits(boundary: int, previous: int, after: int) -> bool:
-        """Whether ``boundary`` ends a long enough segment and leaves room for ``after`` more."""
+        """Whether ``boundary`` ends a segment neither too short nor too long and leaves room for ``after`` more."""
         return (
             previous < boundary < count
+            and (max_frames <= 0 or boundary - previous <= max_frames)
             and times[boundary] - times[previous] >= min_seconds - 1e-9
             and total - times[boundary] >= after * min_seconds - 1e-9
         )

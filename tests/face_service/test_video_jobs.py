@@ -435,8 +435,19 @@ def test_grpc_blur_video_writes_the_segment_in_the_media_dir(video_client, media
         ({"input_path": "clip.mp4", "detect_every": 31}, "detect_every"),
         ({"input_path": "clip.mp4", "frame_count": 0}, "frame_count"),
         ({"input_path": "clip.mp4", "frame_width": 640}, "frame_width and frame_height"),
+        ({"input_path": "clip.mp4", "frame_width": 1000, "frame_height": 1000}, "over FACE_MAX_PIXELS"),
     ],
-    ids=["parent", "absolute", "text-file", "fake-mp4", "missing", "detect-every", "frame-count", "half-a-size"],
+    ids=[
+        "parent",
+        "absolute",
+        "text-file",
+        "fake-mp4",
+        "missing",
+        "detect-every",
+        "frame-count",
+        "half-a-size",
+        "size-over-the-pixel-limit",
+    ],
 )
 def test_grpc_bad_video_jobs_get_invalid_argument(video_client, video, problem):
     (answer,) = video_client.run_jobs([video_job(pb.JOB_KIND_DETECT_VIDEO, **({"frame_count": 4} | video))])

@@ -384,6 +384,14 @@ def test_a_long_video_on_few_workers_is_cut_into_segments_no_longer_than_the_lon
     assert all(plan.frame_count <= 1000 and plan.first_frame % 50 == 0 for plan in plans)
 
 
+def test_keyframes_that_do_not_fall_on_the_longest_segment_add_few_segments() -> None:
+    info = _info(54_000, list(range(0, 54_000, 48)), fps=30)  # 30 minutes
+    plans = plan_segments(info, 2, 1.0, max_frames=1000)
+    _covers_once(plans, 54_000)
+    assert 54 <= len(plans) <= 57 and all(plan.frame_count <= 1000 for plan in plans)
+    assert sum(plan.first_frame % 48 == 0 for plan in plans) >= 50
+
+
 def test_the_longest_segment_wins_over_the_shortest() -> None:
     info = _info(250, list(range(0, 250, 12)))  # 10 s: one segment of at least 11 s is impossible
     plans = plan_segments(info, 2, 11.0, max_frames=100)
