@@ -22,9 +22,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from face_detection_service.video.decoding import quarter_turns, stream_info
+from face_detection_service.video.decoding import stream_info
 from face_detection_service.video.encoding import SegmentWriter
 from face_detection_service.video.planes import Yuv420, yuv420_planes
+from faceblur_proto.media import quarter_turns
 from faceblur_proto.vocabulary import DEFAULT_CRF, DEFAULT_VIDEO_ENCODER_PRESET
 
 from .photos import SHARED

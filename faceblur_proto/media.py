@@ -66,3 +66,9 @@ class TaskMedia:
     @property
     def faces(self) -> str:
         return f"{self.directory}/faces.jsonl"
+
+
+def quarter_turns(rotation: float | None) -> int:
+    """PyAV's ``frame.rotation`` (the display matrix's counterclockwise degrees) as quarter turns (0..3), to the
+    nearest. One rule for the gateway's probe and the face service's decoder: it decides which side is the width."""
+    return round((rotation or 0) / 90) % 4

@@ -20,6 +20,8 @@ import av
 import av.container
 import av.video.stream
 
+from faceblur_proto.media import quarter_turns
+
 log = logging.getLogger(__name__)
 
 # FFmpeg shows any text or binary file named *.txt, *.bin... as "ANSI art" video: not what a user means by a video.
@@ -150,8 +152,3 @@ def synthesized_pts(index: int, info: StreamInfo) -> int:
     if info.average_rate:
         return round(index / info.average_rate / info.time_base)
     return index
-
-
-def quarter_turns(rotation: float) -> int:
-    """PyAV's ``frame.rotation`` (the display matrix's counterclockwise degrees) as quarter turns for np.rot90."""
-    return round(rotation / 90) % 4

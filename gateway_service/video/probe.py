@@ -20,6 +20,8 @@ from typing import Any
 
 import av
 
+from faceblur_proto.media import quarter_turns
+
 # Packets decoded at most while looking for the first frame (a decoder with a long delay still yields one).
 FIRST_FRAME_PACKETS = 300
 
@@ -262,7 +264,7 @@ def _first_frame(path: Path, codec_name: str) -> tuple[int, int, int]:
                 if number >= FIRST_FRAME_PACKETS:
                     break
                 for frame in packet.decode():  # the flush packet (last) drains the decoder
-                    return frame.width, frame.height, round(frame.rotation or 0) % 360 // 90 * 90
+                    return frame.width, frame.height, quarter_turns(frame.rotation) * 90
         except _FFMPEG_ERRORS as error:
             raise VideoRejected(
                 f"the video codec {codec_name} is not supported (it fails to decode: {_reason(error)})", 415
