@@ -244,6 +244,20 @@ def test_a_resolution_change_mid_stream_is_scaled_to_the_size_asked_for(resizing
     assert {(d.frame.width, d.frame.height) for d in frames} == {FIRST_SIZE}
 
 
+def test_a_rotated_frame_is_scaled_to_the_size_as_shown(media, clip):
+    _, upright = clip
+    shown = (WIDTH // 2, HEIGHT // 2)
+    path = media / "rotated.mp4"
+    container, stream = open_video(path)
+    with container:
+        frames = list(decode_segment(container, stream, Segment(path, 0, 4, frame_size=shown)))
+    assert [(d.frame.width, d.frame.height) for d in frames] == [(HEIGHT // 2, WIDTH // 2)] * 4  # as stored
+    for decoded, (_, expected) in zip(frames, upright, strict=False):
+        got = upright_rgb(decoded.frame, decoded.rotation)
+        assert got.shape == (HEIGHT // 2, WIDTH // 2, 3)
+        assert np.abs(got.astype(int) - cv2.resize(expected, shown, interpolation=cv2.INTER_AREA)).mean() < 4
+
+
 def test_detect_video_gives_boxes_of_the_first_size_after_a_resolution_change(resizing, steady, detector):
     changed = run_detect_video(detect_spec(Segment(resizing, 0, 50, frame_size=FIRST_SIZE)), detector)
     same = run_detect_video(detect_spec(Segment(steady, 0, 50)), detector)
