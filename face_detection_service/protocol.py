@@ -24,8 +24,8 @@ from .video.decoding import Segment
 from .video.jobs import VideoJobResult, VideoJobSpec
 
 VIDEO_KINDS = (JobKind.DETECT_VIDEO, JobKind.BLUR_VIDEO)
-# The largest side video.frame_width / frame_height may ask frames to be scaled to (FFmpeg's own H.264 and HEVC
-# decoders stop near 8K; the gateway's GATEWAY_VIDEO_MAX_RESOLUTION is the limit users meet).
+# The largest side video.frame_width / frame_height may name (FACE_MAX_PIXELS bounds their product too); the gateway
+# sends the probed first frame, within GATEWAY_VIDEO_MAX_RESOLUTION, the limit users meet.
 MAX_FRAME_SIDE = 16384
 
 
