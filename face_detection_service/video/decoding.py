@@ -22,6 +22,8 @@ import av.video.stream
 
 from faceblur_proto.media import quarter_turns
 
+from .planes import upright_size
+
 log = logging.getLogger(__name__)
 
 # FFmpeg shows any text or binary file named *.txt, *.bin... as "ANSI art" video: not what a user means by a video.
@@ -129,8 +131,7 @@ def scaled_to(frame: av.VideoFrame, shown_size: tuple[int, int] | None, turns: i
     resolution changes mid-stream to its first size; unchanged when it already has that size or none is given."""
     if shown_size is None:
         return frame
-    width, height = shown_size
-    coded_width, coded_height = (height, width) if turns % 2 else (width, height)
+    coded_width, coded_height = upright_size(*shown_size, turns)  # a quarter turn swaps the sides either way
     if (frame.width, frame.height) == (coded_width, coded_height):
         return frame
     return frame.reformat(width=coded_width, height=coded_height, interpolation="AREA")
