@@ -23,6 +23,11 @@ class JobKind(str, Enum):
     DETECT_VIDEO = "detect_video"  # the faces of a video segment's detected frames
     BLUR_VIDEO = "blur_video"  # a video segment with the given faces hidden, written to the media directory
 
+    @property
+    def is_video(self) -> bool:
+        """The one answer to "is this a video job?": it works on a video segment, not on images."""
+        return self in (JobKind.DETECT_VIDEO, JobKind.BLUR_VIDEO)
+
 
 class TaskKind(str, Enum):
     """What a user asked the API for; each task runs one or more face-service jobs of its ``job_kind``."""
