@@ -34,7 +34,7 @@ from typing import Any
 
 import av
 
-from gateway_service.video.probe import VideoInfo
+from gateway_service.video.info import VideoInfo
 
 # Audio codecs the MP4 muxer holds as they are (anything else is re-encoded to AAC).
 MP4_COPY_AUDIO = frozenset({"aac", "mp3", "ac3", "eac3", "alac", "opus"})

@@ -12,7 +12,7 @@ import itertools
 import math
 from dataclasses import dataclass
 
-from gateway_service.video.probe import VideoInfo
+from gateway_service.video.info import VideoInfo
 
 SEGMENTS_PER_WORKER = 2
 # A boundary moves to a keyframe at most this share of a segment's length away from the even split.

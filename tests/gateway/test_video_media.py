@@ -20,7 +20,8 @@ import pytest
 
 from gateway_service.video.join import JoinedVideo, JoinFailed, join_segments
 from gateway_service.video.plan import SegmentPlan, plan_segments
-from gateway_service.video.probe import VideoInfo, VideoLimits, VideoRejected, probe_video
+from gateway_service.video.info import VideoInfo, VideoLimits
+from gateway_service.video.probe import VideoRejected, probe_video
 
 WIDTH, HEIGHT, FPS = 320, 240, 25
 LIMITS = VideoLimits(max_duration_seconds=1800, max_width=3840, max_height=2160, max_frames=108_000)
