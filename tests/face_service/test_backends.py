@@ -21,7 +21,7 @@ from .faces import best_iou_per_reference
 from .support import MODEL, REFERENCE_IMAGE
 
 ultralytics = pytest.importorskip("ultralytics", reason="the .pt backend needs the optional ultralytics extra")
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.reference, pytest.mark.timeout(300)]
 FAST = get_preset("fast")
 
 
