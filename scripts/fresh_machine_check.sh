@@ -27,6 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
+command -v debootstrap >/dev/null || "$repo/scripts/apt_install.sh" debootstrap
 echo "debootstrap bookworm into $root" >&2
 debootstrap --variant=minbase \
     --include=python3,python3-pip,python3-venv,python3-dev,gcc,make,git,curl,ca-certificates,procps \
