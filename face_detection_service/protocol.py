@@ -17,13 +17,12 @@ from faceblur_proto.v1 import face_detection_pb2 as pb
 from faceblur_proto.vocabulary import JobKind, Mask, Mode, Range, from_proto
 
 from .anonymize import AnonymizeOptions
-from .detection.presets import get_preset
+from .detection.presets import Preset, get_preset
 from .detection.types import Detections
 from .jobs import JobResult, JobSpec
 from .video.decoding import Segment
-from .video.jobs import VideoJobResult, VideoJobSpec
+from .video.jobs import BlurVideoSpec, DetectVideoSpec, VideoJobResult, VideoJobSpec
 
-VIDEO_KINDS = (JobKind.DETECT_VIDEO, JobKind.BLUR_VIDEO)
 # The largest side video.frame_width / frame_height may name (FACE_MAX_PIXELS bounds their product too); the gateway
 # sends the probed first frame, within GATEWAY_VIDEO_MAX_RESOLUTION, the limit users meet.
 MAX_FRAME_SIDE = 16384
@@ -33,28 +32,29 @@ class InvalidOptions(ValueError):
     pass
 
 
+def job_kind(options: pb.JobOptions) -> JobKind | None:
+    """The job's kind; None when it is unset or a value this service does not know."""
+    try:
+        return from_proto(JobKind, options.kind)
+    except ValueError:
+        return None
+
+
 def job_spec(options: pb.JobOptions, default_preset: str) -> JobSpec:
     """The job the options ask for; InvalidOptions names the option that is out of range or unknown."""
     try:
         kind = from_proto(JobKind, options.kind)
-        if kind is None or kind in VIDEO_KINDS:
+        if kind is None or kind.is_video:
             raise ValueError("job kind must be DETECT, BLUR or EMBED")
         if (options.faces_given or options.faces) and kind is not JobKind.BLUR:
             raise ValueError("faces / faces_given are for blur jobs only")
-        anonymize = AnonymizeOptions(
-            from_proto(Mode, options.mode) or api.DEFAULT_MODE,
-            from_proto(Mask, options.mask_shape) or api.DEFAULT_MASK,
-            _checked(options, "box_scale", api.BOX_SCALE_RANGE, api.DEFAULT_BOX_SCALE),
-        )
+        anonymize = _anonymize_options(options)
         return JobSpec(
             blur=kind is JobKind.BLUR,
             preset=get_preset(options.preset or default_preset),
-            score_threshold=_checked(options, "score_threshold", api.THRESHOLD_RANGE, None),
             anonymize=anonymize,
             draw=options.draw,
-            max_size=int(_checked(options, "max_size", api.MAX_SIZE_RANGE, 0)),
-            min_face_size=int(_checked(options, "min_face_size", api.MIN_FACE_SIZE_RANGE, 0)),
-            max_faces=_checked(options, "max_faces", api.MAX_FACES_RANGE, None),
+            **_detection_options(options),
             embed=kind is JobKind.EMBED,
             given_faces=given_faces(options.faces) if options.faces_given or options.faces else None,
         )
@@ -62,63 +62,84 @@ def job_spec(options: pb.JobOptions, default_preset: str) -> JobSpec:
         raise InvalidOptions(str(exc)) from None
 
 
-def is_video_job(options: pb.JobOptions) -> bool:
-    return options.kind in (pb.JOB_KIND_DETECT_VIDEO, pb.JOB_KIND_BLUR_VIDEO)
-
-
 def video_job_spec(options: pb.JobOptions, media_dir: Path, encoder_preset: str, max_pixels: int) -> VideoJobSpec:
     """The video job the options ask for, its paths resolved inside ``media_dir``; InvalidOptions names the option
     (or path) that is out of range, unknown or outside the media directory."""
     try:
         kind = from_proto(JobKind, options.kind)
-        if kind not in VIDEO_KINDS:
+        if kind is None or not kind.is_video:
             raise ValueError("job kind must be DETECT_VIDEO or BLUR_VIDEO")
         if options.faces_given or options.faces:
             raise ValueError("faces / faces_given are for blur jobs only (video jobs list faces in video.frames)")
-        video = options.video
-        if video.first_frame < 0:
-            raise ValueError(f"video.first_frame must be 0 or more, got {video.first_frame}")
-        if video.frame_count < 1:
-            raise ValueError(f"video.frame_count must be 1 or more, got {video.frame_count}")
-        segment = Segment(
-            input_path=resolve_inside(media_dir, video.input_path),
-            first_frame=video.first_frame,
-            frame_count=video.frame_count,
-            seek_pts=video.seek_pts,
-            first_pts=video.first_pts,
-            seekable=video.seekable,
-            frame_size=_frame_size(video, max_pixels),
-            max_pixels=max_pixels,
-        )
-        preset = get_preset(options.preset or api.DEFAULT_VIDEO_PRESET)
+        segment = _segment(options.video, media_dir, max_pixels)
+        preset = get_preset(options.preset or api.DEFAULT_VIDEO_PRESET)  # checked for both kinds, used by detection
         if kind is JobKind.DETECT_VIDEO:
-            if video.frames or video.output_path:
-                raise ValueError("video.frames and video.output_path are for blur-video jobs only")
-            return VideoJobSpec(
-                segment=segment,
-                preset=preset,
-                detect_every=int(api.DETECT_EVERY_RANGE.check(video.detect_every or api.DEFAULT_DETECT_EVERY)),
-                score_threshold=_checked(options, "score_threshold", api.THRESHOLD_RANGE, None),
-                max_size=int(_checked(options, "max_size", api.MAX_SIZE_RANGE, 0)),
-                min_face_size=int(_checked(options, "min_face_size", api.MIN_FACE_SIZE_RANGE, 0)),
-                max_faces=_checked(options, "max_faces", api.MAX_FACES_RANGE, None),
-            )
-        return VideoJobSpec(
-            segment=segment,
-            preset=preset,
-            blur=True,
-            faces=frame_faces(video.frames),
-            anonymize=AnonymizeOptions(
-                from_proto(Mode, options.mode) or api.DEFAULT_MODE,
-                from_proto(Mask, options.mask_shape) or api.DEFAULT_MASK,
-                _checked(options, "box_scale", api.BOX_SCALE_RANGE, api.DEFAULT_BOX_SCALE),
-            ),
-            output_path=resolve_inside(media_dir, video.output_path),
-            crf=int(api.CRF_RANGE.check(video.crf)),
-            encoder_preset=encoder_preset,
-        )
+            return _detect_video_spec(options, segment, preset)
+        return _blur_video_spec(options, segment, media_dir, encoder_preset)
     except ValueError as exc:
         raise InvalidOptions(str(exc)) from None
+
+
+def _detect_video_spec(options: pb.JobOptions, segment: Segment, preset: Preset) -> DetectVideoSpec:
+    video = options.video
+    if video.frames or video.output_path:
+        raise ValueError("video.frames and video.output_path are for blur-video jobs only")
+    return DetectVideoSpec(
+        segment=segment,
+        preset=preset,
+        detect_every=int(api.DETECT_EVERY_RANGE.check(video.detect_every or api.DEFAULT_DETECT_EVERY)),
+        **_detection_options(options),
+    )
+
+
+def _blur_video_spec(options: pb.JobOptions, segment: Segment, media_dir: Path, encoder_preset: str) -> BlurVideoSpec:
+    video = options.video
+    faces = frame_faces(video.frames)
+    return BlurVideoSpec(
+        segment=segment,
+        faces=faces,
+        anonymize=_anonymize_options(options),
+        output_path=resolve_inside(media_dir, video.output_path),
+        crf=int(api.CRF_RANGE.check(video.crf)),
+        encoder_preset=encoder_preset,
+    )
+
+
+def _segment(video: pb.VideoSegment, media_dir: Path, max_pixels: int) -> Segment:
+    """Which frames of which file a video job works on."""
+    if video.first_frame < 0:
+        raise ValueError(f"video.first_frame must be 0 or more, got {video.first_frame}")
+    if video.frame_count < 1:
+        raise ValueError(f"video.frame_count must be 1 or more, got {video.frame_count}")
+    return Segment(
+        input_path=resolve_inside(media_dir, video.input_path),
+        first_frame=video.first_frame,
+        frame_count=video.frame_count,
+        seek_pts=video.seek_pts,
+        first_pts=video.first_pts,
+        seekable=video.seekable,
+        frame_size=_frame_size(video, max_pixels),
+        max_pixels=max_pixels,
+    )
+
+
+def _anonymize_options(options: pb.JobOptions) -> AnonymizeOptions:
+    """How faces are hidden, for blur and blur-video jobs alike."""
+    return AnonymizeOptions(
+        from_proto(Mode, options.mode) or api.DEFAULT_MODE,
+        from_proto(Mask, options.mask_shape) or api.DEFAULT_MASK,
+        _checked(options, "box_scale", api.BOX_SCALE_RANGE, api.DEFAULT_BOX_SCALE),
+    )
+
+
+def _detection_options(options: pb.JobOptions) -> dict[str, Any]:
+    """The checked options that tune detection, the same fields of JobSpec and DetectVideoSpec."""
+    return {
+        "score_threshold": _checked(options, "score_threshold", api.THRESHOLD_RANGE, None),
+        "max_size": int(_checked(options, "max_size", api.MAX_SIZE_RANGE, 0)),
+        "min_face_size": int(_checked(options, "min_face_size", api.MIN_FACE_SIZE_RANGE, 0)),
+        "max_faces": _checked(options, "max_faces", api.MAX_FACES_RANGE, None),
+    }
 
 
 def frame_faces(frames: Sequence[pb.FrameFaces]) -> dict[int, Detections]:
@@ -206,7 +227,7 @@ def video_result_messages(
         image_width=output.width,
         image_height=output.height,
         model=output.model,
-        preset=preset_name if output.model else "",
+        preset=preset_name,
         timings=pb.StageTimings(queue_ms=queue_ms, **output.timings_ms),
         frames=[pb.FrameFaces(frame=index, faces=face_messages(faces)) for index, faces in output.frames],
         frames_done=output.frames_done,

@@ -1,16 +1,23 @@
-"""The gRPC face:FaceDetection servicer: assembles chunked uploads per job and answers each job on its stream."""
+"""The gRPC face:FaceDetection servicer: assembles chunked uploads per job and answers each job on its stream.
+
+The servicer's methods hold only the stream; the work is plain functions: ``read_jobs`` (chunks -> whole jobs),
+``answer_job`` (one job -> its messages, with the metrics, the log line and the error -> status mapping every kind
+shares) and a function per kind of job (``answer_image_job``, ``answer_video_job``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 import grpc
 
 from faceblur_proto.framing import error_response
 from faceblur_proto.v1 import face_detection_pb2 as pb
 from faceblur_proto.v1 import face_detection_pb2_grpc as pb_grpc
+from faceblur_proto.vocabulary import JobKind
 
 from .config import Settings
 from .detection.presets import PRESETS
@@ -18,7 +25,7 @@ from .imaging import ImageError
 from .metrics import JOBS, STAGE_SECONDS
 from .protocol import (
     InvalidOptions,
-    is_video_job,
+    job_kind,
     job_spec,
     result_messages,
     video_job_spec,
@@ -27,24 +34,65 @@ from .protocol import (
 from .recognition.embedder import EmbeddingModelError
 from .video.decoding import VideoInputError
 from .video.encoding import VideoOutputError
+from .video.jobs import DetectVideoSpec
 from .workers import Overloaded, WorkerPool
 
 log = logging.getLogger(__name__)
-JOB_KIND_LABELS = {
-    pb.JOB_KIND_DETECT: "detect",
-    pb.JOB_KIND_BLUR: "blur",
-    pb.JOB_KIND_EMBED: "embed",
-    pb.JOB_KIND_DETECT_VIDEO: "detect_video",
-    pb.JOB_KIND_BLUR_VIDEO: "blur_video",
-}
+
+# The status each error a job may end with answers with, its message for the caller; any other is INTERNAL.
+ERROR_CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
+    (InvalidOptions, grpc.StatusCode.INVALID_ARGUMENT),
+    (ImageError, grpc.StatusCode.INVALID_ARGUMENT),
+    (VideoInputError, grpc.StatusCode.INVALID_ARGUMENT),  # an unreadable input video is the caller's fault
+    (EmbeddingModelError, grpc.StatusCode.FAILED_PRECONDITION),
+    (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (VideoOutputError, grpc.StatusCode.INTERNAL),  # a segment that cannot be written is the server's
+)
 
 
-class _Upload:
+class Upload:
+    """One job's options and its image bytes as they arrive in chunks, up to FACE_MAX_IMAGE_BYTES."""
+
     def __init__(self, options: pb.JobOptions):
         self.options = options
         self.chunks: list[bytes] = []
         self.size = 0
         self.rejection: str | None = None
+
+    def add(self, chunk: bytes, max_bytes: int) -> None:
+        if self.rejection or not chunk:
+            return
+        self.size += len(chunk)
+        if self.size > max_bytes:
+            self.rejection = f"image is larger than {max_bytes / 2**20:.1f} MiB (FACE_MAX_IMAGE_BYTES)"
+            self.chunks.clear()
+        else:
+            self.chunks.append(chunk)
+
+    def take(self) -> bytes:
+        """The whole image, once: the chunks are let go."""
+        data = b"".join(self.chunks)
+        self.chunks.clear()
+        return data
+
+
+class JobFailed(Exception):
+    """A job refused before it runs, with the status it answers with."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A job's answer, with what is measured and logged about it."""
+
+    messages: list[pb.JobResponse]
+    queued_seconds: float
+    timings_ms: dict[str, float]
+    summary: str  # for the log line: "3 face(s)", "120 frame(s)"
 
 
 class FaceDetectionServicer(pb_grpc.FaceDetectionServicer):
@@ -68,7 +116,9 @@ class FaceDetectionServicer(pb_grpc.FaceDetectionServicer):
         self, request_iterator: AsyncIterator[pb.JobRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.JobResponse]:
         outbox: asyncio.Queue[pb.JobResponse | BaseException | None] = asyncio.Queue()
-        reader = asyncio.create_task(self._read_jobs(request_iterator, outbox))
+        reader = asyncio.create_task(
+            read_jobs(request_iterator, outbox, self.settings.max_image_bytes, self._answer_job)
+        )
         try:
             while (item := await outbox.get()) is not None:
                 if isinstance(item, BaseException):
@@ -77,117 +127,104 @@ class FaceDetectionServicer(pb_grpc.FaceDetectionServicer):
         finally:
             reader.cancel()
 
-    async def _read_jobs(self, requests: AsyncIterator[pb.JobRequest], outbox: asyncio.Queue) -> None:
-        uploads: dict[str, _Upload] = {}
-        running: set[asyncio.Task] = set()
-        try:
-            async for request in requests:
-                if not request.job_id:
-                    raise ValueError("every JobRequest needs a job_id")
-                upload = uploads.get(request.job_id)
-                if upload is None:
-                    upload = uploads[request.job_id] = _Upload(request.options)
-                self._add_chunk(upload, request.image_chunk)
-                if request.last:
-                    del uploads[request.job_id]
-                    task = asyncio.create_task(self._answer(request.job_id, upload, outbox))
-                    running.add(task)
-                    task.add_done_callback(running.discard)
-            if uploads:
-                raise ValueError(f"stream closed with {len(uploads)} unfinished upload(s) (no message with last=true)")
-            if running:
-                await asyncio.gather(*running)
-            await outbox.put(None)
-        except asyncio.CancelledError:
-            for task in running:
-                task.cancel()
-            raise
-        except ValueError as exc:
-            await outbox.put(exc)
-        except grpc.aio.AioRpcError:
-            await outbox.put(None)
+    async def _answer_job(self, job_id: str, upload: Upload) -> list[pb.JobResponse]:
+        return await answer_job(job_id, upload, self.settings, self.pool, self.draining)
 
-    def _add_chunk(self, upload: _Upload, chunk: bytes) -> None:
-        if upload.rejection or not chunk:
-            return
-        upload.size += len(chunk)
-        if upload.size > self.settings.max_image_bytes:
-            upload.rejection = (
-                f"image is larger than {self.settings.max_image_bytes / 2**20:.1f} MiB (FACE_MAX_IMAGE_BYTES)"
-            )
-            upload.chunks.clear()
-        else:
-            upload.chunks.append(chunk)
 
-    async def _answer(self, job_id: str, upload: _Upload, outbox: asyncio.Queue) -> None:
-        for message in await self._process(job_id, upload):
+async def read_jobs(
+    requests: AsyncIterator[pb.JobRequest],
+    outbox: asyncio.Queue,
+    max_image_bytes: int,
+    answer: Callable[[str, Upload], Awaitable[list[pb.JobResponse]]],
+) -> None:
+    """Reassemble each job's chunks and answer every complete job into ``outbox``, jobs running side by side; then
+    ``None`` (the stream is done), or the ValueError of a malformed stream."""
+    uploads: dict[str, Upload] = {}
+    running: set[asyncio.Task] = set()
+
+    async def answer_into_outbox(job_id: str, upload: Upload) -> None:
+        for message in await answer(job_id, upload):
             await outbox.put(message)
 
-    async def _process(self, job_id: str, upload: _Upload) -> list[pb.JobResponse]:
-        kind = JOB_KIND_LABELS.get(upload.options.kind, "detect")
-        try:
-            if self.draining:
-                raise _JobFailed(grpc.StatusCode.UNAVAILABLE, "server is shutting down; send the job again")
-            if upload.rejection:
-                raise _JobFailed(grpc.StatusCode.INVALID_ARGUMENT, upload.rejection)
-            if is_video_job(upload.options):
-                return await self._process_video(job_id, kind, upload)
-            spec = job_spec(upload.options, self.settings.default_preset)
-            data = b"".join(upload.chunks)
-            upload.chunks.clear()
-            output, queued_seconds = await self.pool.run_job(data, spec, self.settings.max_pixels)
-        except (InvalidOptions, ImageError) as exc:
-            return self._failed(job_id, kind, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except EmbeddingModelError as exc:
-            return self._failed(job_id, kind, grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-        except Overloaded as exc:
-            return self._failed(job_id, kind, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
-        except _JobFailed as exc:
-            return self._failed(job_id, kind, exc.code, exc.message)
-        except Exception as exc:
-            log.exception("job %s failed", job_id, extra={"job_id": job_id})
-            return self._failed(job_id, kind, grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
-        JOBS.labels(kind=kind, outcome="success").inc()
-        STAGE_SECONDS.labels(stage="queue").observe(queued_seconds)
-        for stage, milliseconds in output.timings_ms.items():
-            STAGE_SECONDS.labels(stage=stage.removesuffix("_ms")).observe(milliseconds / 1000)
-        log.info(
-            "job %s: %s, %d face(s), %s", job_id, kind, len(output.faces), output.timings_ms, extra={"job_id": job_id}
-        )
-        return result_messages(job_id, spec.preset.name, output, queued_seconds * 1000)
+    try:
+        async for request in requests:
+            if not request.job_id:
+                raise ValueError("every JobRequest needs a job_id")
+            upload = uploads.get(request.job_id)
+            if upload is None:
+                upload = uploads[request.job_id] = Upload(request.options)
+            upload.add(request.image_chunk, max_image_bytes)
+            if request.last:
+                del uploads[request.job_id]
+                task = asyncio.create_task(answer_into_outbox(request.job_id, upload))
+                running.add(task)
+                task.add_done_callback(running.discard)
+        if uploads:
+            raise ValueError(f"stream closed with {len(uploads)} unfinished upload(s) (no message with last=true)")
+        if running:
+            await asyncio.gather(*running)
+        await outbox.put(None)
+    except asyncio.CancelledError:
+        for task in running:
+            task.cancel()
+        raise
+    except ValueError as exc:
+        await outbox.put(exc)
+    except grpc.aio.AioRpcError:
+        await outbox.put(None)
 
-    async def _process_video(self, job_id: str, kind: str, upload: _Upload) -> list[pb.JobResponse]:
-        """A video job: no image bytes, files in the media directory. Errors propagate to ``_process``'s handlers
-        except the video ones: an unreadable input is the caller's fault, a failed write the server's."""
-        if upload.size:
-            raise _JobFailed(grpc.StatusCode.INVALID_ARGUMENT, "video jobs carry no image bytes")
-        spec = video_job_spec(
-            upload.options, self.settings.media_dir, self.settings.video_encoder_preset, self.settings.max_pixels
-        )
-        try:
-            output, queued_seconds = await self.pool.run_video_job(spec)
-        except VideoInputError as exc:
-            return self._failed(job_id, kind, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except VideoOutputError as exc:
-            return self._failed(job_id, kind, grpc.StatusCode.INTERNAL, str(exc))
-        JOBS.labels(kind=kind, outcome="success").inc()
-        STAGE_SECONDS.labels(stage="queue").observe(queued_seconds)
-        for stage, milliseconds in output.timings_ms.items():
-            STAGE_SECONDS.labels(stage=stage.removesuffix("_ms")).observe(milliseconds / 1000)
-        log.info(
-            "job %s: %s, %d frame(s), %s", job_id, kind, output.frames_done, output.timings_ms, extra={"job_id": job_id}
-        )
-        return video_result_messages(job_id, spec.preset.name, output, queued_seconds * 1000)
 
-    @staticmethod
-    def _failed(job_id: str, kind: str, code: grpc.StatusCode, message: str) -> list[pb.JobResponse]:
-        JOBS.labels(kind=kind, outcome=code.name.lower()).inc()
-        log.info("job %s: %s refused: %s (%s)", job_id, kind, message, code.name, extra={"job_id": job_id})
+async def answer_job(
+    job_id: str, upload: Upload, settings: Settings, pool: WorkerPool, draining: bool = False
+) -> list[pb.JobResponse]:
+    """One job's messages: its result, or the error it ended with; counted and logged either way."""
+    kind = job_kind(upload.options)
+    label = (kind or JobKind.DETECT).value
+    try:
+        if draining:
+            raise JobFailed(grpc.StatusCode.UNAVAILABLE, "server is shutting down; send the job again")
+        if upload.rejection:
+            raise JobFailed(grpc.StatusCode.INVALID_ARGUMENT, upload.rejection)
+        run = answer_video_job if kind is not None and kind.is_video else answer_image_job
+        answered = await run(job_id, upload, settings, pool)
+    except Exception as exc:
+        code, message = error_status(job_id, exc)
+        JOBS.labels(kind=label, outcome=code.name.lower()).inc()
+        log.info("job %s: %s refused: %s (%s)", job_id, label, message, code.name, extra={"job_id": job_id})
         return [error_response(job_id, code, message)]
+    JOBS.labels(kind=label, outcome="success").inc()
+    STAGE_SECONDS.labels(stage="queue").observe(answered.queued_seconds)
+    for stage, milliseconds in answered.timings_ms.items():
+        STAGE_SECONDS.labels(stage=stage.removesuffix("_ms")).observe(milliseconds / 1000)
+    log.info("job %s: %s, %s, %s", job_id, label, answered.summary, answered.timings_ms, extra={"job_id": job_id})
+    return answered.messages
 
 
-class _JobFailed(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+async def answer_image_job(job_id: str, upload: Upload, settings: Settings, pool: WorkerPool) -> Answered:
+    """A detect, blur or embed job on the uploaded image."""
+    spec = job_spec(upload.options, settings.default_preset)
+    output, queued_seconds = await pool.run_job(upload.take(), spec, settings.max_pixels)
+    messages = result_messages(job_id, spec.preset.name, output, queued_seconds * 1000)
+    return Answered(messages, queued_seconds, output.timings_ms, f"{len(output.faces)} face(s)")
+
+
+async def answer_video_job(job_id: str, upload: Upload, settings: Settings, pool: WorkerPool) -> Answered:
+    """A detect-video or blur-video job: no image bytes, its files in the media directory."""
+    if upload.size:
+        raise JobFailed(grpc.StatusCode.INVALID_ARGUMENT, "video jobs carry no image bytes")
+    spec = video_job_spec(upload.options, settings.media_dir, settings.video_encoder_preset, settings.max_pixels)
+    output, queued_seconds = await pool.run_video_job(spec)
+    preset_name = spec.preset.name if isinstance(spec, DetectVideoSpec) else ""  # a blur-video job detects nothing
+    messages = video_result_messages(job_id, preset_name, output, queued_seconds * 1000)
+    return Answered(messages, queued_seconds, output.timings_ms, f"{output.frames_done} frame(s)")
+
+
+def error_status(job_id: str, error: Exception) -> tuple[grpc.StatusCode, str]:
+    """The status and message a job that raised ``error`` answers with; an unexpected error is logged whole."""
+    if isinstance(error, JobFailed):
+        return error.code, error.message
+    for kind, code in ERROR_CODES:
+        if isinstance(error, kind):
+            return code, str(error)
+    log.error("job %s failed", job_id, exc_info=error, extra={"job_id": job_id})
+    return grpc.StatusCode.INTERNAL, f"internal error: {type(error).__name__}: {error}"

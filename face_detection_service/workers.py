@@ -8,7 +8,6 @@ queue bound turns overload into an immediate, explicit refusal instead of unboun
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import multiprocessing
 import signal
@@ -81,7 +80,7 @@ def run_video_job_in_worker(spec: VideoJobSpec, enqueued_at: float) -> tuple[Vid
     """Runs in a worker process: the video job's output and the seconds it waited for this worker."""
     assert _detector is not None
     waited = time.time() - enqueued_at
-    return run_video_job(dataclasses.replace(spec, threads=_threads), _detector), waited
+    return run_video_job(spec, _detector, _threads), waited
 
 
 class WorkerPool:

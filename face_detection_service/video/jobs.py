@@ -29,23 +29,17 @@ from .stacking import split, stack
 
 
 @dataclass(frozen=True)
-class VideoJobSpec:
+class DetectVideoSpec:
+    """A detect-video job: the faces of every ``detect_every``-th frame of ``segment``, found as an image job with
+    these detection settings would find them."""
+
     segment: Segment
     preset: Preset
-    blur: bool = False
-    # Detect jobs
     detect_every: int = 1
     score_threshold: float | None = None
     max_size: int = 0
     min_face_size: int = 0
     max_faces: int | None = None
-    # Blur jobs: the faces to hide by frame index (upright pixels); the MP4's path, x264 CRF and speed preset.
-    faces: dict[int, Detections] = field(default_factory=dict)
-    anonymize: AnonymizeOptions = field(default_factory=AnonymizeOptions)
-    output_path: Path | None = None
-    crf: int = DEFAULT_CRF
-    encoder_preset: str = DEFAULT_VIDEO_ENCODER_PRESET
-    threads: int = 1  # the encoder's (FACE_THREADS_PER_WORKER)
 
     def detection_spec(self) -> JobSpec:
         """The image job whose detection settings each detected frame gets."""
@@ -57,6 +51,23 @@ class VideoJobSpec:
             min_face_size=self.min_face_size,
             max_faces=self.max_faces,
         )
+
+
+@dataclass(frozen=True)
+class BlurVideoSpec:
+    """A blur-video job: ``segment`` written to ``output_path`` as an MP4 (x264 ``crf`` and ``encoder_preset``),
+    with ``faces`` (by frame index, upright pixels) hidden as ``anonymize`` says."""
+
+    segment: Segment
+    output_path: Path
+    faces: dict[int, Detections] = field(default_factory=dict)
+    anonymize: AnonymizeOptions = field(default_factory=AnonymizeOptions)
+    crf: int = DEFAULT_CRF
+    encoder_preset: str = DEFAULT_VIDEO_ENCODER_PRESET
+    threads: int = 1  # the encoder's (FACE_THREADS_PER_WORKER)
+
+
+VideoJobSpec = DetectVideoSpec | BlurVideoSpec
 
 
 @dataclass
@@ -71,12 +82,15 @@ class VideoJobResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
-def run_video_job(spec: VideoJobSpec, detector: FaceDetector) -> VideoJobResult:
-    """Raises VideoInputError (the caller's fault) or VideoOutputError (the server's), each naming the problem."""
-    return run_blur_video(spec) if spec.blur else run_detect_video(spec, detector)
+def run_video_job(spec: VideoJobSpec, detector: FaceDetector, threads: int = 1) -> VideoJobResult:
+    """The job ``spec`` asks for (a blur-video job's encoder gets ``threads``). Raises VideoInputError (the caller's
+    fault) or VideoOutputError (the server's), each naming the problem."""
+    if isinstance(spec, BlurVideoSpec):
+        return run_blur_video(replace(spec, threads=threads))
+    return run_detect_video(spec, detector)
 
 
-def run_detect_video(spec: VideoJobSpec, detector: FaceDetector) -> VideoJobResult:
+def run_detect_video(spec: DetectVideoSpec, detector: FaceDetector) -> VideoJobResult:
     """The faces of every ``detect_every``-th frame; two such frames share one detector pass (``stacking``)."""
     detection = spec.detection_spec()
     timings = {"decode_ms": 0.0, "inference_ms": 0.0}
@@ -120,10 +134,9 @@ def _detect_frames(
     return [(index, detect_faces(rgb, rgb.shape[1], rgb.shape[0], detection, detector)) for index, rgb in frames]
 
 
-def run_blur_video(spec: VideoJobSpec) -> VideoJobResult:
+def run_blur_video(spec: BlurVideoSpec) -> VideoJobResult:
     """Every frame of the segment, re-encoded, with the listed faces hidden; the MP4 is at ``output_path`` when
     this returns. Frames are written upright (rotation applied), their sides cropped to even numbers."""
-    assert spec.output_path is not None
     timings = {"decode_ms": 0.0, "anonymize_ms": 0.0, "encode_ms": 0.0}
     container, stream = open_video(spec.segment.input_path)
     info = stream_info(stream)

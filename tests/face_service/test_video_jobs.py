@@ -24,7 +24,7 @@ from face_detection_service.detection.types import Detections
 from face_detection_service.video import encoding
 from face_detection_service.video.decoding import Segment, decode_segment, open_video
 from face_detection_service.video.encoding import VideoOutputError
-from face_detection_service.video.jobs import VideoJobSpec, run_blur_video, run_detect_video
+from face_detection_service.video.jobs import BlurVideoSpec, DetectVideoSpec, run_blur_video, run_detect_video
 from face_detection_service.video.planes import upright_rgb
 from faceblur_proto.v1 import face_detection_pb2 as pb
 from faceblur_proto.vocabulary import Mask, Mode
@@ -114,15 +114,13 @@ def detector():
     return load_detector(MODEL, 1)
 
 
-def detect_spec(seg: Segment, every: int = 1) -> VideoJobSpec:
-    return VideoJobSpec(segment=seg, preset=get_preset("fast"), detect_every=every)
+def detect_spec(seg: Segment, every: int = 1) -> DetectVideoSpec:
+    return DetectVideoSpec(segment=seg, preset=get_preset("fast"), detect_every=every)
 
 
-def blur_spec(seg: Segment, output: Path, faces: dict[int, Detections], **anonymize) -> VideoJobSpec:
-    return VideoJobSpec(
+def blur_spec(seg: Segment, output: Path, faces: dict[int, Detections], **anonymize) -> BlurVideoSpec:
+    return BlurVideoSpec(
         segment=seg,
-        preset=get_preset("fast"),
-        blur=True,
         faces=faces,
         anonymize=AnonymizeOptions(**anonymize),
         output_path=output,
