@@ -23,7 +23,6 @@ from gateway_service.dispatcher.consumer import Dispatcher
 from gateway_service.galleries.store import GalleryStore
 from gateway_service.readiness import ReadinessChecker
 from gateway_service.tasks.keys import RedisKeys
-from gateway_service.tasks.queue import JobQueue, unique_consumer_name
 from gateway_service.tasks.store import TaskStore
 from gateway_service.tasks.waiter import CompletionNotifier
 from gateway_service.uploads import UploadSizeLimitMiddleware
@@ -50,11 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         galleries = GalleryStore(redis, keys)
         notifier = CompletionNotifier(redis, keys)
         readiness = ReadinessChecker(redis, settings.face_service_addresses, settings.ready_timeout_seconds)
-        dispatcher = (
-            Dispatcher(settings, store, JobQueue(redis, keys, unique_consumer_name()), galleries=galleries)
-            if settings.run_dispatcher
-            else None
-        )
+        dispatcher = Dispatcher(settings, store, galleries=galleries) if settings.run_dispatcher else None
         app.state.services = GatewayServices(
             settings=settings,
             store=store,

@@ -16,7 +16,6 @@ from gateway_service.core.config import get_settings
 from gateway_service.core.logging import configure_logging
 from gateway_service.dispatcher.consumer import Dispatcher
 from gateway_service.tasks.keys import RedisKeys
-from gateway_service.tasks.queue import JobQueue, unique_consumer_name
 from gateway_service.tasks.store import TaskStore
 
 log = logging.getLogger(__name__)
@@ -27,7 +26,7 @@ async def run() -> None:
     redis = Redis.from_url(settings.redis_url, health_check_interval=30)
     keys = RedisKeys(settings.key_prefix)
     store = TaskStore(redis, keys, settings.task_ttl_seconds)
-    dispatcher = Dispatcher(settings, store, JobQueue(redis, keys, unique_consumer_name()))
+    dispatcher = Dispatcher(settings, store)
     stop = stop_requested()
     await dispatcher.start()
     try:

@@ -6,9 +6,11 @@ Each dispatcher is one consumer of the stream's consumer group, with a unique na
 idle longer than ``claim_idle_seconds`` (their dispatcher died) are claimed by whichever dispatcher looks next.
 A job is only acknowledged together with its task's final status, so no accepted task is lost or left RUNNING.
 
-One job goes through named steps (``_process``): load it, wait for a face service, one attempt (retried while
-unanswered, up to GATEWAY_MAX_ATTEMPTS), settle the answer. A step that settles the job early (acknowledged
-or failed) raises ``_Settled``.
+One job goes through named steps (``_process``): load its task and, through the task kind's flow, its input; wait
+for a face service; one attempt (retried while unanswered, up to GATEWAY_MAX_ATTEMPTS). Each step returns either
+what comes next or how the job ends (``JobEnd``: the task's output, a refusal, or nothing left to do), and
+``_settle`` acts on that end. What a kind of task does is its flow's (``flows.task_flows``, ``flow.Flow``): this
+module knows no task kind.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass
-from typing import NoReturn
 
 import grpc
 from redis.exceptions import RedisError
@@ -30,16 +31,13 @@ from gateway_service.core.config import Settings
 from gateway_service.core.shutdown import drain
 from gateway_service.dispatcher.capacity import in_flight_limit
 from gateway_service.dispatcher.face_client import FaceJobTimeout, FacePool, FaceServiceUnavailable
-from gateway_service.dispatcher.flows import TaskOutput, TaskRefused, TaskRunner
-from gateway_service.dispatcher.video_flow import VideoFlow
-from gateway_service.galleries.cache import GalleryCache
+from gateway_service.dispatcher.flow import Flow, Refusal, TaskOutput
+from gateway_service.dispatcher.flows import task_flows
 from gateway_service.galleries.store import GalleryStore
 from gateway_service.metrics import STAGE_SECONDS, TASKS_FINISHED, observe_dispatcher, observe_face_timings
-from gateway_service.tasks.inputs import unpack_images
 from gateway_service.tasks.models import TaskKind, TaskRecord, TaskStatus
-from gateway_service.tasks.queue import JobEntry, JobQueue
+from gateway_service.tasks.queue import JobEntry, JobQueue, unique_consumer_name
 from gateway_service.tasks.store import TaskStore
-from gateway_service.video.storage import remove_task, remove_work, sweep_expired
 from gateway_service.webhooks.delivery import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -53,24 +51,24 @@ _FORGET_CONSUMERS_AFTER_SECONDS = 3600.0
 
 
 class Dispatcher:
-    """Given the task store and this dispatcher's queue consumer; ``pool`` defaults to gRPC streams to the
-    configured face services (a stand-in with the same methods serves in tests)."""
+    """Given the task store; built here and only here. ``queue`` defaults to a consumer of the job stream under a
+    new unique name, ``pool`` to gRPC streams to the configured face services (a stand-in with the same methods
+    serves in tests), ``galleries`` to the store's."""
 
     def __init__(
         self,
         settings: Settings,
         store: TaskStore,
-        queue: JobQueue,
+        queue: JobQueue | None = None,
         pool: FacePool | None = None,
         galleries: GalleryStore | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
-        self._queue = queue
+        self._queue = queue or JobQueue(store.redis, store.keys, unique_consumer_name())
         self._pool = pool or FacePool(settings.face_service_addresses)
         galleries = galleries or GalleryStore(store.redis, store.keys)
-        video = VideoFlow(settings, store, self._connected_workers)
-        self._runner = TaskRunner(settings, galleries, GalleryCache(galleries), video)
+        self._flows = task_flows(settings, store, galleries, self._connected_workers)
         self._webhooks = WebhookSender(settings, self._store)
         self._held: dict[str, asyncio.Task[None]] = {}  # stream entry id -> the task working on it
         self._slot_freed = asyncio.Event()
@@ -140,7 +138,8 @@ class Dispatcher:
                 self._take(entry)
 
     async def _upkeep_loop(self) -> None:
-        """Keep held jobs ours, claim abandoned ones, forget long-dead consumers."""
+        """Keep held jobs ours, claim abandoned ones; every minute, the flows' upkeep and forgetting long-dead
+        consumers."""
         interval = max(self._settings.claim_idle_seconds / 3, 0.05)
         min_idle_ms = int(self._settings.claim_idle_seconds * 1000)
         last_forget = 0.0
@@ -154,7 +153,7 @@ class Dispatcher:
                     self._take(entry)
                 if time.monotonic() - last_forget > 60:
                     last_forget = time.monotonic()
-                    await sweep_expired(self._settings.media_dir, self._store.exists)
+                    await self._flows.upkeep()
                     forget_after_ms = int(
                         max(_FORGET_CONSUMERS_AFTER_SECONDS, 10 * self._settings.claim_idle_seconds) * 1000
                     )
@@ -220,120 +219,103 @@ class Dispatcher:
             log.warning("job interrupted by a Redis error (%s); it will be claimed again", error, extra=extra)
         except Exception as error:
             log.exception("job failed inside the gateway", extra=extra)
-            with contextlib.suppress(RedisError, _Settled):  # if Redis is down, the job is claimed again later
-                await self._fail(entry, f"internal gateway error: {type(error).__name__}: {error}")
+            with contextlib.suppress(RedisError):  # if Redis is down, the job is claimed again later
+                await self._settle(entry, Refusal(f"internal gateway error: {type(error).__name__}: {error}"))
 
     async def _process(self, entry: JobEntry) -> None:
-        """The job's steps; each one that settles the job (acknowledged or failed) ends it with ``_Settled``."""
-        try:
-            job = await self._load(entry)
-            output = await self._run_attempts(entry, job)
-            await self._settle(entry, job, output)
-        except _Settled:
-            pass
-
-    async def _load(self, entry: JobEntry) -> _Job:
-        """The task and its image; a finished, gone, poison or imageless job is settled here."""
+        """The job's steps, each returning what comes next or how the job ends; then that end is settled."""
         record = await self._store.get(entry.task_id)
         if record is None or record.status.is_final:
-            await self._acknowledge(entry)
+            end: JobEnd = DROPPED
+        else:
+            end = await self._work(entry, record)
+        await self._settle(entry, end, record)
+
+    async def _work(self, entry: JobEntry, record: TaskRecord) -> JobEnd:
+        """A task not yet final: its input, then attempts until one is answered. A job that its dispatchers gave
+        up on too often (a poison job) ends here."""
         if record.attempts >= self._settings.max_attempts:
             problem = record.last_problem or "the dispatcher or face service stopped while working on it"
-            await self._fail(entry, _gave_up(record.attempts, problem))
-        if record.kind is TaskKind.BLUR_VIDEO:  # its input is a file in the media directory
-            return _Job(record, [])
-        image = await self._store.get_image(entry.task_id)
-        if image is None:
-            await self._fail(entry, "the uploaded image is no longer in Redis (it expired or Redis lost it)")
-        return _Job(record, unpack_images(image))
-
-    async def _run_attempts(self, entry: JobEntry, job: _Job) -> TaskOutput | TaskRefused:
-        """Attempts until the face service answers; an unanswered attempt is retried up to GATEWAY_MAX_ATTEMPTS."""
+            return Refusal(_gave_up(record.attempts, problem))
+        flow = self._flows[record.kind]
+        inputs = await flow.load(record)
+        if isinstance(inputs, Refusal):
+            return inputs
         while True:
-            await self._wait_for_face_service(entry, job)
+            waited = await self._wait_for_face_service(entry, record)
+            if waited is not None:
+                return waited
             attempt = await self._store.start_attempt(entry.task_id, self.consumer)
             if attempt == 0:  # finished meanwhile (by another dispatcher) or gone
-                await self._acknowledge(entry)
+                return DROPPED
             try:
-                return await self._attempt(entry, job, attempt)
+                return await self._attempt(entry, record, attempt, flow, inputs)
             except (FaceServiceUnavailable, FaceJobTimeout) as problem:
-                await self._retry_or_give_up(entry, attempt, str(problem))
+                retry = await self._after_unanswered(entry, attempt, str(problem))
+                if retry is not None:
+                    return retry
 
-    async def _wait_for_face_service(self, entry: JobEntry, job: _Job) -> None:
-        """Return once a face service is connected; the task shows PENDING with the reason meanwhile, and
-        fails after GATEWAY_FACE_SERVICE_WAIT_SECONDS (counted from when it started waiting, across retries)."""
+    async def _wait_for_face_service(self, entry: JobEntry, record: TaskRecord) -> JobEnd | None:
+        """None once a face service is connected; the task shows PENDING with the reason meanwhile, and fails
+        after GATEWAY_FACE_SERVICE_WAIT_SECONDS (counted from when it started waiting, across retries)."""
         if self._pool.available:
-            return
+            return None
         wait_seconds = self._settings.face_service_wait_seconds
         down_since = self._pool.down_since or time.time()
         waiting_since = await self._store.back_to_pending(
-            entry.task_id, self._pool.describe_problem(), max(job.record.created_at, down_since)
+            entry.task_id, self._pool.describe_problem(), max(record.created_at, down_since)
         )
         if waiting_since is None:
-            await self._acknowledge(entry)
+            return DROPPED
         if not await self._pool.wait_available(waiting_since + wait_seconds - time.time()):
-            await self._fail(
-                entry,
+            return Refusal(
                 f"the face service stayed unreachable for {wait_seconds:g} s "
-                f"(GATEWAY_FACE_SERVICE_WAIT_SECONDS): {self._pool.describe_problem()}",
+                f"(GATEWAY_FACE_SERVICE_WAIT_SECONDS): {self._pool.describe_problem()}"
             )
+        return None
 
-    async def _attempt(self, entry: JobEntry, job: _Job, attempt: int) -> TaskOutput | TaskRefused:
+    async def _attempt(
+        self, entry: JobEntry, record: TaskRecord, attempt: int, flow: Flow, inputs: object
+    ) -> TaskOutput | Refusal:
         """One attempt: the task's face-service jobs, each sent until answered (busy answers are asked again)."""
         if attempt == 1:
-            STAGE_SECONDS.labels(stage="queue_wait").observe(max(time.time() - job.record.created_at, 0.0))
+            STAGE_SECONDS.labels(stage="queue_wait").observe(max(time.time() - record.created_at, 0.0))
         jobs_sent = itertools.count(1)
 
-        async def send(options: pb.JobOptions, image: bytes) -> JobAnswer:
+        async def send(options: pb.JobOptions, image: bytes = b"", timeout: float | None = None) -> JobAnswer:
             number = next(jobs_sent)  # the first job of an attempt is <task>/<attempt>/<try>, later ones .2, .3...
             label = f"{attempt}" if number == 1 else f"{attempt}.{number}"
-            return await self._send_until_answered(entry.task_id, label, options, image)
+            if timeout is None:
+                timeout = self._settings.face_job_timeout_seconds
+            return await self._send_until_answered(f"{entry.task_id}/{label}", options, image, timeout)
 
         sent_at = time.monotonic()
-        try:
-            output: TaskOutput | TaskRefused = await self._runner.run(job.record, job.images, send)
-        except TaskRefused as refused:
-            output = refused
+        output = await flow.run(record, inputs, send)
         STAGE_SECONDS.labels(stage="face_service").observe(time.monotonic() - sent_at)
         return output
 
-    async def _retry_or_give_up(self, entry: JobEntry, attempt: int, problem: str) -> None:
-        """After an unanswered attempt: fail at the attempt limit, else show PENDING and back off a little."""
+    async def _after_unanswered(self, entry: JobEntry, attempt: int, problem: str) -> JobEnd | None:
+        """After an unanswered attempt: fail at the attempt limit, else show PENDING, back off a little and return
+        None (to try again)."""
         if attempt >= self._settings.max_attempts:
-            await self._fail(entry, _gave_up(attempt, problem))
+            return Refusal(_gave_up(attempt, problem))
         log.warning("attempt %d unanswered: %s", attempt, problem, extra={"task_id": entry.task_id})
         if await self._store.back_to_pending(entry.task_id, problem) is None:
-            await self._acknowledge(entry)
+            return DROPPED
         await asyncio.sleep(0.1 * attempt)
+        return None
 
-    async def _settle(self, entry: JobEntry, job: _Job, output: TaskOutput | TaskRefused) -> None:
-        """Store the task's outcome as its final state: FAILURE with the reason, or SUCCESS with the result."""
-        if isinstance(output, TaskRefused):
-            await self._fail(entry, str(output))
-        for timings in output.timings:
-            observe_face_timings(timings)
-        if await self._store.finish_success(entry.task_id, entry.entry_id, output.result, output.image):
-            self._finished(entry.task_id, job.record.kind, TaskStatus.SUCCESS, job.record.created_at)
-        if job.record.kind is TaskKind.BLUR_VIDEO:  # its input and work files; the results stay
-            await asyncio.to_thread(remove_work, self._settings.media_dir, entry.task_id)
-        log.info("task done", extra={"task_id": entry.task_id})
-
-    async def _acknowledge(self, entry: JobEntry) -> NoReturn:
-        """Drop a job whose task is finished or gone; the job is settled."""
-        await self._store.acknowledge(entry.task_id, entry.entry_id)
-        raise _Settled
-
-    async def _send_until_answered(self, task_id: str, attempt: str, options: pb.JobOptions, image: bytes) -> JobAnswer:
-        """Send the job; a busy service is asked again with backoff, within the job timeout."""
-        video = options.HasField("video")
-        timeout = self._settings.video_segment_timeout_seconds if video else self._settings.face_job_timeout_seconds
+    async def _send_until_answered(
+        self, job_id: str, options: pb.JobOptions, image: bytes, timeout: float
+    ) -> JobAnswer:
+        """Send the job; a busy service is asked again with backoff, within ``timeout``."""
         deadline = time.monotonic() + timeout
         delay = 0.1
         for send in itertools.count(1):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise FaceJobTimeout(f"the face service stayed busy for {timeout:g} s")
-            answer = await self._pool.process(f"{task_id}/{attempt}/{send}", options, image, remaining)
+            answer = await self._pool.process(f"{job_id}/{send}", options, image, remaining)
             if answer.error is not None and answer.error.code in _TRANSIENT_CODES:
                 raise FaceServiceUnavailable(f"{answer.error.message} ({answer.error.code.name})")
             if answer.error_code not in _BUSY_CODES:
@@ -342,16 +324,30 @@ class Dispatcher:
             delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")  # for type checkers: the loop above only returns or raises
 
-    async def _fail(self, entry: JobEntry, error: str) -> NoReturn:
-        """Store FAILURE with ``error`` (unless the task is already final); the job is settled."""
-        log.info("task failed: %s", error, extra={"task_id": entry.task_id})
-        if await self._store.finish_failure(entry.task_id, entry.entry_id, error):
-            record = await self._store.get_summary(entry.task_id)
-            kind, created_at = record if record else (None, None)
-            self._finished(entry.task_id, kind, TaskStatus.FAILURE, created_at)
-            if kind is TaskKind.BLUR_VIDEO:
-                await asyncio.to_thread(remove_task, self._settings.media_dir, entry.task_id)
-        raise _Settled
+    async def _settle(self, entry: JobEntry, end: JobEnd, record: TaskRecord | None = None) -> None:
+        """Act on how the job ended: drop it, or store the task's final state (SUCCESS with the result, FAILURE
+        with the reason) with the acknowledgement; whichever dispatcher wrote that state counts the task, sends
+        its webhook and lets its flow clean up."""
+        if isinstance(end, _Dropped):
+            await self._store.acknowledge(entry.task_id, entry.entry_id)
+            return
+        if isinstance(end, TaskOutput):
+            for timings in end.timings:
+                observe_face_timings(timings)
+            status = TaskStatus.SUCCESS
+            wrote = await self._store.finish_success(entry.task_id, entry.entry_id, end.result, end.image)
+        else:
+            log.info("task failed: %s", end.reason, extra={"task_id": entry.task_id})
+            status = TaskStatus.FAILURE
+            wrote = await self._store.finish_failure(entry.task_id, entry.entry_id, end.reason)
+        if wrote:
+            summary = (record.kind, record.created_at) if record else await self._store.get_summary(entry.task_id)
+            kind, created_at = summary or (None, None)
+            self._finished(entry.task_id, kind, status, created_at)
+            if kind is not None:
+                await self._flows[kind].ended(entry.task_id, status)
+        if status is TaskStatus.SUCCESS:
+            log.info("task done", extra={"task_id": entry.task_id})
 
     def _finished(self, task_id: str, kind: TaskKind | None, status: TaskStatus, created_at: float | None) -> None:
         """After this dispatcher wrote the task's final state: count it and send its webhook, if any."""
@@ -361,16 +357,14 @@ class Dispatcher:
         self._webhooks.task_finished(task_id)
 
 
-class _Settled(Exception):
-    """The job is acknowledged or its task finished: nothing more to do for it."""
-
-
 @dataclass(frozen=True)
-class _Job:
-    """What one job needs once loaded: its task record, the face service's options and the image."""
+class _Dropped:
+    """The task is already finished (by another dispatcher) or gone: the job is only acknowledged."""
 
-    record: TaskRecord
-    images: list[bytes]
+
+DROPPED = _Dropped()
+JobEnd = TaskOutput | Refusal | _Dropped
+"""How a job ends: the task's output (SUCCESS), a refusal (FAILURE with its reason), or nothing to write."""
 
 
 def _gave_up(attempts: int, problem: str) -> str:
