@@ -26,7 +26,9 @@ The rule:
    (weights renormalised at its ends); the final box is the union of the smoothed box and the raw box of steps 2-4,
    so smoothing can only enlarge a box, never uncover a face.
 
-Boxes are in pixels and may leave the frame; nothing is clipped (the blur clips). The result is deterministic.
+Boxes are in pixels and may leave the frame: the blur gets them whole (it grows a box around its centre, then
+clips). The faces file (`tracks_jsonl_lines`) lists what is in the frame: each box clipped to it, and a box that
+is wholly outside it (a track carried past the edge while the camera pans) left out. The result is deterministic.
 """
 
 from __future__ import annotations
@@ -216,22 +218,33 @@ def track_count(tracks: Sequence[Sequence[TrackedFace]]) -> int:
     return len({face.track_id for faces in tracks for face in faces})
 
 
-def tracks_jsonl_lines(tracks: Sequence[Sequence[TrackedFace]], fps: float) -> Iterator[str]:
-    """One JSON line per frame: its index, time and faces (rounded integer boxes)."""
+def tracks_jsonl_lines(
+    tracks: Sequence[Sequence[TrackedFace]], fps: float, frame_size: tuple[int, int]
+) -> Iterator[str]:
+    """One JSON line per frame: its index, time and faces (integer boxes clipped to the ``frame_size`` (width,
+    height); a face with nothing left inside the frame is not listed)."""
     for index, faces in enumerate(tracks):
-        yield json.dumps(
-            {
-                "frame": index,
-                "time_s": round(index / fps, 3),
-                "faces": [
+        listed = []
+        for face in faces:
+            area = visible_area(face.box, frame_size)
+            if area is not None:
+                listed.append(
                     {
                         "track_id": face.track_id,
-                        "facial_area": [round(v) for v in face.box],
+                        "facial_area": list(area),
                         "confidence": round(face.confidence, 4),
                         "detected": face.detected,
                     }
-                    for face in faces
-                ],
-            },
-            separators=(",", ":"),
-        )
+                )
+        yield json.dumps({"frame": index, "time_s": round(index / fps, 3), "faces": listed}, separators=(",", ":"))
+
+
+def visible_area(
+    box: tuple[float, float, float, float], frame_size: tuple[int, int]
+) -> tuple[int, int, int, int] | None:
+    """The part of ``box`` inside a frame of ``frame_size`` (width, height), rounded to whole pixels; None when no
+    pixel of it is left."""
+    width, height = frame_size
+    x1, y1 = min(max(round(box[0]), 0), width), min(max(round(box[1]), 0), height)
+    x2, y2 = min(max(round(box[2]), 0), width), min(max(round(box[3]), 0), height)
+    return (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None

@@ -106,7 +106,7 @@ def test_output_is_deterministic_and_json_lines_describe_each_frame():
     detections = {0: dets(face(10.4, 20.6, 30)), 2: dets(face(12, 20, 30, 0.75))}
     first = track_faces(detections, 4, 2, FPS)
     assert first == track_faces(detections, 4, 2, FPS)
-    lines = [json.loads(line) for line in tracks_jsonl_lines(first, FPS)]
+    lines = [json.loads(line) for line in tracks_jsonl_lines(first, FPS, (640, 480))]
     assert [line["frame"] for line in lines] == [0, 1, 2, 3]
     assert lines[1]["time_s"] == 0.04
     (entry,) = lines[0]["faces"]
@@ -114,3 +114,20 @@ def test_output_is_deterministic_and_json_lines_describe_each_frame():
     assert all(isinstance(v, int) for v in entry["facial_area"])
     assert entry["confidence"] == 0.9
     assert lines[1]["faces"][0]["detected"] is False
+
+
+def test_the_faces_file_clips_boxes_to_the_frame_and_leaves_out_those_wholly_outside():
+    """A face that enters while the camera pans is carried back before its first detection, past the frame's edge:
+    the blur gets that box whole, the faces file lists only what is inside the frame."""
+    # Found from frame 12 (touching the right edge) to frame 28 (near the left one), moving 10 px a frame leftwards.
+    panning_left = {f: dets(face(320 - 10 * f, 100, 40)) for f in range(12, 29, 4)}
+    tracks = track_faces(panning_left, 41, 4, FPS)
+    assert tracks[0][0].box[0] >= 240 and tracks[40][0].box[2] <= 0, "the tracker carries it out of the frame"
+
+    lines = [json.loads(line) for line in tracks_jsonl_lines(tracks, FPS, (240, 270))]
+    listed = [(line["frame"], face["facial_area"]) for line in lines for face in line["faces"]]
+    assert all(0 <= x1 < x2 <= 240 and 0 <= y1 < y2 <= 270 for _, (x1, y1, x2, y2) in listed), listed
+    assert not lines[0]["faces"] and not lines[40]["faces"], "wholly outside the frame: not listed"
+    assert any(x2 == 240 for _, (_, _, x2, _) in listed), "partly outside on the right: clipped at the edge"
+    assert any(x1 == 0 for _, (x1, _, _, _) in listed), "partly outside on the left: clipped at the edge"
+    assert [line["frame"] for line in lines] == list(range(41)), "still one line per frame"
