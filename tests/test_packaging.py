@@ -138,3 +138,43 @@ def test_redis_provisioning_prints_a_working_redis_server() -> None:
     version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10, check=True).stdout
     major, minor = (int(part) for part in re.search(r"v=(\d+)\.(\d+)", version).groups())
     assert (major, minor) >= (6, 0), version  # Streams with consumer groups and XCLAIM JUSTID
+
+
+def make_target_prerequisites(target: str) -> list[str]:
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    line = re.search(rf"^{re.escape(target)}:([^#\n]*)", makefile, re.MULTILINE)
+    assert line, f"no `{target}` target in the Makefile"
+    return line.group(1).split()
+
+
+def test_make_test_installs_no_pytorch_and_ci_also_runs_the_reference_comparisons() -> None:
+    prerequisites = make_target_prerequisites("test")
+    ci = (REPO_ROOT / ".ci" / "run").read_text()
+
+    assert "bench-deps" not in prerequisites
+    files = ["requirements/dev.txt", "requirements/demo.txt", "requirements/build.txt"]
+    requirements = " ".join(path.read_text() for path in requirement_files([arg for f in files for arg in ("-r", f)]))
+    assert not re.search(r"^\s*(torch|torchvision|ultralytics)\b", requirements, re.MULTILINE)
+    assert "bench-deps" in make_target_prerequisites("test-reference")
+    assert "make test\n" in ci and "make test-reference" in ci
+
+
+def test_container_setup_installs_what_podman_networking_needs() -> None:
+    script = (REPO_ROOT / "containers" / "install.sh").read_text()
+    packages = re.search(r"^packages=\((.*)\)", script, re.MULTILINE).group(1).split()
+
+    # netavark sets up container networks with iptables, which Debian lists only as a recommendation.
+    assert {"podman", "runc", "netavark", "aardvark-dns", "iptables", "debootstrap"} <= set(packages)
+
+
+def test_the_project_is_agpl_and_the_readme_names_every_model_it_loads_with_its_licence() -> None:
+    from face_detection_service.recognition.embedder import SFACE_FILE
+
+    licence = (REPO_ROOT / "LICENSE").read_text()
+    readme = (REPO_ROOT / "README.md").read_text()
+    table = readme.split("### Licences of the models", 1)[1].split("\n## ", 1)[0]
+
+    assert "GNU AFFERO GENERAL PUBLIC LICENSE" in licence and "Version 3, 19 November 2007" in licence
+    for model, its_licence in [("yolov8n-face", "AGPL-3.0"), ("centerface.onnx", "MIT"), (SFACE_FILE, "Apache-2.0")]:
+        row = next((line for line in table.splitlines() if model in line), None)
+        assert row is not None and its_licence in row, model
