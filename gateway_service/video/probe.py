@@ -183,18 +183,26 @@ def _read_packets(container: Any, stream: Any, time_base: Fraction, limits: Vide
 
 def _first_frame(path: Path, codec_name: str) -> tuple[int, int, int]:
     """(width, height, rotation) of the first decoded frame, as coded; 415 when the codec fails to decode, 400 when
-    the stream yields no frame."""
+    the stream yields no frame or the file is cut short (or damaged) before it."""
     container = _open(path)
     with container:
         stream = container.streams.video[0]
         stream.thread_type = "SLICE"
+        cut_short = False
         try:
             for number, packet in enumerate(container.demux(stream)):
                 if number >= FIRST_FRAME_PACKETS:
                     break
+                # FFmpeg flags a packet the file holds only part of as corrupt: a file cut short after its index
+                # (MP4 faststart) ends in one, and decoding that fails through no fault of the codec.
+                cut_short = cut_short or packet.is_corrupt
                 for frame in packet.decode():  # the flush packet (last) drains the decoder
                     return frame.width, frame.height, quarter_turns(frame.rotation) * 90
         except _FFMPEG_ERRORS as error:
+            if cut_short:
+                raise VideoRejected(
+                    f"the video is truncated or damaged: its first frame is incomplete ({_reason(error)})"
+                ) from None
             raise VideoRejected(
                 f"the video codec {codec_name} is not supported (it fails to decode: {_reason(error)})", 415
             ) from None

@@ -293,6 +293,31 @@ def test_a_codec_without_a_decoder_is_a_415(clips: SimpleNamespace, tmp_path: Pa
             assert named in rejected.value.message
 
 
+def test_a_file_cut_short_in_its_first_frame_is_called_truncated_not_an_unsupported_codec(tmp_path: Path) -> None:
+    """The first 30 % of an MP4 whose index comes first (faststart) and whose first frame is most of the file: the
+    index names H.264 frames the file no longer holds. The codec is fine; the file is not."""
+    still = tmp_path / "still.mp4"
+    noise = np.random.default_rng(0).integers(0, 256, (HEIGHT, WIDTH, 3), np.uint8)  # a keyframe of ~100 KB
+    with av.open(str(still), "w", format="mp4", options={"movflags": "+faststart"}) as output:
+        video = output.add_stream("libx264", rate=FPS)
+        video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        video.codec_context.options = {"preset": "ultrafast", "g": str(FPS)}
+        for index in range(FPS):  # the same picture: every frame after the first is a few bytes
+            frame = av.VideoFrame.from_ndarray(noise, format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, FPS)
+            output.mux(video.encode(frame))
+        output.mux(video.encode(None))
+    data = still.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 3 // 10])
+
+    assert probe_video(still, LIMITS).frame_count == FPS
+    with pytest.raises(VideoRejected) as rejected:
+        probe_video(cut, LIMITS)
+    assert rejected.value.status_code == 400
+    assert "truncated or damaged" in rejected.value.message and "not supported" not in rejected.value.message
+
+
 def test_a_file_cut_short_keeps_its_whole_frames(clips: SimpleNamespace, tmp_path: Path) -> None:
     faststart = tmp_path / "faststart.mp4"  # index first: the first half still has whole frames
     with (
