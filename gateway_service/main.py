@@ -26,6 +26,7 @@ from gateway_service.tasks.keys import RedisKeys
 from gateway_service.tasks.store import TaskStore
 from gateway_service.tasks.waiter import CompletionNotifier
 from gateway_service.uploads import UploadSizeLimitMiddleware
+from gateway_service.video.storage import MediaStore
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             galleries=galleries,
             notifier=notifier,
             readiness=readiness,
+            media=MediaStore(settings.media_dir),
             dispatcher_consumer=dispatcher.consumer if dispatcher else None,
         )
         notifier.start()

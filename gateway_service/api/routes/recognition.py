@@ -12,7 +12,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Path, Response, Upload
 
 from gateway_service.api.deps import CurrentCaller, Services
 from gateway_service.api.gallery_access import check_model, checked_names, no_gallery, no_subject
-from gateway_service.api.routes.tasks import CommonFields, queue_tasks, read_images, submit_route
+from gateway_service.api.intake import CommonFields, queue_each_image, queue_tasks, read_images, submit_route
 from gateway_service.galleries.names import NAME_RULE
 from gateway_service.tasks.models import JobOptions, TaskKind
 
@@ -26,8 +26,7 @@ SubjectName = Annotated[str, Path(description=f"The enrolled person: {NAME_RULE}
 @submit_route(router, "/embed_faces", "Find the faces and return each one's embedding")
 async def embed_faces(fields: CommonFields) -> Response:
     """Each face of the detection result also gets ``embedding`` (L2-normalized) and ``embedding_model``."""
-    images = await read_images(fields)
-    return await queue_tasks(fields, TaskKind.EMBED, fields.detection, [[image] for image in images])
+    return await queue_each_image(fields, TaskKind.EMBED, fields.detection)
 
 
 @submit_route(router, "/verify_faces", "Are the largest faces of two images the same person?")
@@ -57,7 +56,6 @@ async def enroll_face(
     """The result: ``face_id``, ``gallery``, ``subject``, ``facial_area`` and ``embedding_model``."""
     gallery, subject = checked_names(gallery, subject)
     await check_model(fields.services, fields.caller, gallery, must_exist=False)
-    images = await read_images(fields)
     options = JobOptions(
         threshold=fields.detection.threshold,
         preset=fields.detection.preset,
@@ -65,7 +63,7 @@ async def enroll_face(
         subject=subject,
         face=face,
     )
-    return await queue_tasks(fields, TaskKind.ENROLL, options, [[image] for image in images])
+    return await queue_each_image(fields, TaskKind.ENROLL, options)
 
 
 @submit_route(router, "/galleries/{gallery}/identify", "Who, of a gallery's people, is each face?")
@@ -78,11 +76,10 @@ async def identify_faces(
     ``threshold``, default GATEWAY_IDENTIFY_THRESHOLD; else null). Here ``threshold`` is that similarity."""
     (gallery,) = checked_names(gallery)
     await check_model(fields.services, fields.caller, gallery, must_exist=True)
-    images = await read_images(fields)
     options = JobOptions(
         preset=fields.detection.preset, gallery=gallery, k=k, match_threshold=fields.detection.threshold
     )
-    return await queue_tasks(fields, TaskKind.IDENTIFY, options, [[image] for image in images])
+    return await queue_each_image(fields, TaskKind.IDENTIFY, options)
 
 
 @router.get("/galleries", summary="Your galleries")

@@ -8,35 +8,34 @@ cannot be decoded or is over a limit gets its 4xx at once, naming the problem or
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import shutil
-import time
-import uuid
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile, status
+from fastapi import APIRouter, File, HTTPException, Response, UploadFile, status
 from fastapi.responses import FileResponse
 
 from faceblur_proto.image_formats import sniff_image_format
 from faceblur_proto.media import TaskMedia
 from faceblur_proto.vocabulary import BOX_SCALE_RANGE, CRF_RANGE, DEFAULT_BOX_SCALE
 from gateway_service.api.deps import Caller, CurrentCaller, GatewayServices, Services
-from gateway_service.api.routes.tasks import (
+from gateway_service.api.intake import (
     CallbackUrl,
+    MaskOption,
+    ModeOption,
     PresetOption,
     Threshold,
     Wait,
     accepted_response,
     check_callback,
+    create_task,
+    new_task_id,
     ranged_form,
     task_not_found,
     visible_to,
 )
 from gateway_service.api.schemas import ErrorBody, TaskAccepted
-from gateway_service.metrics import TASKS_SUBMITTED
-from gateway_service.tasks.models import JobOptions, Mask, Mode, TaskKind, TaskRecord, TaskStatus
+from gateway_service.tasks.models import JobOptions, TaskKind, TaskStatus
 from gateway_service.video.probe import VideoLimits, VideoRejected, probe_video
 
 router = APIRouter(tags=["video"])
@@ -66,8 +65,8 @@ async def blur_video(
     services: Services,
     caller: CurrentCaller,
     file: Annotated[UploadFile | None, File(description="The video: MP4, MOV, MKV, WebM or AVI.")] = None,
-    mode: Annotated[Mode | None, Form(description="blur, pixelate or solid (default: blur).")] = None,
-    mask: Annotated[Mask | None, Form(description="ellipse or box (default: ellipse).")] = None,
+    mode: ModeOption = None,
+    mask: MaskOption = None,
     box_scale: Annotated[
         float | None,
         ranged_form(BOX_SCALE_RANGE, f"Grow each face box by this factor (default: {DEFAULT_BOX_SCALE})."),
@@ -87,37 +86,29 @@ async def blur_video(
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "missing the multipart form field 'file' with the video")
     if callback_url:
         await check_callback(settings, callback_url)
-    task_id = str(uuid.uuid4())
-    media = TaskMedia(task_id)
+    task_id = new_task_id()
+    files, media = TaskMedia(task_id), services.media
     extension = _extension(file.filename or "")
-    input_path = settings.media_dir / media.input(extension)
+    input_path = media.path(files.input(extension))
     try:
         size = await asyncio.to_thread(_save_upload, file, input_path, settings.video_max_bytes)
         if size == 0:
             raise VideoRejected(f"the uploaded file {file.filename or ''!r} is empty (0 bytes)", 400)
         _refuse_images(input_path)
         info = await asyncio.to_thread(probe_video, input_path, VideoLimits.from_settings(settings))
-        (settings.media_dir / media.probe).write_text(json.dumps(info.to_json()))
+        media.write_json(files.probe, info.to_json())
     except VideoRejected as rejected:
-        shutil.rmtree(settings.media_dir / media.directory, ignore_errors=True)
+        media.remove_task(task_id)
         raise HTTPException(rejected.status_code, str(rejected)) from None
     except BaseException:
-        shutil.rmtree(settings.media_dir / media.directory, ignore_errors=True)
+        media.remove_task(task_id)
         raise
     options = JobOptions(mode=mode, mask=mask, box_scale=box_scale, threshold=threshold, preset=preset, crf=crf)
-    record = TaskRecord(
-        task_id=task_id,
-        kind=TaskKind.BLUR_VIDEO,
-        status=TaskStatus.PENDING,
-        options=options,
-        created_at=time.time(),
-        image_format=extension,
-        owner=caller.owner,
-        callback_url=callback_url or "",
-    )
+    # The input is in the media directory: the task's Redis image is empty, its size and frames are shown.
     state = {"image_bytes": str(size), "frames_done": "0", "frames_total": str(info.frame_count)}
-    await services.store.create(record, b"", state=state)
-    TASKS_SUBMITTED.labels(kind=TaskKind.BLUR_VIDEO.value).inc()
+    await create_task(
+        services, caller, TaskKind.BLUR_VIDEO, options, callback_url, extension, b"", task_id=task_id, state=state
+    )
     return await accepted_response(services, [task_id], wait)
 
 
