@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 MAX_NAME_LENGTH = 64
-NAME_RULE = f"1 to {MAX_NAME_LENGTH} characters, no '/' and no control characters"
-_ALLOWED = re.compile(rf"[^\x00-\x1f\x7f/]{{1,{MAX_NAME_LENGTH}}}")
+NAME_RULE = (
+    f"1 to {MAX_NAME_LENGTH} characters, no '/', no control characters, no invisible format characters "
+    "(such as right-to-left overrides or zero-width joiners), and not '.' or '..'"
+)
+_ALLOWED = re.compile(rf"[^\x00-\x1f\x7f-\x9f/]{{1,{MAX_NAME_LENGTH}}}")  # C0, DEL and C1 controls
+# Names end up in paths and on screens: these would be path steps, or would make one name look like another.
+_PATH_STEPS = frozenset({".", ".."})
 
 
 class BadName(ValueError):
@@ -15,7 +21,12 @@ class BadName(ValueError):
 
 def checked_name(kind: str, name: str) -> str:
     """``name`` if it follows NAME_RULE, else BadName naming ``kind`` ("gallery", "subject") and the rule."""
-    if not _ALLOWED.fullmatch(name):
+    if not _ALLOWED.fullmatch(name) or name in _PATH_STEPS or _has_format_character(name):
         shown = name if len(name) <= MAX_NAME_LENGTH else name[:MAX_NAME_LENGTH] + "..."
         raise BadName(f"{kind} name {shown!r} is not allowed: use {NAME_RULE}")
     return name
+
+
+def _has_format_character(name: str) -> bool:
+    """Unicode category Cf: bidi overrides and isolates, zero-width joiners, soft hyphens and the like."""
+    return any(unicodedata.category(character) == "Cf" for character in name)

@@ -8,6 +8,7 @@ import io
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import numpy as np
@@ -149,7 +150,15 @@ def test_galleries_belong_to_the_key_that_made_them(stack: Stack, make_gateway: 
         assert gallery not in beta.get("/galleries").json()["galleries"]
         refused = beta.post(f"/galleries/{gallery}/identify", files={"file": ("p.jpg", lfw("Colin_Powell", 2))})
         assert refused.status_code == 404
+        photo = {"file": ("p.jpg", lfw("Colin_Powell", 2))}
+        for option in ("spare_gallery", "only_gallery"):
+            blurred = beta.post("/blur_faces", files=photo, data={option: gallery})
+            assert blurred.status_code == 404, (option, blurred.text)
+            assert blurred.json()["detail"] == f"no gallery {gallery!r}", "the same answer as for no gallery at all"
+        assert beta.get(f"/galleries/{gallery}/subjects/Colin Powell").status_code == 404
+        assert beta.delete(f"/galleries/{gallery}/subjects/Colin Powell").status_code == 404
         assert beta.delete(f"/galleries/{gallery}").status_code == 404
+        assert alpha.get(f"/galleries/{gallery}/subjects/Colin Powell").status_code == 200, "beta changed nothing"
         assert alpha.delete(f"/galleries/{gallery}").status_code == 200
 
 
@@ -196,7 +205,31 @@ def test_unknown_galleries_are_404_and_bad_names_400(api: httpx.Client, method: 
     response = api.request(method.upper(), url, files=files)
     assert response.status_code == status, response.text
     if status == 400:
-        assert "no '/' and no control characters" in response.json()["detail"]
+        assert "no '/', no control characters" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("name", "what"),
+    [
+        ("%2E", "the path step '.'"),
+        ("%2E%2E", "the path step '..'"),
+        ("admin%E2%80%AEgpj.exe", "a right-to-left override (U+202E)"),
+        ("a%E2%81%A6b%E2%81%A9", "a left-to-right isolate and its end (U+2066, U+2069)"),
+        ("al%E2%80%8Dice", "a zero-width joiner (U+200D)"),
+        ("bad%C2%85name", "a C1 control character (U+0085)"),
+    ],
+)
+def test_names_that_are_path_steps_or_hide_characters_are_refused(api: httpx.Client, name: str, what: str) -> None:
+    """Names are shown back to people and used as keys: none may look like another name or like a path step."""
+    enrolled = api.post(f"/galleries/{name}/subjects/someone/faces", files={"file": ("p.jpg", reference_jpeg())})
+    as_subject = api.get(f"/galleries/ok/subjects/{name}")
+    as_option = api.post(
+        "/blur_faces", files={"file": ("p.jpg", reference_jpeg())}, data={"spare_gallery": unquote(name)}
+    )
+    for response in (enrolled, as_subject, as_option):
+        assert response.status_code == 400, f"{what}: {response.status_code} {response.text}"
+        detail = response.json()["detail"]
+        assert "no invisible format characters" in detail and "not '.' or '..'" in detail, detail
 
 
 def test_face_vectors_are_counted_in_metrics(api: httpx.Client) -> None:
