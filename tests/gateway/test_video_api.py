@@ -96,6 +96,42 @@ def test_players_can_seek_with_http_ranges(api: httpx.Client, finished: dict) ->
     assert response.content == whole[100:200]
 
 
+def test_a_malformed_byte_range_is_a_416_with_a_detail_like_every_other_error(
+    api: httpx.Client, finished: dict
+) -> None:
+    for url in (finished["result"]["video_url"], finished["result"]["faces_url"]):
+        size = len(api.get(url).content)
+        for malformed in ("bytes", "bytes=abc", "bytes=", "bytes=9-3", "bytes=0-9,x-y", f"bytes={size}-", "bytes=-0"):
+            response = api.get(url, headers={"Range": malformed})
+            assert response.status_code == 416, (url, malformed, response.text)
+            assert response.json()["detail"], (url, malformed)
+            assert response.headers["content-range"] == f"bytes */{size}"
+
+
+def test_a_range_in_a_unit_other_than_bytes_is_ignored(api: httpx.Client, finished: dict) -> None:
+    """RFC 9110 14.2: a server ignores a Range in a unit it does not know, and sends the whole file."""
+    for url in (finished["result"]["video_url"], finished["result"]["faces_url"]):
+        whole = api.get(url).content
+        for other_unit in ("items=0-9", "none"):
+            response = api.get(url, headers={"Range": other_unit})
+            assert response.status_code == 200, (url, other_unit, response.text)
+            assert response.content == whole
+        last = api.get(url, headers={"Range": "bytes=-100"})
+        assert (last.status_code, last.content) == (206, whole[-100:]), "byte ranges still work"
+
+
+def test_head_answers_the_headers_of_the_file_without_its_body(api: httpx.Client, finished: dict) -> None:
+    for url in (finished["result"]["video_url"], finished["result"]["faces_url"]):
+        full = api.get(url)
+        head = api.head(url)
+        assert head.status_code == 200, (url, head.status_code)
+        assert head.content == b""
+        assert head.headers["content-length"] == str(len(full.content))
+        assert head.headers["accept-ranges"] == "bytes"
+        assert head.headers["content-type"] == full.headers["content-type"]
+    assert api.head("/task_result/no-such-task/video").status_code == 404
+
+
 def test_only_the_results_stay_in_the_media_directory(stack: Stack, finished: dict) -> None:
     directory = stack.media_dir / "tasks" / finished["task_id"]
     assert sorted(path.name for path in directory.iterdir()) == ["faces.jsonl", "video.mp4"]
@@ -117,6 +153,25 @@ def test_a_video_whose_resolution_changes_mid_stream_comes_out_whole_at_its_firs
     tracks = [json.loads(line) for line in api.get(finished["result"]["faces_url"]).text.splitlines()]
     after_the_change = [face["facial_area"] for line in tracks[25:] for face in line["faces"]]
     assert after_the_change and all(0 <= x1 < x2 <= 480 and 0 <= y1 < y2 <= 270 for x1, y1, x2, y2 in after_the_change)
+
+
+def test_faces_that_pan_in_and_out_are_listed_only_where_they_are_in_the_frame(
+    api: httpx.Client, tmp_path: Path
+) -> None:
+    """A window narrower than the photo: one face leaves on the left, the other comes in from the right. The
+    tracker carries them past the edges (so the blur misses no frame of them); the faces file lists what is in
+    the frame: boxes clipped to it, none wholly outside it."""
+    clip = write_clip(tmp_path / "pan.mp4", seconds=2.0, fps=25, size=(240, 270), audio=False)
+    response = api.post("/blur_video", files={"file": ("pan.mp4", clip.read_bytes(), "video/mp4")})
+    assert response.status_code == 202, response.text
+    finished = wait_for(api, response.json()["task_id"], timeout=240)
+    assert finished["status"] == "SUCCESS", finished
+
+    lines = [json.loads(line) for line in api.get(finished["result"]["faces_url"]).text.splitlines()]
+    boxes = [face["facial_area"] for line in lines for face in line["faces"]]
+    outside = [box for box in boxes if not (0 <= box[0] < box[2] <= 240 and 0 <= box[1] < box[3] <= 270)]
+    assert not outside, outside
+    assert any(box[0] == 0 for box in boxes) and any(box[2] == 240 for box in boxes), "faces cross both edges"
 
 
 def test_a_long_video_is_cut_into_segments_of_at_most_the_longest_segment(

@@ -12,12 +12,13 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, HTTPException, Response, UploadFile, status
+from fastapi import APIRouter, File, HTTPException, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse
 
 from faceblur_proto.image_formats import sniff_image_format
 from faceblur_proto.media import TaskMedia
 from faceblur_proto.vocabulary import BOX_SCALE_RANGE, CRF_RANGE, DEFAULT_BOX_SCALE
+from gateway_service.api.byte_ranges import file_download
 from gateway_service.api.deps import Caller, CurrentCaller, GatewayServices, Services
 from gateway_service.api.intake import (
     CallbackUrl,
@@ -117,26 +118,37 @@ _RESULT_FILE_ERRORS = {
 }
 
 
+_RANGE_ANSWERS = {
+    206: {"description": "The requested byte range (HTTP Range; a range in a unit other than bytes is ignored)"},
+    416: {"model": ErrorBody, "description": "A malformed byte range, or one that starts past the end of the file"},
+}
+
+
+# HEAD answers the headers of the GET (Content-Length, Accept-Ranges, Content-Type) without the body.
+@router.head("/task_result/{task_id}/video", include_in_schema=False)
 @router.get(
     "/task_result/{task_id}/video",
     response_class=FileResponse,
-    responses={**_RESULT_FILE_ERRORS, 206: {"description": "The requested byte range (HTTP Range)"}},
+    responses={**_RESULT_FILE_ERRORS, **_RANGE_ANSWERS},
     summary="The anonymized video (MP4, H.264), with HTTP Range support",
 )
-async def task_video(task_id: str, services: Services, caller: CurrentCaller) -> FileResponse:
+async def task_video(task_id: str, request: Request, services: Services, caller: CurrentCaller) -> FileResponse:
     path = await _result_file(services, caller, task_id, "video")
-    return FileResponse(path, media_type="video/mp4", filename=f"{task_id}.mp4", content_disposition_type="inline")
+    return file_download(
+        request, path, media_type="video/mp4", filename=f"{task_id}.mp4", content_disposition_type="inline"
+    )
 
 
+@router.head("/task_result/{task_id}/faces", include_in_schema=False)
 @router.get(
     "/task_result/{task_id}/faces",
     response_class=FileResponse,
-    responses=_RESULT_FILE_ERRORS,
+    responses={**_RESULT_FILE_ERRORS, **_RANGE_ANSWERS},
     summary="The video's face tracks, one JSON object per frame (JSON Lines)",
 )
-async def task_faces(task_id: str, services: Services, caller: CurrentCaller) -> FileResponse:
+async def task_faces(task_id: str, request: Request, services: Services, caller: CurrentCaller) -> FileResponse:
     path = await _result_file(services, caller, task_id, "faces")
-    return FileResponse(path, media_type="application/jsonl")
+    return file_download(request, path, media_type="application/jsonl")
 
 
 async def _result_file(services: GatewayServices, caller: Caller, task_id: str, which: str) -> Path:
