@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
+import json
+import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -15,6 +19,7 @@ from gateway_service.tasks.keys import RedisKeys
 from tests.conftest import TEST_GATEWAY_ENV
 from tests.gateway.helpers import small_jpeg, submit, wait_for
 from tests.stack import Gateway, Stack
+from tests.videos import write_clip
 
 TTL_SECONDS = 3
 
@@ -68,6 +73,58 @@ def test_a_task_is_visible_only_to_the_key_that_created_it(keyed: tuple[Gateway,
             stored = redis.hgetall(RedisKeys(prefix).task(task_id))
         assert stored[b"owner"].decode() == hashlib.sha256(b"alpha").hexdigest()
         assert not any(b"alpha" in value for value in stored.values()), "the key itself is never stored"
+
+
+def test_a_video_and_its_faces_file_are_visible_only_to_the_key_that_made_them(
+    stack: Stack, make_gateway: Callable[..., Gateway], tmp_path: Path
+) -> None:
+    gateway = make_gateway(
+        stack.redis.url,
+        [stack.face.address],
+        GATEWAY_API_KEYS="alpha,beta",
+        GATEWAY_KEY_PREFIX=f"videos-{uuid.uuid4().hex[:6]}",
+        GATEWAY_MEDIA_DIR=str(stack.media_dir),  # shared with the face service, as in the stack
+    )
+    clip = write_clip(tmp_path / "clip.mp4", seconds=1.0, size=(320, 180), audio=False)
+    with client(gateway, Authorization="Bearer alpha") as alpha, client(gateway, **{"X-API-Key": "beta"}) as beta:
+        response = alpha.post("/blur_video", files={"file": ("clip.mp4", clip.read_bytes(), "video/mp4")})
+        assert response.status_code == 202, response.text
+        finished = wait_for(alpha, response.json()["task_id"], timeout=120)
+        assert finished["status"] == "SUCCESS", finished
+        for url in (finished["result"]["video_url"], finished["result"]["faces_url"]):
+            assert alpha.get(url).status_code == 200
+            for request in (beta.get(url), beta.get(url, headers={"Range": "bytes=0-9"}), beta.head(url)):
+                assert request.status_code == 404, (url, request.request.method, request.status_code)
+            assert beta.get(url).json()["detail"] == beta.get(f"/task_result/{finished['task_id']}").json()["detail"]
+
+
+@pytest.mark.parametrize("key_header", [None, b"Authorization: Bearer wrong"])
+def test_a_video_upload_without_a_valid_key_is_refused_before_its_body_is_read(
+    keyed: tuple[Gateway, str], key_header: bytes | None
+) -> None:
+    """The 401 comes while the client has sent only the headers and the first KiB of a 512 MiB body (under the
+    upload limit, so nothing but the key refuses it): a gateway that read the body first would wait for the rest,
+    as it does with a valid key, and never answer."""
+    gateway, _ = keyed
+    declared = 512 * 2**20
+    head = [
+        b"POST /blur_video HTTP/1.1",
+        f"Host: 127.0.0.1:{gateway.port}".encode(),
+        b"Content-Type: multipart/form-data; boundary=cut",
+        f"Content-Length: {declared}".encode(),
+        *([key_header] if key_header else []),
+    ]
+    first_kib = b'--cut\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n\r\n'.ljust(1024, b"\0")
+    started = time.monotonic()
+    with socket.create_connection((urlsplit(gateway.url).hostname, gateway.port), timeout=10) as connection:
+        connection.sendall(b"\r\n".join(head) + b"\r\n\r\n" + first_kib)
+        answer = http.client.HTTPResponse(connection)
+        answer.begin()
+        body = json.loads(answer.read())
+    assert answer.status == 401, body
+    assert time.monotonic() - started < 5
+    assert "API key" in body["detail"]
+    assert answer.getheader("WWW-Authenticate") == "Bearer"
 
 
 def test_the_image_is_deleted_when_the_job_ends_and_the_result_expires(
