@@ -12,16 +12,16 @@ mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 command=("$@")
 [ ${#command[@]} -gt 0 ] || command=(bash .ci/run)
 
-mounted=()
 bind() {  # SOURCE TARGET [OPTIONS]
     mkdir -p "$2"
     mount --rbind "$1" "$2"
+    mount --make-rslave "$2"
     [ -z "${3:-}" ] || mount -o "remount,bind,$3" "$2"
-    mounted=("$2" "${mounted[@]}")
 }
-cleanup() {
-    local target
-    for target in "${mounted[@]}"; do umount -R "$target" 2>/dev/null || umount -lR "$target" 2>/dev/null || true; done
+cleanup() {  # everything mounted under the root, podman's own mounts included, deepest first
+    findmnt -R -n -l -o TARGET "$root" 2>/dev/null | sort -r | while read -r target; do
+        umount "$target" 2>/dev/null || umount -l "$target" 2>/dev/null || true
+    done
     [ -n "${KEEP:-}" ] && { echo "kept $root" >&2; return; }
     rm -rf --one-file-system "$root"
 }
@@ -45,13 +45,16 @@ for file in /etc/pip.conf /etc/xdg/pip /root/.config/pip; do
     cp -r "$file" "$root$file"
 done
 
+# The root a mount point of its own, as on a machine: podman remounts / when it unpacks image layers.
+mount --bind "$root" "$root"
+mount --make-private "$root"
 bind /proc "$root/proc"
 bind /sys "$root/sys"
 bind /dev "$root/dev"
 bind /opt "$root/opt" ro
 bind "$shared" "$root/work/shared" ro
 mkdir -p "$root/run" "$root/tmp"
-mount -t tmpfs tmpfs "$root/run" && mounted=("$root/run" "${mounted[@]}")
+mount -t tmpfs tmpfs "$root/run"
 git clone --quiet "$repo" "$root/work/main"
 
 echo "running ${command[*]} in a clean clone of $(git -C "$repo" rev-parse --short HEAD)" >&2
