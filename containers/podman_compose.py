@@ -136,7 +136,10 @@ class PodmanEngine:
         return ["docker-compose", *files, "--project-name", self.project, *args]
 
     def compose_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        return podman_env() | {"DOCKER_HOST": self.docker_host} | dict(extra or {})
+        # COMPOSE_DOCKER_CLI_BUILD=0: docker-compose builds through the API, as it does everything else, instead of
+        # running a `docker` command, which a machine with podman only does not have.
+        env = {"DOCKER_HOST": self.docker_host, "COMPOSE_DOCKER_CLI_BUILD": "0"}
+        return podman_env() | env | dict(extra or {})
 
     def compose(
         self, *args: str, env: Mapping[str, str] | None = None, timeout: float | None = None, check: bool = True
