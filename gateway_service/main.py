@@ -18,6 +18,7 @@ from gateway_service.access import AccessMiddleware, access_control
 from gateway_service.api.deps import GatewayServices
 from gateway_service.api.routes import health, metrics, recognition, tasks, video
 from gateway_service.core.config import Settings, get_settings
+from gateway_service.core.face_addresses import FaceReplicas, Resolver
 from gateway_service.core.logging import configure_logging
 from gateway_service.dispatcher.consumer import Dispatcher
 from gateway_service.galleries.store import GalleryStore
@@ -37,7 +38,8 @@ Asynchronous face detection and anonymization. Upload an image to `POST /detect_
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, resolve: Resolver | None = None) -> FastAPI:
+    """The app; ``resolve`` looks up the face services' ``dns:///`` names (default: the system's resolver)."""
     settings = settings or get_settings()
     if not logging.getLogger().handlers:
         configure_logging(settings)
@@ -49,8 +51,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = TaskStore(redis, keys, settings.task_ttl_seconds)
         galleries = GalleryStore(redis, keys)
         notifier = CompletionNotifier(redis, keys)
-        readiness = ReadinessChecker(redis, settings.face_service_addresses, settings.ready_timeout_seconds)
-        dispatcher = Dispatcher(settings, store, galleries=galleries) if settings.run_dispatcher else None
+        # One view of the face services for the readiness checks and the dispatcher: resolved once, every
+        # GATEWAY_FACE_RESOLVE_SECONDS.
+        replicas = FaceReplicas.from_settings(settings, resolve)
+        readiness = ReadinessChecker(redis, replicas, settings.ready_timeout_seconds)
+        dispatcher = (
+            Dispatcher(settings, store, galleries=galleries, replicas=replicas) if settings.run_dispatcher else None
+        )
         app.state.services = GatewayServices(
             settings=settings,
             store=store,
@@ -61,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dispatcher_consumer=dispatcher.consumer if dispatcher else None,
         )
         notifier.start()
+        await replicas.start()
         if dispatcher is not None:
             await dispatcher.start()
         try:
@@ -69,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if dispatcher is not None:
                 await dispatcher.stop(settings.shutdown_grace_seconds)
             await notifier.stop()
+            await replicas.close()
             await readiness.close()
             await redis.aclose()
 

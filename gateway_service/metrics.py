@@ -127,6 +127,32 @@ FACE_WORKERS = Gauge(
 )
 
 
+# One series per face service, labelled with its address: a ``dns:///name:port`` replica by its resolved address.
+FACE_SERVICE_CONNECTED = Gauge(
+    "faceblur_gateway_face_service_connected",
+    "Streams this gateway's dispatchers have open to the face service at this address (one per dispatcher; 0 while "
+    "reconnecting). A replica that leaves its dns:/// name is dropped",
+    ["address"],
+    registry=_REGISTRY,
+    multiprocess_mode="livesum",
+)
+FACE_SERVICE_JOBS = Counter(
+    "faceblur_gateway_face_service_jobs_total",
+    "Jobs this process's dispatcher sent to the face service at this address",
+    ["address"],
+    registry=_REGISTRY,
+)
+
+
+def face_service_gone(address: str) -> None:
+    """The address left the face services: its series go (in multiprocess mode, where prometheus_client cannot
+    remove a series, it stays at 0 connected)."""
+    FACE_SERVICE_CONNECTED.labels(address=address).set(0)
+    if _REGISTRY is not None:
+        FACE_SERVICE_CONNECTED.remove(address)
+        FACE_SERVICE_JOBS.remove(address)
+
+
 def observe_dispatcher(in_flight: int, limit: int, face_workers: int) -> None:
     DISPATCHER_IN_FLIGHT.set(in_flight)
     DISPATCHER_IN_FLIGHT_LIMIT.set(limit)

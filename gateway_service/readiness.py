@@ -1,15 +1,19 @@
-"""The checks behind ``GET /readyz``: Redis answers PING and the face services answer gRPC health checks."""
+"""The checks behind ``GET /readyz``: Redis answers PING and the face services answer gRPC health checks.
+
+The face services are those of ``FaceReplicas`` at the time of the check: a ``dns:///name:port`` entry shows as
+each address it resolves to, or, while it resolves to none, under its own name with the reason.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.asyncio import Redis
 
+from gateway_service.core.face_addresses import FaceReplicas
 from gateway_service.core.grpc_channel import CHANNEL_OPTIONS
 
 FACE_SERVICE_NAME = "faceblur.v1.FaceDetection"
@@ -44,22 +48,33 @@ class ReadinessReport:
 
 
 class ReadinessChecker:
-    def __init__(self, redis: Redis, face_addresses: Sequence[str], timeout_seconds: float) -> None:
+    def __init__(self, redis: Redis, replicas: FaceReplicas, timeout_seconds: float) -> None:
         self._redis = redis
+        self._replicas = replicas
         self._timeout = timeout_seconds
-        self._channels = {
-            address: grpc.aio.insecure_channel(address, options=list(CHANNEL_OPTIONS)) for address in face_addresses
-        }
+        self._channels: dict[str, grpc.aio.Channel] = {}
 
     async def check(self) -> ReadinessReport:
+        addresses = self._replicas.addresses
+        await self._follow(addresses)
         redis_state, *face_states = await asyncio.gather(
-            self._check_redis(), *(self._check_face(address) for address in self._channels)
+            self._check_redis(), *(self._check_face(address) for address in addresses)
         )
-        return ReadinessReport(redis=redis_state, face_services=dict(zip(self._channels, face_states, strict=True)))
+        face_services = dict(zip(addresses, face_states, strict=True)) | self._replicas.unresolved()
+        return ReadinessReport(redis=redis_state, face_services=face_services)
 
     async def close(self) -> None:
-        for channel in self._channels.values():
+        channels, self._channels = self._channels, {}
+        for channel in channels.values():
             await channel.close()
+
+    async def _follow(self, addresses: tuple[str, ...]) -> None:
+        """A channel for each address now; those of replicas that left are closed."""
+        for address in addresses:
+            if address not in self._channels:
+                self._channels[address] = grpc.aio.insecure_channel(address, options=list(CHANNEL_OPTIONS))
+        for address in [a for a in self._channels if a not in addresses]:
+            await self._channels.pop(address).close()
 
     async def _check_redis(self) -> str:
         try:
@@ -71,9 +86,14 @@ class ReadinessChecker:
             return f"{type(error).__name__}: {error}"
 
     async def _check_face(self, address: str) -> str:
-        stub = health_pb2_grpc.HealthStub(self._channels[address])
+        channel = self._channels.get(address)
+        if channel is None:  # the replica left while this check ran (another check closed its channel)
+            return "no longer among the face services"
+        stub = health_pb2_grpc.HealthStub(channel)
         try:
             reply = await stub.Check(health_pb2.HealthCheckRequest(service=FACE_SERVICE_NAME), timeout=self._timeout)
         except grpc.aio.AioRpcError as error:
             return f"{error.code().name}: {error.details()}"
+        except grpc.aio.UsageError:  # its channel was closed meanwhile: the replica left
+            return "no longer among the face services"
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)

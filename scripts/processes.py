@@ -244,9 +244,10 @@ def redis_service(binary: str, port: int, data_dir: Path, *options: str, ready_t
     return Service("redis", command, lambda: redis_answers_ping(url), port=port, ready_timeout=ready_timeout)
 
 
-def face_service(port: int, env: Mapping[str, str], ready_timeout: float = 60.0) -> Service:
-    """``python -m face_detection_service`` on ``port``; ready once it answers the gRPC health check."""
-    ready = partial(grpc_is_serving, f"{LOOPBACK}:{port}", service=FACE_HEALTH_SERVICE)
+def face_service(port: int, env: Mapping[str, str], ready_timeout: float = 60.0, host: str = LOOPBACK) -> Service:
+    """``python -m face_detection_service`` on ``port``; ready once it answers the gRPC health check on ``host``
+    (where ``env``'s FACE_GRPC_HOST has it listen)."""
+    ready = partial(grpc_is_serving, f"{host}:{port}", service=FACE_HEALTH_SERVICE)
     return _python_module("face", "face_detection_service", ready, env, "FACE_GRPC_PORT", port, ready_timeout)
 
 

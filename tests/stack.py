@@ -74,14 +74,18 @@ class RedisServer(ServiceProcess):
 
 
 class FaceService(ServiceProcess):
-    def __init__(self, work_dir: Path, port: int | None = None, **env: str) -> None:
+    """A face service on ``host`` (any 127.x.y.z is loopback on Linux: several can share one port)."""
+
+    def __init__(self, work_dir: Path, port: int | None = None, host: str = LOOPBACK, **env: str) -> None:
+        self.host = host
         self.port = port or free_port()
-        environment = os.environ | {"FACE_MODEL": str(FACE_MODEL), "FACE_GRPC_HOST": LOOPBACK, **env}
-        super().__init__(face_service(self.port, environment), work_dir / f"face-{self.port}.log")
+        environment = os.environ | {"FACE_MODEL": str(FACE_MODEL), "FACE_GRPC_HOST": host, **env}
+        log_name = f"face-{self.port}.log" if host == LOOPBACK else f"face-{host}-{self.port}.log"
+        super().__init__(face_service(self.port, environment, host=host), work_dir / log_name)
 
     @property
     def address(self) -> str:
-        return f"{LOOPBACK}:{self.port}"
+        return f"{self.host}:{self.port}"
 
 
 def _gateway_env(redis_url: str, face_addresses: list[str], **env: str) -> dict[str, str]:

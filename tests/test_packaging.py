@@ -68,7 +68,7 @@ def test_compose_gateway_publishes_8000_and_waits_for_healthy_redis_and_face_ser
 
     assert {"published": 8000, "target": 8000} in gateway["ports"]
     assert gateway["environment"]["REDIS_URL"].startswith("redis://redis:6379")
-    assert gateway["environment"]["FACE_SERVICE_ADDRESSES"] == f"face-service:{face_port}"
+    assert gateway["environment"]["FACE_SERVICE_ADDRESSES"] == f"dns:///face-service:{face_port}"
     assert gateway["depends_on"] == {
         "redis": {"condition": "service_healthy"},
         "face-service": {"condition": "service_healthy"},

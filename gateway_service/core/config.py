@@ -12,10 +12,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, ValidationInfo, field_validator
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from faceblur_proto.vocabulary import DEFAULT_CRF, DEFAULT_DETECT_EVERY
+from gateway_service.core.face_addresses import parse_face_addresses
 
 MIB = 1024 * 1024
 CORES_PER_HTTP_PROCESS = 8
@@ -43,7 +44,14 @@ class Settings(BaseSettings):
         default_factory=lambda: ["127.0.0.1:50051"],
         validation_alias=AliasChoices("FACE_SERVICE_ADDRESSES", "GATEWAY_FACE_SERVICE_ADDRESSES"),
     )
-    """FACE_SERVICE_ADDRESSES: comma-separated host:port list of face services; jobs go to the least loaded."""
+    """FACE_SERVICE_ADDRESSES: comma-separated face services; jobs go to the least loaded. Each is a ``host:port``,
+    or ``dns:///name:port`` for every address the name resolves to (each a replica on that port, followed as
+    replicas come and go: GATEWAY_FACE_RESOLVE_SECONDS); a list may mix both (``core/face_addresses.py``)."""
+
+    face_resolve_seconds: float = Field(10.0, gt=0)
+    """GATEWAY_FACE_RESOLVE_SECONDS: how often each ``dns:///name:port`` of FACE_SERVICE_ADDRESSES is resolved
+    again: a replica that appeared gets a stream and its share of jobs, one that vanished is dropped and its jobs in
+    flight are retried on the others. A failed resolution keeps the last known replicas."""
 
     key_prefix: str = "faceblur"
     """GATEWAY_KEY_PREFIX: prefix of every Redis key, stream and channel the gateway uses."""
@@ -219,9 +227,25 @@ class Settings(BaseSettings):
     def _require_an_address(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("FACE_SERVICE_ADDRESSES needs at least one host:port")
+        parse_face_addresses(value)  # AddressError (a ValueError) says what is wrong with a dns: entry
         return value
 
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings, or SystemExit naming each bad variable and what it expects."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SystemExit(f"gateway: bad setting: {setting_problems(error)}") from None
+
+
+def setting_problems(error: ValidationError) -> str:
+    """``GATEWAY_PORT: Input should be ...; FACE_SERVICE_ADDRESSES: ...``: each problem under its variable's name."""
+    problems = []
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        variable = field if field.isupper() else f"GATEWAY_{field.upper()}"  # aliases are the variables' names
+        message = problem["msg"].removeprefix("Value error, ")
+        problems.append(message if message.startswith(f"{variable}:") else f"{variable}: {message}")
+    return "; ".join(problems)

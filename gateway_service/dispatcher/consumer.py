@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 from faceblur_proto.framing import JobAnswer
 from faceblur_proto.v1 import face_detection_pb2 as pb
 from gateway_service.core.config import Settings
+from gateway_service.core.face_addresses import FaceReplicas
 from gateway_service.core.shutdown import drain
 from gateway_service.dispatcher.capacity import in_flight_limit
 from gateway_service.dispatcher.face_client import FaceJobTimeout, FacePool, FaceServiceUnavailable
@@ -52,8 +53,9 @@ _FORGET_CONSUMERS_AFTER_SECONDS = 3600.0
 
 class Dispatcher:
     """Given the task store; built here and only here. ``queue`` defaults to a consumer of the job stream under a
-    new unique name, ``pool`` to gRPC streams to the configured face services (a stand-in with the same methods
-    serves in tests), ``galleries`` to the store's."""
+    new unique name, ``pool`` to gRPC streams to the face services of ``replicas`` (a stand-in with the same
+    methods serves in tests), ``replicas`` to the configured face services, resolved and followed by this
+    dispatcher (the gateway passes the ones its readiness checks also read), ``galleries`` to the store's."""
 
     def __init__(
         self,
@@ -62,11 +64,17 @@ class Dispatcher:
         queue: JobQueue | None = None,
         pool: FacePool | None = None,
         galleries: GalleryStore | None = None,
+        replicas: FaceReplicas | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._queue = queue or JobQueue(store.redis, store.keys, unique_consumer_name())
-        self._pool = pool or FacePool(settings.face_service_addresses)
+        self._own_replicas: FaceReplicas | None = None  # made here: this dispatcher starts and stops them
+        if pool is None:
+            if replicas is None:
+                replicas = self._own_replicas = FaceReplicas.from_settings(settings)
+            pool = FacePool(replicas)
+        self._pool = pool
         galleries = galleries or GalleryStore(store.redis, store.keys)
         self._flows = task_flows(settings, store, galleries, self._connected_workers)
         self._webhooks = WebhookSender(settings, self._store)
@@ -94,6 +102,8 @@ class Dispatcher:
         return in_flight_limit(self._settings.max_in_flight, self._pool.connected_workers)
 
     async def start(self) -> None:
+        if self._own_replicas is not None:
+            await self._own_replicas.start()
         self._pool.start()
         self._loops = [
             asyncio.create_task(self._read_loop(), name="dispatcher-read"),
@@ -110,6 +120,8 @@ class Dispatcher:
         await asyncio.gather(*self._loops, return_exceptions=True)
         await drain(list(self._held.values()), grace_seconds)
         await self._pool.close()
+        if self._own_replicas is not None:
+            await self._own_replicas.close()
         await self._webhooks.close(grace_seconds)
         log.info("dispatcher %s stopped", self.consumer)
 

@@ -4,6 +4,10 @@ A ``FaceConnection`` keeps its stream open, reopening it (with gRPC's reconnect 
 goes away; jobs that were on a broken stream fail with ``FaceServiceUnavailable`` so the dispatcher can retry
 them. ``FacePool`` spreads jobs over the connected services, least loaded first.
 
+The pool follows ``core.face_addresses.FaceReplicas``: a replica that appears under a ``dns:///name:port`` gets
+a connection, and one that vanishes is dropped like a lost service: its stream is closed and its jobs in flight
+fail with ``FaceServiceUnavailable``, so the dispatcher retries them on the others.
+
 Each connection also asks its service how many worker processes it runs (``GetServerInfo.workers``) every time
 the stream opens, so the dispatcher's in-flight limit follows replicas joining, leaving and restarting with
 another ``FACE_WORKERS`` (``capacity.in_flight_limit``).
@@ -20,14 +24,16 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import grpc
 
 from faceblur_proto.framing import AnswerAssembler, JobAnswer, job_requests
 from faceblur_proto.v1 import face_detection_pb2 as pb
 from faceblur_proto.v1 import face_detection_pb2_grpc as pb_grpc
+from gateway_service.core.face_addresses import FaceReplicas, ReplicaChange, replica_change
 from gateway_service.core.grpc_channel import CHANNEL_OPTIONS
+from gateway_service.metrics import FACE_SERVICE_CONNECTED, FACE_SERVICE_JOBS, face_service_gone
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +73,8 @@ class FaceConnection:
         self._last_problem = "never connected"
         self._closing = False
         self.workers: int | None = None  # as the service reported (GetServerInfo), for the stream now open
+        self._connected_gauge = FACE_SERVICE_CONNECTED.labels(address=address)
+        self._connected_gauge.set(0)
 
     @property
     def connected(self) -> bool:
@@ -88,6 +96,7 @@ class FaceConnection:
             call = self._stub.ProcessJobs()
             self._call = call
             self.down_since = None
+            self._connected_gauge.set(1)
             self._on_change.set()
             log.info("face service %s connected", self.address)
             learning = asyncio.create_task(self._learn_workers(), name=f"face-info-{self.address}")
@@ -103,6 +112,7 @@ class FaceConnection:
                 problem = "the stream was cancelled"
             finally:
                 self._call = None
+                self._connected_gauge.set(0)
                 learning.cancel()
                 self.workers = None
                 call.cancel()
@@ -127,9 +137,11 @@ class FaceConnection:
         """The client is shutting down: a cancelled stream is then the end, not a reason to reconnect."""
         self._closing = True
 
-    async def close(self) -> None:
+    async def close(self, reason: str = "client shutting down") -> None:
+        """Close the channel; jobs still waiting for an answer fail with ``FaceServiceUnavailable(reason)``."""
         self._closing = True
-        self._fail_pending(FaceServiceUnavailable(f"face service {self.address}: client shutting down"))
+        self._last_problem = reason
+        self._fail_pending(FaceServiceUnavailable(f"face service {self.address}: {reason}"))
         await self._channel.close()
 
     async def process(self, job_id: str, options: pb.JobOptions, image: bytes, timeout: float) -> JobAnswer:
@@ -142,6 +154,7 @@ class FaceConnection:
             # Shielded: a job cancelled half-way through its upload (its task gave up) must not cancel the write,
             # which would cancel the stream under every other job on it.
             await asyncio.shield(self._write(call, job_id, options, image))
+            FACE_SERVICE_JOBS.labels(address=self.address).inc()
             return await asyncio.wait_for(answer, timeout)
         except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as error:
             raise FaceServiceUnavailable(
@@ -178,25 +191,60 @@ class FaceConnection:
 
 
 class FacePool:
-    """All configured face services; each job goes to the connected one with the fewest jobs in flight."""
+    """The face services of ``replicas``, one connection each, following them as they change; each job goes to
+    the connected one with the fewest jobs in flight."""
 
-    def __init__(self, addresses: Sequence[str]) -> None:
+    def __init__(self, replicas: FaceReplicas) -> None:
+        self._replicas = replicas
         self._changed = asyncio.Event()
-        self.connections = [FaceConnection(address, self._changed) for address in addresses]
+        self.connections: list[FaceConnection] = []
+        self._tasks: dict[FaceConnection, asyncio.Task[None]] = {}
         self._tie_breaker = itertools.count()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._empty_since = time.time()
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(c.run(), name=f"face-{c.address}") for c in self.connections]
+        """Connect to the replicas known now, and follow the changes from here on."""
+        self._replicas.subscribe(self._follow)
+        for address in self._replicas.addresses:
+            self._add(address)
 
     async def close(self) -> None:
+        self._replicas.unsubscribe(self._follow)
         for connection in self.connections:
             connection.closing()
-        for task in self._tasks:
+        for task in self._tasks.values():
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         for connection in self.connections:
             await connection.close()
+
+    async def _follow(self, change: ReplicaChange) -> None:
+        """The replicas changed: connect to new ones, drop those gone (their jobs in flight fail and are retried)."""
+        now = replica_change([c.address for c in self.connections], self._replicas.addresses)
+        for address in now.added:
+            self._add(address)
+        for address in now.removed:
+            await self._drop(address)
+
+    def _add(self, address: str) -> None:
+        connection = FaceConnection(address, self._changed)
+        self.connections.append(connection)
+        self._tasks[connection] = asyncio.create_task(connection.run(), name=f"face-{address}")
+        self._changed.set()
+
+    async def _drop(self, address: str) -> None:
+        connection = next(c for c in self.connections if c.address == address)
+        self.connections.remove(connection)  # no new job goes to it from here on
+        if not self.connections:
+            self._empty_since = time.time()
+        connection.closing()
+        task = self._tasks.pop(connection)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await connection.close("dropped: its dns: name no longer resolves to it")
+        face_service_gone(address)
+        log.info("face service %s dropped: no longer among the resolved face services", address)
+        self._changed.set()
 
     @property
     def available(self) -> bool:
@@ -207,10 +255,12 @@ class FacePool:
         """When the last connected service went away; None while any is connected."""
         if self.available:
             return None
-        return max(c.down_since or 0.0 for c in self.connections)
+        return max((c.down_since or 0.0 for c in self.connections), default=self._empty_since)
 
     def describe_problem(self) -> str:
-        return "; ".join(c.describe() for c in self.connections)
+        problems = [c.describe() for c in self.connections]
+        problems += [f"{name} {problem}" for name, problem in self._replicas.unresolved().items()]
+        return "; ".join(problems) or "no face service address"
 
     @property
     def connected_workers(self) -> list[int | None]:
@@ -229,6 +279,7 @@ class FacePool:
         if not connected:
             raise FaceServiceUnavailable(self.describe_problem())
         turn = next(self._tie_breaker)
+        count = len(self.connections)
         # Least loaded first; the rotating tie-breaker spreads equal loads round-robin.
-        chosen = min(connected, key=lambda c: (c.in_flight, (self.connections.index(c) - turn) % len(self.connections)))
+        chosen = min(connected, key=lambda c: (c.in_flight, (self.connections.index(c) - turn) % count))
         return await chosen.process(job_id, options, image, timeout)

@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.gateway.helpers import reference_jpeg, submit, wait_for
+from tests.gateway.helpers import metrics, reference_jpeg, submit, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "containers"))
@@ -224,3 +224,39 @@ def test_face_service_killed_with_tasks_queued_is_restarted_and_every_task_succe
     assert [task["status"] for task in tasks] == ["SUCCESS"] * len(tasks), tasks
     assert all(sorted(task["result"]) == ["face_1", "face_2"] for task in tasks)
     assert after["State"]["Running"]
+
+
+def test_scaled_face_service_replicas_are_found_by_name_and_share_the_jobs(
+    compose_stack: ComposeStack, api: httpx.Client
+) -> None:
+    """`docker-compose up --scale face-service=2`, no edit: the gateway's FACE_SERVICE_ADDRESSES is
+    dns:///face-service:50051, podman's DNS (aardvark-dns, like Docker's embedded DNS) answers the service name with
+    every replica's address, and within GATEWAY_FACE_RESOLVE_SECONDS each replica is in /readyz and gets jobs.
+    Scaled back to one, the other leaves /readyz. Runs last: the tests above expect one face-service container."""
+
+    def replica_addresses() -> set[str]:
+        ids = compose_stack.compose("ps", "-q", "face-service").stdout.split()
+        networks = [json.loads(podman_compose.podman("inspect", i))[0]["NetworkSettings"]["Networks"] for i in ids]
+        return {f"{net['IPAddress']}:50051" for each in networks for net in each.values()}
+
+    def face_services_become(expected: set[str], timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        while (seen := api.get("/readyz").json()["face_services"]) != dict.fromkeys(expected, "SERVING"):
+            assert time.monotonic() < deadline, f"/readyz lists {seen}, not {expected} SERVING"
+            time.sleep(1)
+        return seen
+
+    try:
+        compose_stack.compose("up", "--detach", "--no-recreate", "--scale", "face-service=2", timeout=300)
+        scaled = replica_addresses()
+        assert len(scaled) == 2, scaled
+        face_services_become(scaled)
+        task_ids = [submit(api, "detect_faces", reference_jpeg()) for _ in range(10)]
+        tasks = [wait_for(api, task_id, timeout=240) for task_id in task_ids]
+        assert [task["status"] for task in tasks] == ["SUCCESS"] * len(tasks), tasks
+        sent = metrics(f"{compose_stack.url}/metrics")
+        for address in scaled:
+            assert sent.get(f"faceblur_gateway_face_service_jobs_total{{address={address}}}", 0) >= 1, sent
+    finally:
+        compose_stack.compose("up", "--detach", "--no-recreate", "--scale", "face-service=1", timeout=300)
+    face_services_become(replica_addresses())
