@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from faceblur_proto.media_store import open_media_store
 from faceblur_proto.vocabulary import (
     DEFAULT_PRESET,
     DEFAULT_VIDEO_ENCODER_PRESET,
@@ -65,8 +66,17 @@ class Settings(BaseSettings):
     """FACE_DEFAULT_PRESET: the preset of jobs that name none."""
 
     media_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "faceblur-media")
-    """FACE_MEDIA_DIR: the media directory shared with the gateways (GATEWAY_MEDIA_DIR); video jobs read and write
-    files under it, and only under it."""
+    """FACE_MEDIA_DIR: the media directory shared with the gateways (GATEWAY_MEDIA_DIR), used when FACE_MEDIA_URL is
+    not set; video jobs read and write files under it, and only under it."""
+
+    media_url: str = ""
+    """FACE_MEDIA_URL: where video jobs read their input and write their segments, the gateways' GATEWAY_MEDIA_URL:
+    ``file:///path`` (a directory shared with them) or ``s3://bucket/prefix`` (endpoint and credentials from
+    AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION). Unset: ``file://`` of FACE_MEDIA_DIR."""
+
+    scratch_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "faceblur-face-scratch")
+    """FACE_SCRATCH_DIR: local work files of video jobs on an S3 store (a blur job's segment until it is stored),
+    each deleted when its job ends; nothing there needs to outlive the process."""
 
     video_encoder_preset: str = Field(DEFAULT_VIDEO_ENCODER_PRESET, pattern=f"^({'|'.join(VIDEO_ENCODER_PRESETS)})$")
     """FACE_VIDEO_ENCODER_PRESET: x264's speed preset for video output (slower: smaller files at the same CRF)."""
@@ -90,6 +100,18 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(PRESET_NAMES)}")
         return value
 
+    @field_validator("media_url")
+    @classmethod
+    def _media_store_url(cls, value: str) -> str:
+        if value:
+            open_media_store(value, setting="FACE_MEDIA_URL")  # a ValueError names the setting and the rule
+        return value
+
+    @property
+    def media_store_url(self) -> str:
+        """FACE_MEDIA_URL, or the directory FACE_MEDIA_DIR as a file:// URL."""
+        return self.media_url or self.media_dir.absolute().as_uri()
+
     @property
     def model_path(self) -> Path | None:
         return Path(self.model).expanduser().resolve() if self.model else None
@@ -101,7 +123,8 @@ class Settings(BaseSettings):
             return Settings()
         except ValidationError as error:
             problems = "; ".join(
-                f"FACE_{'_'.join(str(part) for part in problem['loc']).upper()}: {problem['msg']}"
+                f"FACE_{'_'.join(str(part) for part in problem['loc']).upper()}: "
+                f"{problem['msg'].removeprefix('Value error, ')}"
                 for problem in error.errors()
             )
             raise SystemExit(f"face service: bad setting: {problems}") from None

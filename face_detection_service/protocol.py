@@ -12,7 +12,8 @@ import numpy as np
 
 from faceblur_proto import vocabulary as api
 from faceblur_proto.framing import result_responses
-from faceblur_proto.media import resolve_inside
+from faceblur_proto.media import UnsafeMediaPath
+from faceblur_proto.media_store import check_key
 from faceblur_proto.v1 import face_detection_pb2 as pb
 from faceblur_proto.vocabulary import JobKind, Mask, Mode, Range, from_proto
 
@@ -62,20 +63,21 @@ def job_spec(options: pb.JobOptions, default_preset: str) -> JobSpec:
         raise InvalidOptions(str(exc)) from None
 
 
-def video_job_spec(options: pb.JobOptions, media_dir: Path, encoder_preset: str, max_pixels: int) -> VideoJobSpec:
-    """The video job the options ask for, its paths resolved inside ``media_dir``; InvalidOptions names the option
-    (or path) that is out of range, unknown or outside the media directory."""
+def video_job_spec(options: pb.JobOptions, encoder_preset: str, max_pixels: int) -> VideoJobSpec:
+    """The video job the options ask for; InvalidOptions names the option (or path) that is out of range, unknown or
+    outside the media store. Its paths are the job's keys in the media store (FACE_MEDIA_URL), relative: the worker
+    that runs it makes them a readable input and a writable output (``video.media.run_stored_video_job``)."""
     try:
         kind = from_proto(JobKind, options.kind)
         if kind is None or not kind.is_video:
             raise ValueError("job kind must be DETECT_VIDEO or BLUR_VIDEO")
         if options.faces_given or options.faces:
             raise ValueError("faces / faces_given are for blur jobs only (video jobs list faces in video.frames)")
-        segment = _segment(options.video, media_dir, max_pixels)
+        segment = _segment(options.video, max_pixels)
         preset = get_preset(options.preset or api.DEFAULT_VIDEO_PRESET)  # checked for both kinds, used by detection
         if kind is JobKind.DETECT_VIDEO:
             return _detect_video_spec(options, segment, preset)
-        return _blur_video_spec(options, segment, media_dir, encoder_preset)
+        return _blur_video_spec(options, segment, encoder_preset)
     except ValueError as exc:
         raise InvalidOptions(str(exc)) from None
 
@@ -92,27 +94,39 @@ def _detect_video_spec(options: pb.JobOptions, segment: Segment, preset: Preset)
     )
 
 
-def _blur_video_spec(options: pb.JobOptions, segment: Segment, media_dir: Path, encoder_preset: str) -> BlurVideoSpec:
+def _blur_video_spec(options: pb.JobOptions, segment: Segment, encoder_preset: str) -> BlurVideoSpec:
     video = options.video
     faces = frame_faces(video.frames)
     return BlurVideoSpec(
         segment=segment,
         faces=faces,
         anonymize=_anonymize_options(options),
-        output_path=resolve_inside(media_dir, video.output_path),
+        output_path=_media_key(video.output_path, "output_path"),
         crf=int(api.CRF_RANGE.check(video.crf)),
         encoder_preset=encoder_preset,
     )
 
 
-def _segment(video: pb.VideoSegment, media_dir: Path, max_pixels: int) -> Segment:
+def _media_key(value: str, field: str) -> Path:
+    """A job's file, by its key in the media store (as a relative path); ValueError unless it is a normalized
+    relative path (no "..", not absolute), the same rule on every store."""
+    try:
+        return Path(check_key(value))
+    except UnsafeMediaPath:
+        raise ValueError(
+            f"video.{field} {value!r} is not a relative path inside the media directory or bucket (a key such as "
+            "tasks/<id>/input.mp4)"
+        ) from None
+
+
+def _segment(video: pb.VideoSegment, max_pixels: int) -> Segment:
     """Which frames of which file a video job works on."""
     if video.first_frame < 0:
         raise ValueError(f"video.first_frame must be 0 or more, got {video.first_frame}")
     if video.frame_count < 1:
         raise ValueError(f"video.frame_count must be 1 or more, got {video.frame_count}")
     return Segment(
-        input_path=resolve_inside(media_dir, video.input_path),
+        input_path=_media_key(video.input_path, "input_path"),
         first_frame=video.first_frame,
         frame_count=video.frame_count,
         seek_pts=video.seek_pts,

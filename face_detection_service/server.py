@@ -64,6 +64,8 @@ async def start(settings: Settings) -> RunningServer:
         settings.workers,
         settings.queue_size,
         settings.embedding_model,
+        settings.media_store_url,
+        settings.scratch_dir,
     )
     model_name = await pool.start()
     servicer = FaceDetectionServicer(settings, pool, model_name)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import grpc
 
 from faceblur_proto.framing import error_response
+from faceblur_proto.media_store import MediaStoreError, MediaStoreUnavailable
 from faceblur_proto.v1 import face_detection_pb2 as pb
 from faceblur_proto.v1 import face_detection_pb2_grpc as pb_grpc
 from faceblur_proto.vocabulary import JobKind
@@ -47,6 +48,9 @@ ERROR_CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (EmbeddingModelError, grpc.StatusCode.FAILED_PRECONDITION),
     (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (VideoOutputError, grpc.StatusCode.INTERNAL),  # a segment that cannot be written is the server's
+    # The media store did not answer: not this job's fault, the gateway sends it again once the store answers.
+    (MediaStoreUnavailable, grpc.StatusCode.UNAVAILABLE),
+    (MediaStoreError, grpc.StatusCode.INTERNAL),  # it refused (credentials, no bucket): named in the message
 )
 
 
@@ -209,10 +213,10 @@ async def answer_image_job(job_id: str, upload: Upload, settings: Settings, pool
 
 
 async def answer_video_job(job_id: str, upload: Upload, settings: Settings, pool: WorkerPool) -> Answered:
-    """A detect-video or blur-video job: no image bytes, its files in the media directory."""
+    """A detect-video or blur-video job: no image bytes, its files in the media store (FACE_MEDIA_URL)."""
     if upload.size:
         raise JobFailed(grpc.StatusCode.INVALID_ARGUMENT, "video jobs carry no image bytes")
-    spec = video_job_spec(upload.options, settings.media_dir, settings.video_encoder_preset, settings.max_pixels)
+    spec = video_job_spec(upload.options, settings.video_encoder_preset, settings.max_pixels)
     output, queued_seconds = await pool.run_video_job(spec)
     preset_name = spec.preset.name if isinstance(spec, DetectVideoSpec) else ""  # a blur-video job detects nothing
     messages = video_result_messages(job_id, preset_name, output, queued_seconds * 1000)

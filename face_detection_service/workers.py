@@ -11,6 +11,7 @@ import asyncio
 import logging
 import multiprocessing
 import signal
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -19,12 +20,15 @@ from typing import Any, TypeVar
 
 import cv2
 
+from faceblur_proto.media_store import MediaStore, open_media_store
+
 from .detection.detector import FaceDetector
 from .detection.loader import load_detector
 from .jobs import JobResult, JobSpec, run_job
 from .metrics import PENDING_JOBS, WORKERS
 from .recognition.embedder import FaceEmbedder, load_embedder
-from .video.jobs import VideoJobResult, VideoJobSpec, run_video_job
+from .video.jobs import VideoJobResult, VideoJobSpec
+from .video.media import run_stored_video_job
 
 T = TypeVar("T")
 
@@ -36,21 +40,34 @@ _detector: FaceDetector | None = None  # the model instance of this worker proce
 _embedder: FaceEmbedder | None = None
 _embedding_model = ""  # FACE_EMBEDDING_MODEL
 _threads = 1
+# The media store of video jobs, opened on this worker's first video job, so image jobs never touch it (nor import
+# boto3): FACE_MEDIA_URL, and FACE_SCRATCH_DIR for the local files of its segments.
+_media_url = ""
+_scratch_dir = Path()
+_media_store: MediaStore | None = None
 
 
 class Overloaded(RuntimeError):
     pass
 
 
-def load_worker_model(model_path: Path | None, threads: int, embedding_model: str = "") -> None:
-    """Process initializer: load this worker's detector once, and note which recognition model to load later."""
-    global _detector, _embedding_model, _threads
+def load_worker_model(
+    model_path: Path | None,
+    threads: int,
+    embedding_model: str = "",
+    media_url: str = "",
+    scratch_dir: Path | None = None,
+) -> None:
+    """Process initializer: load this worker's detector once, and note which recognition model and media store to
+    open later."""
+    global _detector, _embedding_model, _threads, _media_url, _scratch_dir
     # Ctrl-C reaches the whole process group; the parent decides when workers stop, after jobs in flight.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # OpenCV's pool would start a thread per core in every worker; the workers already fill the cores.
     cv2.setNumThreads(threads)
     _detector = load_detector(model_path, threads)
     _embedding_model, _threads = embedding_model, threads
+    _media_url, _scratch_dir = media_url, scratch_dir or Path(tempfile.gettempdir())
 
 
 def worker_embedder() -> FaceEmbedder:
@@ -61,6 +78,14 @@ def worker_embedder() -> FaceEmbedder:
         _embedder = load_embedder(_embedding_model, _threads)
         log.info("loaded the embedding model %s in %.0f ms", _embedder.name, (time.perf_counter() - started) * 1000)
     return _embedder
+
+
+def worker_media_store() -> MediaStore:
+    """This worker's media store (FACE_MEDIA_URL), opened on first use."""
+    global _media_store
+    if _media_store is None:
+        _media_store = open_media_store(_media_url, setting="FACE_MEDIA_URL")
+    return _media_store
 
 
 def worker_model_name() -> str:
@@ -77,21 +102,31 @@ def run_job_in_worker(data: bytes, spec: JobSpec, max_pixels: int, enqueued_at: 
 
 
 def run_video_job_in_worker(spec: VideoJobSpec, enqueued_at: float) -> tuple[VideoJobResult, float]:
-    """Runs in a worker process: the video job's output and the seconds it waited for this worker."""
+    """Runs in a worker process: the video job's output and the seconds it waited for this worker. The spec's paths
+    are keys of the media store."""
     assert _detector is not None
     waited = time.time() - enqueued_at
-    return run_video_job(spec, _detector, _threads), waited
+    return run_stored_video_job(spec, worker_media_store(), _scratch_dir, _detector, _threads), waited
 
 
 class WorkerPool:
-    def __init__(self, model_path: Path | None, threads: int, workers: int, queue_size: int, embedding_model: str = ""):
+    def __init__(
+        self,
+        model_path: Path | None,
+        threads: int,
+        workers: int,
+        queue_size: int,
+        embedding_model: str = "",
+        media_url: str = "",
+        scratch_dir: Path | None = None,
+    ):
         self.workers = workers
         self.queue_size = queue_size
         self._executor = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=load_worker_model,
-            initargs=(model_path, threads, embedding_model),
+            initargs=(model_path, threads, embedding_model, media_url, scratch_dir),
         )
         self._pending = 0  # queued + running; only touched on the event loop thread
         self._idle = asyncio.Event()

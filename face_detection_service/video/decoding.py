@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import av.container
@@ -38,7 +39,7 @@ class VideoInputError(ValueError):
 class Segment:
     """Which frames of which file: the proto's VideoSegment, minus what the jobs do with them."""
 
-    input_path: Path
+    input_path: Path | BinaryIO  # a local file, or a reader of the stored input (``video.media``)
     first_frame: int
     frame_count: int
     seek_pts: int = 0
@@ -66,18 +67,21 @@ class StreamInfo:
     average_rate: Fraction | None
 
 
-def open_video(path: Path) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
-    """The opened file and its first video stream; VideoInputError naming the problem otherwise."""
+def open_video(source: Path | BinaryIO) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+    """The opened file (a path, or a seekable binary reader with a ``name``, such as a media store's
+    ``BlockReader``) and its first video stream; VideoInputError naming the problem otherwise. A reader's own
+    errors (a media store that stopped answering) pass unchanged."""
+    name = Path(source).name if isinstance(source, Path) else str(getattr(source, "name", "the video"))
     try:
-        container = av.open(str(path), "r")
+        container = av.open(str(source) if isinstance(source, Path) else source, "r")
     except FileNotFoundError:
-        raise VideoInputError(f"the video file {path.name!r} does not exist") from None
+        raise VideoInputError(f"the video file {name!r} does not exist") from None
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or exc
-        raise VideoInputError(f"cannot open {path.name!r} as a video: {reason}") from None
+        raise VideoInputError(f"cannot open {name!r} as a video: {reason}") from None
     if not container.streams.video or container.format.name in TEXT_ART_FORMATS:
         container.close()
-        raise VideoInputError(f"{path.name!r} has no video stream")
+        raise VideoInputError(f"{name!r} has no video stream")
     return container, container.streams.video[0]
 
 
