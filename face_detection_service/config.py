@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from faceblur_proto.media_store import open_media_store
+from faceblur_proto.media_store import check_media_url
 from faceblur_proto.vocabulary import (
     DEFAULT_PRESET,
     DEFAULT_VIDEO_ENCODER_PRESET,
@@ -100,12 +100,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(PRESET_NAMES)}")
         return value
 
-    @field_validator("media_url")
-    @classmethod
-    def _media_store_url(cls, value: str) -> str:
-        if value:
-            open_media_store(value, setting="FACE_MEDIA_URL")  # a ValueError names the setting and the rule
-        return value
+    _media_url = field_validator("media_url")(lambda value: check_media_url(value, "FACE_MEDIA_URL"))
 
     @property
     def media_store_url(self) -> str:

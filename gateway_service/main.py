@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from faceblur_proto.media_store import MediaStoreError
 from gateway_service.access import AccessMiddleware, access_control
 from gateway_service.api.deps import GatewayServices
 from gateway_service.api.routes import health, metrics, recognition, tasks, video
@@ -27,7 +28,7 @@ from gateway_service.tasks.keys import RedisKeys
 from gateway_service.tasks.store import TaskStore
 from gateway_service.tasks.waiter import CompletionNotifier
 from gateway_service.uploads import UploadSizeLimitMiddleware
-from gateway_service.video.storage import MediaStore
+from gateway_service.video.storage import VideoMedia
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None, resolve: Resolver | None = None
             galleries=galleries,
             notifier=notifier,
             readiness=readiness,
-            media=MediaStore(settings.media_dir),
+            media=VideoMedia.from_settings(settings),
             dispatcher_consumer=dispatcher.consumer if dispatcher else None,
         )
         notifier.start()
@@ -97,7 +98,15 @@ def create_app(settings: Settings | None = None, resolve: Resolver | None = None
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.add_exception_handler(RedisError, _redis_unavailable)
+    app.add_exception_handler(MediaStoreError, _media_store_unavailable)
     return app
+
+
+async def _media_store_unavailable(request: Request, error: Exception) -> JSONResponse:
+    """The media store did not answer or refused (its reason names it): not the caller's fault, try later."""
+    reason = error.reason if isinstance(error, MediaStoreError) else str(error)
+    log.warning("media store error on %s %s: %s", request.method, request.url.path, reason)
+    return JSONResponse({"detail": f"the media store is unavailable: {reason}"}, status_code=503)
 
 
 async def _redis_unavailable(request: Request, error: Exception) -> JSONResponse:

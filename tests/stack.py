@@ -21,6 +21,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT / "scripts") not in sys.path:  # pytest puts it there (pyproject.toml); bench/ imports us too
     sys.path.append(str(REPO_ROOT / "scripts"))
 
+from faceblur_proto.media import TaskMedia  # noqa: E402
+from faceblur_proto.media_store import FileStore, MediaStore  # noqa: E402
 from gateway_service.tasks.keys import RedisKeys  # noqa: E402
 from processes import LOOPBACK, Service, ServiceGroup, ServiceProcess, face_service, gateway_service, redis_service  # noqa: E402
 
@@ -130,21 +132,65 @@ class StandaloneDispatcher(ServiceProcess):
         return any(f"-{self.pid}-" in consumer["name"] for consumer in consumers)
 
 
-class Stack(ServiceGroup):
-    """Redis, one face service and one gateway wired together; ``gateway_env`` tunes the gateway."""
+MEDIA_PREFIX = "faceblur"  # the key prefix of an S3 stack's media: s3://<bucket>/faceblur
 
-    def __init__(self, work_dir: Path, redis_server: RedisServer | None = None, **gateway_env: str) -> None:
+
+class Stack(ServiceGroup):
+    """Redis, one face service and one gateway wired together; ``gateway_env`` tunes the gateway.
+
+    ``media``: where videos live. ``"file"`` (the default): a directory both services see (``media_dir``), as a
+    shared volume. ``"s3"``: a SeaweedFS S3 store of its own (``s3``, started first and stopped last), given to both
+    as GATEWAY_MEDIA_URL = FACE_MEDIA_URL = s3://<bucket>/faceblur with the AWS_* variables, so they share no
+    directory. FACEBLUR_TEST_MEDIA=s3 makes every stack an S3 one. Either way each service has a scratch directory
+    of its own (``gateway_scratch``, ``face_scratch``)."""
+
+    def __init__(
+        self, work_dir: Path, redis_server: RedisServer | None = None, media: str | None = None, **gateway_env: str
+    ) -> None:
         work_dir.mkdir(parents=True, exist_ok=True)
         self.work_dir = work_dir
         self.redis = redis_server or RedisServer(work_dir)
         # Videos: the gateway and the face service share this directory, as they would share a volume.
         self.media_dir = Path(gateway_env.pop("GATEWAY_MEDIA_DIR", work_dir / "media"))
-        self.face = FaceService(work_dir, FACE_MEDIA_DIR=str(self.media_dir))
+        self.media = media or os.environ.get("FACEBLUR_TEST_MEDIA") or "file"
+        self.gateway_scratch, self.face_scratch = work_dir / "gateway-scratch", work_dir / "face-scratch"
+        gateway_media: dict[str, str] = {"GATEWAY_SCRATCH_DIR": str(self.gateway_scratch)}
+        face_media: dict[str, str] = {"FACE_SCRATCH_DIR": str(self.face_scratch)}
+        self.s3 = None
+        if self.media == "s3":
+            from tests.s3 import SeaweedS3  # it imports this module
+
+            self.s3 = SeaweedS3(work_dir)
+            url = self.s3.url(MEDIA_PREFIX)
+            gateway_media |= self.s3.environ() | {"GATEWAY_MEDIA_URL": url}
+            face_media |= self.s3.environ() | {"FACE_MEDIA_URL": url}
+        elif self.media != "file":
+            raise ValueError(f"media={self.media!r} (FACEBLUR_TEST_MEDIA): give file or s3")
+        self.gateway_media_env = gateway_media  # for another gateway or dispatcher on the same media
+        self.face = FaceService(work_dir, FACE_MEDIA_DIR=str(self.media_dir), **face_media)
         self.gateway = Gateway(
-            work_dir, self.redis.url, [self.face.address], GATEWAY_MEDIA_DIR=str(self.media_dir), **gateway_env
+            work_dir,
+            self.redis.url,
+            [self.face.address],
+            GATEWAY_MEDIA_DIR=str(self.media_dir),
+            **(gateway_media | gateway_env),
         )
         # A Redis passed in belongs to the caller: it is neither started nor stopped here.
-        super().__init__([self.face, self.gateway] if redis_server else [self.redis, self.face, self.gateway])
+        processes: list[ServiceProcess] = [self.s3] if self.s3 else []
+        processes += [self.face, self.gateway] if redis_server else [self.redis, self.face, self.gateway]
+        super().__init__(processes)
+
+    def media_store(self) -> MediaStore:
+        """The media store the services use (a FileStore on ``media_dir``, or the S3 prefix), opened here."""
+        if self.s3 is not None:
+            return self.s3.store(MEDIA_PREFIX)
+        return FileStore(self.media_dir)
+
+    def task_files(self, task_id: str) -> list[str]:
+        """The names of a video task's files in the media store, relative to its directory (work/plan.json...)."""
+        directory = TaskMedia(task_id).directory
+        return [stored.key.removeprefix(directory + "/") for stored in self.media_store().list_under(directory)]
 
     def logs(self) -> str:
-        return "\n".join(process.logs() for process in (self.gateway, self.face, self.redis))
+        processes = [self.gateway, self.face, self.redis] + ([self.s3] if self.s3 else [])
+        return "\n".join(process.logs() for process in processes)

@@ -32,6 +32,7 @@ from faceblur_proto.media_store import (
     MediaStoreUnavailable,
     open_media_store,
 )
+from faceblur_proto.media_store.blocks import BlockReader
 from faceblur_proto.media_store.s3 import S3Store
 from tests.s3 import SeaweedS3
 from tests.stack import REPO_ROOT, free_port
@@ -256,6 +257,31 @@ def test_an_open_object_reads_and_seeks_like_a_file(store: MediaStore) -> None:
         reader.seek(MiB - 5)
         assert reader.read(2 * MiB) == content(MiB - 5, 2 * MiB)  # across a window's end
         assert reader.tell() == 3 * MiB - 5
+
+
+def test_a_block_reader_reads_and_seeks_like_a_file_fetching_each_block_while_kept(store: MediaStore) -> None:
+    """The face services' reader of a segment's input (FFmpeg seeks back and forth in it): whole 1 MiB blocks,
+    the last ``keep`` held, so going back to one still kept fetches nothing."""
+    size = 3 * MiB + 777
+    store.put_stream("tasks/blocks/input.mp4", Upload(size))
+
+    def read(reader: BlockReader, length: int) -> bytes:
+        out = b""
+        while len(out) < length and (chunk := reader.read(length - len(out))):
+            out += chunk
+        return out
+
+    with BlockReader(store, "tasks/blocks/input.mp4", block_bytes=MiB, keep=2) as reader:
+        assert reader.seekable() and reader.size == size and reader.name == "input.mp4"
+        for position, fetched in ((size - 50, 1), (5, 2), (2 * MiB - 3, 4), (MiB, 4), (0, 5)):
+            reader.seek(position)
+            assert read(reader, 10_000) == content(position, min(10_000, size - position))
+            assert reader.fetches == fetched, position
+        reader.seek(-10, io.SEEK_END)
+        assert read(reader, 100) == content(size - 10, 10)
+        assert reader.read(10) == b""
+    with pytest.raises(MediaNotFound):
+        BlockReader(store, "tasks/blocks/missing.mp4")
 
 
 # --- small objects ---------------------------------------------------------------------------------------------

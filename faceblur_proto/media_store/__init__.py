@@ -40,6 +40,7 @@ __all__ = [
     "MediaStoreUnavailable",
     "StoredObject",
     "check_key",
+    "check_media_url",
     "open_media_store",
 ]
 
@@ -84,6 +85,15 @@ def open_media_store(
     if not parts.scheme and url.startswith("/"):
         raise refuse(f"a bare path; write file://{url}")
     raise refuse(f"the scheme {parts.scheme!r} is neither file nor s3" if parts.scheme else "no scheme")
+
+
+def check_media_url(url: str, setting: str) -> str:
+    """``url`` as given if it names a store, or if it is "" (a service's *_MEDIA_URL left unset: the directory of
+    its *_MEDIA_DIR, ``Path.as_uri()``); otherwise ValueError naming ``setting`` and the rule. For settings
+    validators: nothing is contacted."""
+    if url:
+        open_media_store(url, setting=setting)
+    return url
 
 
 def _s3_store(bucket: str, prefix: str, environ: Mapping[str, str], options: dict[str, Any]) -> MediaStore:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -97,6 +98,40 @@ class ByteStream:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class ObjectReader(io.RawIOBase):
+    """The seeking half of a binary reader of one stored object of ``size`` bytes: a subclass reads from
+    ``_position`` (``readinto``) and may drop what it holds when a seek moves it (``_moved``)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        starts = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.size}
+        if whence not in starts:
+            raise ValueError(f"invalid whence {whence}")
+        position = starts[whence] + offset
+        if position < 0:
+            raise ValueError(f"negative seek position {position}")
+        if position != self._position:
+            self._moved()
+            self._position = position
+        return position
+
+    def _moved(self) -> None:
+        """Called before a seek changes the position."""
 
 
 def slice_bounds(start: int, stop: int | None, size: int) -> tuple[int, int]:

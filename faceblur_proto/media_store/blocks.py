@@ -14,54 +14,28 @@ Memory: at most ``keep`` blocks (8 MiB by default) per reader. Reads past the en
 
 from __future__ import annotations
 
-import io
 from collections import OrderedDict
 from typing import Any
 
-from faceblur_proto.media_store.base import MediaStore
+from faceblur_proto.media_store.base import MediaStore, ObjectReader
 
 MiB = 1024 * 1024
 
 
-class BlockReader(io.RawIOBase):
+class BlockReader(ObjectReader):
     """``key`` of ``store``, read through blocks of ``block_bytes`` (the ``keep`` last used held in memory). A
     missing object raises MediaNotFound when the reader is made; a store that fails while reading raises its
     MediaStoreError / MediaStoreUnavailable from ``read``. ``name`` is the key's last part (for messages)."""
 
     def __init__(self, store: MediaStore, key: str, block_bytes: int = MiB, keep: int = 8) -> None:
-        super().__init__()
         if block_bytes < 1 or keep < 1:
             raise ValueError("block_bytes and keep must be at least 1")
+        super().__init__(store.stat(key).size)
         self._store, self._key = store, key
         self._block_bytes, self._keep = block_bytes, keep
-        self.size = store.stat(key).size
         self.name = key.rsplit("/", 1)[-1]
-        self._position = 0
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
         self.fetches = 0  # blocks fetched so far (each one ranged GET on S3)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET:
-            position = offset
-        elif whence == io.SEEK_CUR:
-            position = self._position + offset
-        elif whence == io.SEEK_END:
-            position = self.size + offset
-        else:
-            raise ValueError(f"invalid whence {whence}")
-        if position < 0:
-            raise ValueError(f"negative seek position {position}")
-        self._position = position
-        return position
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")

@@ -48,6 +48,7 @@ from faceblur_proto.media_store.base import (
     MediaStore,
     MediaStoreError,
     MediaStoreUnavailable,
+    ObjectReader,
     StoredObject,
     check_key,
     check_range,
@@ -363,43 +364,26 @@ class _FullReads:
         return b"".join(blocks)
 
 
-class _ObjectReader(io.RawIOBase):
+class _ObjectReader(ObjectReader):
     """A seekable reader of one object: each read continues one ranged GET of up to ``reader_window`` bytes, a
     seek elsewhere drops it and the next read starts another there."""
 
     def __init__(self, store: S3Store, key: str) -> None:
-        super().__init__()
+        super().__init__(store.stat(key).size)
         self._store, self._key = store, key
         self._full_key = store._full_key(key)
-        self._size = store.stat(key).size
-        self._position = 0
         self._body: Any = None
         self._window_end = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        position = {io.SEEK_SET: offset, io.SEEK_CUR: self._position + offset, io.SEEK_END: self._size + offset}[whence]
-        if position < 0:
-            raise ValueError(f"negative seek position {position}")
-        if position != self._position:
-            self._drop_body()
-            self._position = position
-        return position
+    def _moved(self) -> None:
+        self._drop_body()
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        if self._position >= self._size or not len(view):
+        if self._position >= self.size or not len(view):
             return 0
         if self._body is None:
-            self._window_end = min(self._size, self._position + self._store.reader_window)
+            self._window_end = min(self.size, self._position + self._store.reader_window)
             with self._store._failures("read", self._key, missing_is_not_found=True):
                 response = self._store.client.get_object(
                     Bucket=self._store.bucket,

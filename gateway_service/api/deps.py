@@ -12,7 +12,7 @@ from gateway_service.galleries.store import GalleryStore
 from gateway_service.readiness import ReadinessChecker
 from gateway_service.tasks.store import TaskStore
 from gateway_service.tasks.waiter import CompletionNotifier
-from gateway_service.video.storage import MediaStore
+from gateway_service.video.storage import VideoMedia
 
 
 @dataclass
@@ -24,7 +24,7 @@ class GatewayServices:
     galleries: GalleryStore
     notifier: CompletionNotifier
     readiness: ReadinessChecker
-    media: MediaStore  # video uploads, their work files and results
+    media: VideoMedia  # the media store of video uploads, their work files and results
     dispatcher_consumer: str | None = None
 
 

@@ -15,6 +15,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from faceblur_proto.media_store import check_media_url
 from faceblur_proto.vocabulary import DEFAULT_CRF, DEFAULT_DETECT_EVERY
 from gateway_service.core.face_addresses import parse_face_addresses
 
@@ -173,8 +174,27 @@ class Settings(BaseSettings):
     the largest galleries only."""
 
     media_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "faceblur-media")
-    """GATEWAY_MEDIA_DIR: where video uploads, their work files and results live (faceblur_proto/media.py). Every
-    gateway and face service must see the same directory (FACE_MEDIA_DIR), e.g. a shared volume."""
+    """GATEWAY_MEDIA_DIR: where video uploads, their work files and results live (faceblur_proto/media.py) when
+    GATEWAY_MEDIA_URL is not set. Every gateway and face service must see the same directory (FACE_MEDIA_DIR), e.g. a
+    shared volume."""
+
+    media_url: str = ""
+    """GATEWAY_MEDIA_URL: the media store of videos, the face services' FACE_MEDIA_URL: ``file:///path`` (a directory
+    every gateway and face service sees) or ``s3://bucket/prefix`` (an S3 bucket: the endpoint and credentials come
+    from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION; the services then share no
+    directory). Unset: ``file://`` of GATEWAY_MEDIA_DIR."""
+
+    media_redirect: bool = False
+    """GATEWAY_MEDIA_REDIRECT: answer GET of a task's video and faces with a 307 to a presigned URL of the store (an
+    hour long) where it gives one (S3), so the bytes do not pass through the gateway; HEAD is still answered here."""
+
+    media_wait_seconds: float = Field(300.0, ge=0)
+    """GATEWAY_MEDIA_WAIT_SECONDS: how long a video task waits for a media store that does not answer (PENDING,
+    its problem naming the store) before it fails."""
+
+    scratch_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "faceblur-gateway-scratch")
+    """GATEWAY_SCRATCH_DIR: local work files of videos on an S3 store (an upload while it is probed, the segments and
+    input while they are joined, the result until it is stored), each deleted when its step ends."""
 
     video_max_bytes: int = Field(1024 * MIB, gt=0)
     """GATEWAY_VIDEO_MAX_BYTES: largest video upload (streamed to disk, never held in memory)."""
@@ -221,6 +241,13 @@ class Settings(BaseSettings):
         if info.field_name == "webhook_allowed_hosts" and isinstance(value, list):
             value = [str(host).lower() for host in value]  # host names match case-insensitively
         return value
+
+    _media_url = field_validator("media_url")(lambda value: check_media_url(value, "GATEWAY_MEDIA_URL"))
+
+    @property
+    def media_store_url(self) -> str:
+        """GATEWAY_MEDIA_URL, or the directory GATEWAY_MEDIA_DIR as a file:// URL."""
+        return self.media_url or self.media_dir.absolute().as_uri()
 
     @field_validator("face_service_addresses")
     @classmethod

@@ -7,7 +7,8 @@ idle longer than ``claim_idle_seconds`` (their dispatcher died) are claimed by w
 A job is only acknowledged together with its task's final status, so no accepted task is lost or left RUNNING.
 
 One job goes through named steps (``_process``): load its task and, through the task kind's flow, its input; wait
-for a face service; one attempt (retried while unanswered, up to GATEWAY_MAX_ATTEMPTS). Each step returns either
+for a face service (and for what the flow needs besides: a video's media store); one attempt (retried while
+unanswered, up to GATEWAY_MAX_ATTEMPTS). Each step returns either
 what comes next or how the job ends (``JobEnd``: the task's output, a refusal, or nothing left to do), and
 ``_settle`` acts on that end. What a kind of task does is its flow's (``flows.task_flows``, ``flow.Flow``): this
 module knows no task kind.
@@ -26,6 +27,7 @@ import grpc
 from redis.exceptions import RedisError
 
 from faceblur_proto.framing import JobAnswer
+from faceblur_proto.media_store import MediaStoreUnavailable
 from faceblur_proto.v1 import face_detection_pb2 as pb
 from gateway_service.core.config import Settings
 from gateway_service.core.face_addresses import FaceReplicas
@@ -250,11 +252,13 @@ class Dispatcher:
             problem = record.last_problem or "the dispatcher or face service stopped while working on it"
             return Refusal(_gave_up(record.attempts, problem))
         flow = self._flows[record.kind]
-        inputs = await flow.load(record)
-        if isinstance(inputs, Refusal):
+        inputs = await self._load(entry, record, flow)
+        if isinstance(inputs, (Refusal, _Dropped)):
             return inputs
         while True:
             waited = await self._wait_for_face_service(entry, record)
+            if waited is None:
+                waited = await self._wait_for_flow(entry, flow)
             if waited is not None:
                 return waited
             attempt = await self._store.start_attempt(entry.task_id, self.consumer)
@@ -262,10 +266,48 @@ class Dispatcher:
                 return DROPPED
             try:
                 return await self._attempt(entry, record, attempt, flow, inputs)
-            except (FaceServiceUnavailable, FaceJobTimeout) as problem:
+            except (FaceServiceUnavailable, FaceJobTimeout, MediaStoreUnavailable) as problem:
                 retry = await self._after_unanswered(entry, attempt, str(problem))
                 if retry is not None:
                     return retry
+
+    async def _load(self, entry: JobEntry, record: TaskRecord, flow: Flow) -> object:
+        """The task's input through its flow (or a ``Refusal``), once the flow's stores answer: a store that stops
+        answering while it is read is waited for again, within GATEWAY_MEDIA_WAIT_SECONDS of the first failure."""
+        first_failure: float | None = None
+        while True:
+            waited = await self._wait_for_flow(entry, flow)
+            if waited is not None:
+                return waited
+            try:
+                return await flow.load(record)
+            except MediaStoreUnavailable as problem:
+                first_failure = first_failure or time.monotonic()
+                if time.monotonic() - first_failure >= self._settings.media_wait_seconds:
+                    return Refusal(_store_gave_up(self._settings.media_wait_seconds, str(problem)))
+                log.warning("loading the task's input failed: %s", problem, extra={"task_id": entry.task_id})
+                await asyncio.sleep(1.0)
+
+    async def _wait_for_flow(self, entry: JobEntry, flow: Flow) -> JobEnd | None:
+        """None once the flow can run (``Flow.unavailable``: at once for image flows, a video's media store must
+        answer); meanwhile the task shows PENDING with the problem, and fails after GATEWAY_MEDIA_WAIT_SECONDS."""
+        problem = await flow.unavailable()
+        if problem is None:
+            return None
+        wait_seconds = self._settings.media_wait_seconds
+        log.warning("waiting for the media store: %s", problem, extra={"task_id": entry.task_id})
+        if await self._store.back_to_pending(entry.task_id, problem) is None:
+            return DROPPED
+        deadline = time.monotonic() + wait_seconds
+        delay = 0.5
+        while problem is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return Refusal(_store_gave_up(wait_seconds, problem))
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, 5.0)
+            problem = await flow.unavailable()
+        return None
 
     async def _wait_for_face_service(self, entry: JobEntry, record: TaskRecord) -> JobEnd | None:
         """None once a face service is connected; the task shows PENDING with the reason meanwhile, and fails
@@ -381,3 +423,7 @@ JobEnd = TaskOutput | Refusal | _Dropped
 
 def _gave_up(attempts: int, problem: str) -> str:
     return f"gave up after {attempts} attempts (GATEWAY_MAX_ATTEMPTS); last problem: {problem}"
+
+
+def _store_gave_up(seconds: float, problem: str) -> str:
+    return f"the media store did not answer for {seconds:g} s (GATEWAY_MEDIA_WAIT_SECONDS): {problem}"

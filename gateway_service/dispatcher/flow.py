@@ -7,7 +7,9 @@ which kind of task is the one table in ``flows.task_flows``; the dispatcher (``c
 no kind.
 
 A job the face service does not answer (``FaceServiceUnavailable``, ``FaceJobTimeout``) is not the flow's to
-handle: it leaves ``run`` as that exception, and the dispatcher retries the attempt.
+handle: it leaves ``run`` as that exception, and the dispatcher retries the attempt. So does a media store that
+does not answer (``MediaStoreUnavailable``, from ``load`` or ``run``): the dispatcher waits until the flow's
+``unavailable`` is None, then loads or tries again.
 """
 
 from __future__ import annotations
@@ -72,6 +74,13 @@ class Flow(ABC, Generic[Inputs]):
     @abstractmethod
     async def output(self, task: TaskRecord, inputs: Inputs, send: Send) -> TaskOutput:
         """``run``'s work; raises ``TaskRefused`` where the task cannot be done."""
+
+    async def unavailable(self) -> str | None:
+        """Why the flow cannot run an attempt now though a face service could (a store it reads and writes that
+        does not answer), or None. Asked before loading and before each attempt; the dispatcher waits (the task
+        PENDING with this problem) while it is not None, up to GATEWAY_MEDIA_WAIT_SECONDS. None by default, with
+        no I/O: image flows keep nothing outside Redis."""
+        return None
 
     async def ended(self, task_id: str, status: TaskStatus) -> None:
         """Called once this dispatcher has written the task's final ``status``: clean up what it left outside

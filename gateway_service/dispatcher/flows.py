@@ -27,7 +27,7 @@ from gateway_service.tasks.inputs import unpack_images
 from gateway_service.tasks.models import TaskRecord
 from gateway_service.tasks.store import TaskStore
 from gateway_service.video.flow import VideoFlow
-from gateway_service.video.storage import MediaStore
+from gateway_service.video.storage import VideoMedia
 
 
 class Flows:
@@ -60,7 +60,7 @@ def task_flows(settings: Settings, tasks: TaskStore, galleries: GalleryStore, fa
             TaskKind.VERIFY: VerifyFlow(tasks, known),
             TaskKind.ENROLL: EnrollFlow(tasks, known),
             TaskKind.IDENTIFY: IdentifyFlow(tasks, known),
-            TaskKind.BLUR_VIDEO: VideoFlow(settings, tasks, MediaStore(settings.media_dir), face_workers),
+            TaskKind.BLUR_VIDEO: VideoFlow(settings, tasks, VideoMedia.from_settings(settings), face_workers),
         }
     )
 

@@ -12,20 +12,29 @@
 4. Every segment gets a blur-video job with its frames' boxes; each writes an H.264 segment.
 5. The segments and the input's audio are joined into one MP4 (``video.join``).
 
-Every step's output is a file in the task's media directory (``video.storage``), written whole or not at all, so
-an attempt that is interrupted (a face service or this dispatcher killed) resumes from the segments already done.
+Every step's output is an object in the media store (``video.storage``, GATEWAY_MEDIA_URL: a directory or an S3
+bucket), written whole or not at all, so an attempt that is interrupted (a face service or this dispatcher killed,
+the store gone for a while) resumes from the segments already done. The gateway works on local copies only where
+FFmpeg needs files (the join), in GATEWAY_SCRATCH_DIR, and deletes them when the step ends.
+
+A store that does not answer (``MediaStoreUnavailable``) leaves ``load`` or ``run`` as itself: the dispatcher
+retries the attempt once ``unavailable`` says the store answers again. A store that refuses (credentials, no
+bucket) fails the task with its reason.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Coroutine, Iterable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from faceblur_proto.media import TaskMedia
+from faceblur_proto.media_store import MediaNotFound, MediaStoreError, MediaStoreUnavailable
 from faceblur_proto.v1 import face_detection_pb2 as pb
 from faceblur_proto.vocabulary import DEFAULT_VIDEO_PRESET, JobKind, to_proto
 from gateway_service.core.config import Settings
@@ -34,39 +43,60 @@ from gateway_service.dispatcher.results import job_options_message
 from gateway_service.tasks.models import TaskRecord, TaskStatus
 from gateway_service.tasks.store import TaskStore
 from gateway_service.video.info import VideoInfo
-from gateway_service.video.join import JoinFailed, join_segments
+from gateway_service.video.join import JoinedVideo, JoinFailed, join_segments
 from gateway_service.video.plan import SegmentPlan, plan_segments
-from gateway_service.video.storage import MediaStore
+from gateway_service.video.storage import VideoMedia
 from gateway_service.video.tracking import TrackedFace, track_count, track_faces, tracks_jsonl_lines
 
-Detections = dict[int, np.ndarray]  # frame index -> [N, 5] x1, y1, x2, y2, confidence
+log = logging.getLogger(__name__)
 
-_INPUT_GONE = "the uploaded video is no longer in the media directory (GATEWAY_MEDIA_DIR)"
+Detections = dict[int, np.ndarray]  # frame index -> [N, 5] x1, y1, x2, y2, confidence
 
 
 @dataclass(frozen=True)
 class VideoFlow(Flow[VideoInfo]):
-    """blur_video: its input is the upload in the media directory, described by its probe."""
+    """blur_video: its input is the upload in the media store, described by its probe."""
 
     settings: Settings
     tasks: TaskStore
-    media: MediaStore
+    media: VideoMedia
     face_workers: Callable[[], int]  # workers of the connected face services now
 
     async def load(self, task: TaskRecord) -> VideoInfo | Refusal:
-        files = TaskMedia(task.task_id)
+        files, store = TaskMedia(task.task_id), self.media.store
         try:
-            info = VideoInfo.from_json(self.media.read_json(files.probe))
-        except FileNotFoundError:
-            return Refusal(_INPUT_GONE)
-        if not self.media.exists(files.input(task.image_format)):
-            return Refusal(_INPUT_GONE)
+            info = VideoInfo.from_json(await asyncio.to_thread(store.get_json, files.probe))
+            await asyncio.to_thread(store.stat, files.input(task.image_format))
+        except MediaNotFound:
+            return Refusal(f"the uploaded video is no longer in the media store {store.url} (GATEWAY_MEDIA_URL)")
+        except MediaStoreUnavailable:
+            raise
+        except MediaStoreError as refused:
+            return Refusal(refused.reason)
         return info
+
+    async def unavailable(self) -> str | None:
+        """The media store's problem while it does not answer (or refuses even a check), else None."""
+        try:
+            await asyncio.to_thread(self.media.store.check)
+        except MediaStoreError as error:
+            return error.reason
+        return None
+
+    async def run(self, task: TaskRecord, inputs: VideoInfo, send: Send) -> TaskOutput | Refusal:
+        try:
+            return await super().run(task, inputs, send)
+        except MediaStoreUnavailable:
+            raise  # the dispatcher tries again once the store answers
+        except MediaStoreError as refused:
+            return Refusal(refused.reason)
 
     async def output(self, task: TaskRecord, inputs: VideoInfo, send: Send) -> TaskOutput:
         info = inputs
-        files = TaskMedia(task.task_id)
-        segments = await asyncio.to_thread(self._kept_plan, files, info)
+        files, store = TaskMedia(task.task_id), self.media.store
+        # What earlier attempts saved (one listing, not a request per file).
+        saved = {stored.key for stored in await asyncio.to_thread(store.list_under, files.work)}
+        segments = await asyncio.to_thread(self._kept_plan, files, info, files.plan in saved)
         progress = _Progress(self.tasks, task.task_id, info.frame_count)
         detect_every = self.settings.video_detect_every
         # At most one segment job per connected worker at a time: the others wait here, not in a face service's
@@ -85,16 +115,16 @@ class VideoFlow(Flow[VideoInfo]):
 
         async def detect(segment: SegmentPlan) -> None:
             nonlocal model
-            path = files.detections(segment.index)
-            if self.media.exists(path):  # done by an earlier attempt
-                stored = self.media.read_json(path)
+            key = files.detections(segment.index)
+            if key in saved:  # done by an earlier attempt
+                stored = await asyncio.to_thread(store.get_json, key)
             else:
                 options = self._segment_options(task, JobKind.DETECT_VIDEO, files, info, segment)
                 options.video.detect_every = detect_every
                 result = await job(options, f"detecting faces in frames {_frames(segment)}")
                 model = model or result.model
                 stored = _detections_of(result)
-                self.media.write_json(path, stored)
+                await asyncio.to_thread(store.put_json, key, stored)
             detections.update(_as_arrays(stored))
             await progress.add(segment.frame_count)
 
@@ -102,10 +132,10 @@ class VideoFlow(Flow[VideoInfo]):
 
         tracks = await asyncio.to_thread(track_faces, detections, info.frame_count, detect_every, info.fps)
         lines = (line + "\n" for line in tracks_jsonl_lines(tracks, info.fps, (info.width, info.height)))
-        await asyncio.to_thread(self.media.write_lines, files.faces, lines)
+        await asyncio.to_thread(self._write_lines, files.faces, lines)
 
         async def hide(segment: SegmentPlan) -> None:
-            if not self.media.exists(files.segment(segment.index)):
+            if files.segment(segment.index) not in saved:
                 options = self._segment_options(task, JobKind.BLUR_VIDEO, files, info, segment)
                 options.video.output_path = files.segment(segment.index)
                 options.video.crf = task.options.crf if task.options.crf is not None else self.settings.video_crf
@@ -115,13 +145,9 @@ class VideoFlow(Flow[VideoInfo]):
 
         await _all(hide(segment) for segment in segments)
 
-        segment_paths = [self.media.path(files.segment(segment.index)) for segment in segments]
-        input_path = self.media.path(files.input(task.image_format))
         try:
-            joined = await asyncio.to_thread(
-                join_segments, segment_paths, input_path, info, self.media.path(files.video)
-            )
-        except JoinFailed as failed:
+            joined = await asyncio.to_thread(self._join, files, task.image_format, segments, info)
+        except (JoinFailed, MediaNotFound) as failed:
             raise TaskRefused(f"joining the anonymized segments failed: {failed}") from None
         video = {
             "video_url": f"/task_result/{task.task_id}/video",
@@ -136,18 +162,37 @@ class VideoFlow(Flow[VideoInfo]):
             "tracks": track_count(tracks),
             "detect_every": detect_every,
             "segments": len(segments),
-            "size_bytes": self.media.size(files.video),
+            "size_bytes": (await asyncio.to_thread(store.stat, files.video)).size,
         }
         preset = task.options.preset.value if task.options.preset else DEFAULT_VIDEO_PRESET
         return TaskOutput({"video": video, "preset": preset, "model": model}, timings=tuple(timings))
 
     async def ended(self, task_id: str, status: TaskStatus) -> None:
-        """A finished task keeps only its results; a failed one keeps nothing."""
+        """A finished task keeps only its results; a failed one keeps nothing. A store that does not answer now
+        leaves them to the sweep."""
         remove = self.media.remove_work if status is TaskStatus.SUCCESS else self.media.remove_task
-        await asyncio.to_thread(remove, task_id)
+        await asyncio.to_thread(self.media.clean_up, remove, task_id)
 
     async def upkeep(self) -> None:
-        await self.media.sweep_expired(self.tasks.exists)
+        try:
+            await self.media.sweep_expired(self.tasks.exists)
+        except MediaStoreError as error:
+            log.warning("the sweep of expired videos waits for the media store: %s", error.reason)
+
+    def _write_lines(self, key: str, lines: Iterable[str]) -> None:
+        """``lines`` into the object ``key`` through a local file (a long video's faces.jsonl is never in memory)."""
+        with self.media.store.local_output(key, self.media.scratch()) as path, path.open("w") as file:
+            file.writelines(lines)
+
+    def _join(self, files: TaskMedia, extension: str, segments: list[SegmentPlan], info: VideoInfo) -> JoinedVideo:
+        """The segments and the input's audio joined into ``video.mp4``: FFmpeg reads local copies (on S3, in the
+        scratch directory; on a directory store, the files themselves) and the result is stored whole."""
+        store, scratch = self.media.store, self.media.scratch()
+        with ExitStack() as copies:
+            segment_paths = [copies.enter_context(store.local_copy(files.segment(s.index), scratch)) for s in segments]
+            input_path = copies.enter_context(store.local_copy(files.input(extension), scratch))
+            with store.local_output(files.video, scratch) as output:
+                return join_segments(segment_paths, input_path, info, output)
 
     def _segment_options(
         self, task: TaskRecord, kind: JobKind, files: TaskMedia, info: VideoInfo, segment: SegmentPlan
@@ -170,18 +215,19 @@ class VideoFlow(Flow[VideoInfo]):
         )
         return options
 
-    def _kept_plan(self, files: TaskMedia, info: VideoInfo) -> list[SegmentPlan]:
-        """The segments planned on the task's first attempt. A retry (often after a face service was lost, which
-        changes the plan) must mean the same frames by the segment numbers of the work files already saved."""
-        if self.media.exists(files.plan):
-            return [SegmentPlan(**fields) for fields in self.media.read_json(files.plan)]
+    def _kept_plan(self, files: TaskMedia, info: VideoInfo, kept: bool) -> list[SegmentPlan]:
+        """The segments planned on the task's first attempt (``kept``: saved by it). A retry (often after a face
+        service was lost, which changes the plan) must mean the same frames by the segment numbers of the work
+        files already saved."""
+        if kept:
+            return [SegmentPlan(**fields) for fields in self.media.store.get_json(files.plan)]
         segments = plan_segments(
             info,
             max(1, self.face_workers()),
             self.settings.video_segment_seconds,
             self.settings.video_segment_max_frames,
         )
-        self.media.write_json(files.plan, [asdict(segment) for segment in segments])
+        self.media.store.put_json(files.plan, [asdict(segment) for segment in segments])
         return segments
 
 

@@ -1,8 +1,11 @@
 """Videos: ``POST /blur_video`` and the finished video and face tracks of a task.
 
-An upload is streamed to the shared media directory (faceblur_proto/media.py), never held in memory, and probed
-there before the task is queued: a file that is not a readable video, has no video stream, uses a codec that
-cannot be decoded or is over a limit gets its 4xx at once, naming the problem or the setting.
+An upload is copied to a local file (GATEWAY_SCRATCH_DIR on an S3 store; beside its place in a directory store),
+never held in memory, and probed there before it is stored (``MediaStore.local_output``) and the task queued: a file
+that is not a readable video, has no video stream, uses a codec that cannot be decoded or is over a limit gets its
+4xx at once, naming the problem or the setting, and nothing is stored. A media store that does not answer is a 503
+naming it (``main.py``). The results are served from the store (Range, HEAD), or by a redirect to it
+(GATEWAY_MEDIA_REDIRECT).
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Request, Response, UploadFile, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, RedirectResponse
 
 from faceblur_proto.image_formats import sniff_image_format
 from faceblur_proto.media import TaskMedia
+from faceblur_proto.media_store import MediaNotFound, StoredObject
 from faceblur_proto.vocabulary import BOX_SCALE_RANGE, CRF_RANGE, DEFAULT_BOX_SCALE
-from gateway_service.api.byte_ranges import file_download
+from gateway_service.api.byte_ranges import stored_download
 from gateway_service.api.deps import Caller, CurrentCaller, GatewayServices, Services
 from gateway_service.api.intake import (
     CallbackUrl,
@@ -36,14 +40,18 @@ from gateway_service.api.intake import (
     visible_to,
 )
 from gateway_service.api.schemas import ErrorBody, TaskAccepted
+from gateway_service.core.config import Settings
 from gateway_service.tasks.models import JobOptions, TaskKind, TaskStatus
+from gateway_service.video.info import VideoInfo
 from gateway_service.video.probe import VideoLimits, VideoRejected, probe_video
+from gateway_service.video.storage import VideoMedia
 
 router = APIRouter(tags=["video"])
 
 UPLOAD_PATHS = ("/blur_video",)
 _COPY_CHUNK_BYTES = 1024 * 1024
 _EXTENSION = re.compile(r"^[a-z0-9]{1,5}$")
+REDIRECT_SECONDS = 3600  # how long a presigned URL of a result answers (GATEWAY_MEDIA_REDIRECT)
 
 _VIDEO_ERRORS = {
     200: {"description": "With ?wait=S, when the task finished in time: its result, as GET /task_result returns it"},
@@ -51,7 +59,7 @@ _VIDEO_ERRORS = {
     413: {"model": ErrorBody, "description": "Over GATEWAY_VIDEO_MAX_BYTES, _DURATION_SECONDS, _RESOLUTION or _FRAMES"},
     415: {"model": ErrorBody, "description": "A video codec this service cannot decode (named)"},
     422: {"description": "An option is out of range"},
-    503: {"model": ErrorBody, "description": "Redis is unreachable"},
+    503: {"model": ErrorBody, "description": "Redis or the media store (named) is unreachable"},
 }
 
 
@@ -88,24 +96,13 @@ async def blur_video(
     if callback_url:
         await check_callback(settings, callback_url)
     task_id = new_task_id()
-    files, media = TaskMedia(task_id), services.media
     extension = _extension(file.filename or "")
-    input_path = media.path(files.input(extension))
     try:
-        size = await asyncio.to_thread(_save_upload, file, input_path, settings.video_max_bytes)
-        if size == 0:
-            raise VideoRejected(f"the uploaded file {file.filename or ''!r} is empty (0 bytes)", 400)
-        _refuse_images(input_path)
-        info = await asyncio.to_thread(probe_video, input_path, VideoLimits.from_settings(settings))
-        media.write_json(files.probe, info.to_json())
+        size, info = await asyncio.to_thread(_store_upload, file, services.media, task_id, extension, settings)
     except VideoRejected as rejected:
-        media.remove_task(task_id)
         raise HTTPException(rejected.status_code, str(rejected)) from None
-    except BaseException:
-        media.remove_task(task_id)
-        raise
     options = JobOptions(mode=mode, mask=mask, box_scale=box_scale, threshold=threshold, preset=preset, crf=crf)
-    # The input is in the media directory: the task's Redis image is empty, its size and frames are shown.
+    # The input is in the media store: the task's Redis image is empty, its size and frames are shown.
     state = {"image_bytes": str(size), "frames_done": "0", "frames_total": str(info.frame_count)}
     await create_task(
         services, caller, TaskKind.BLUR_VIDEO, options, callback_url, extension, b"", task_id=task_id, state=state
@@ -115,44 +112,55 @@ async def blur_video(
 
 _RESULT_FILE_ERRORS = {
     404: {"model": ErrorBody, "description": "No such task, not a video task, or not finished with SUCCESS"},
+    503: {"model": ErrorBody, "description": "The media store (named) is unreachable"},
 }
 
 
 _RANGE_ANSWERS = {
     206: {"description": "The requested byte range (HTTP Range; a range in a unit other than bytes is ignored)"},
+    307: {"description": "With GATEWAY_MEDIA_REDIRECT: a presigned URL of the file in the store (Range works there)"},
     416: {"model": ErrorBody, "description": "A malformed byte range, or one that starts past the end of the file"},
 }
 
 
-# HEAD answers the headers of the GET (Content-Length, Accept-Ranges, Content-Type) without the body.
-@router.head("/task_result/{task_id}/video", include_in_schema=False)
-@router.get(
-    "/task_result/{task_id}/video",
-    response_class=FileResponse,
-    responses={**_RESULT_FILE_ERRORS, **_RANGE_ANSWERS},
-    summary="The anonymized video (MP4, H.264), with HTTP Range support",
-)
-async def task_video(task_id: str, request: Request, services: Services, caller: CurrentCaller) -> FileResponse:
-    path = await _result_file(services, caller, task_id, "video")
-    return file_download(
-        request, path, media_type="video/mp4", filename=f"{task_id}.mp4", content_disposition_type="inline"
-    )
+def _result_file_route(which: str, summary: str, media_type: str, filename_suffix: str | None = None) -> None:
+    """GET /task_result/{task_id}/<which> (documented) and HEAD (the GET's headers without the body)."""
+    path = f"/task_result/{{task_id}}/{which}"
+
+    async def download(task_id: str, request: Request, services: Services, caller: CurrentCaller) -> Response:
+        stored = await _result_file(services, caller, task_id, which)
+        filename = f"{task_id}{filename_suffix}" if filename_suffix else None
+        inline = {"filename": filename, "content_disposition_type": "inline"} if filename else {}
+        response = stored_download(request, services.media.store, stored, media_type=media_type, **inline)
+        if services.settings.media_redirect and request.method == "GET":
+            url = await asyncio.to_thread(
+                services.media.store.presigned_url,
+                stored.key,
+                REDIRECT_SECONDS,
+                content_type=media_type,
+                filename=filename,
+            )
+            if url is not None:
+                return RedirectResponse(url, status.HTTP_307_TEMPORARY_REDIRECT)
+        return response
+
+    name = f"task_{which}"
+    router.head(path, include_in_schema=False, name=name)(download)
+    router.get(
+        path,
+        response_class=FileResponse,
+        responses={**_RESULT_FILE_ERRORS, **_RANGE_ANSWERS},
+        summary=summary,
+        name=name,
+    )(download)
 
 
-@router.head("/task_result/{task_id}/faces", include_in_schema=False)
-@router.get(
-    "/task_result/{task_id}/faces",
-    response_class=FileResponse,
-    responses={**_RESULT_FILE_ERRORS, **_RANGE_ANSWERS},
-    summary="The video's face tracks, one JSON object per frame (JSON Lines)",
-)
-async def task_faces(task_id: str, request: Request, services: Services, caller: CurrentCaller) -> FileResponse:
-    path = await _result_file(services, caller, task_id, "faces")
-    return file_download(request, path, media_type="application/jsonl")
+_result_file_route("video", "The anonymized video (MP4, H.264), with HTTP Range support", "video/mp4", ".mp4")
+_result_file_route("faces", "The video's face tracks, one JSON object per frame (JSON Lines)", "application/jsonl")
 
 
-async def _result_file(services: GatewayServices, caller: Caller, task_id: str, which: str) -> Path:
-    """The finished video task's result file, under the same access rules as the task."""
+async def _result_file(services: GatewayServices, caller: Caller, task_id: str, which: str) -> StoredObject:
+    """The finished video task's result file in the media store, under the same access rules as the task."""
     record = await services.store.get(task_id)
     if record is None or not visible_to(record, caller):
         raise task_not_found(task_id, services)
@@ -164,10 +172,31 @@ async def _result_file(services: GatewayServices, caller: Caller, task_id: str, 
             f"task {task_id!r} is {record.status.value}: its {which} file exists once it is SUCCESS",
         )
     media = TaskMedia(task_id)
-    path = services.settings.media_dir / (media.video if which == "video" else media.faces)
-    if not path.is_file():
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"task {task_id!r}: its {which} file is no longer stored")
-    return path
+    try:
+        return await asyncio.to_thread(services.media.store.stat, media.video if which == "video" else media.faces)
+    except MediaNotFound:
+        gone = f"task {task_id!r}: its {which} file is no longer stored"
+        raise HTTPException(status.HTTP_404_NOT_FOUND, gone) from None
+
+
+def _store_upload(
+    upload: UploadFile, media: VideoMedia, task_id: str, extension: str, settings: Settings
+) -> tuple[int, VideoInfo]:
+    """The (already spooled) upload copied to a local file, checked and probed there, then stored with its probe;
+    its size and probe. Nothing stays stored when it is refused (VideoRejected) or the store fails."""
+    files, store = TaskMedia(task_id), media.store
+    with store.local_output(files.input(extension), media.scratch()) as path:
+        size = _save_upload(upload, path, settings.video_max_bytes)
+        if size == 0:
+            raise VideoRejected(f"the uploaded file {upload.filename or ''!r} is empty (0 bytes)", 400)
+        _refuse_images(path)
+        info = probe_video(path, VideoLimits.from_settings(settings))
+    try:
+        store.put_json(files.probe, info.to_json())
+    except BaseException:
+        media.clean_up(media.remove_task, task_id)  # the input, stored just before
+        raise
+    return size, info
 
 
 def _refuse_images(path: Path) -> None:
@@ -184,8 +213,7 @@ def _extension(filename: str) -> str:
 
 
 def _save_upload(upload: UploadFile, path: Path, limit: int) -> int:
-    """Copy the (already spooled) upload into the media directory; its size. Over ``limit``: 413 naming it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Copy the (already spooled) upload to ``path``; its size. Over ``limit``: 413 naming it."""
     size = 0
     upload.file.seek(0)
     with path.open("wb") as target:
