@@ -1,34 +1,26 @@
-"""Where a video task's files live in the media directory that gateways and face services share.
+"""Where a video task's files live in the media store that gateways and face services share (a directory or an S3
+bucket: ``faceblur_proto.media_store``).
 
-Videos never go through Redis: the gateway streams an upload to ``tasks/<id>/input.<ext>``, face services read it
+Videos never go through Redis: the gateway stores an upload as ``tasks/<id>/input.<ext>``, face services read it
 and write segments under ``tasks/<id>/work/``, and the gateway joins them into ``tasks/<id>/video.mp4`` and
 ``faces.jsonl``. The input and the work files are deleted when the task ends; the results when its record expires.
-Jobs name files by paths relative to the media directory, which each side resolves with ``resolve_inside``.
+Jobs name files by their keys, relative to the store (``media_store.check_key`` is the rule for both sides).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
 
 TASKS_DIR = "tasks"
 
 
 class UnsafeMediaPath(ValueError):
-    """A job named a path outside the media directory."""
-
-
-def resolve_inside(media_dir: Path, relative: str) -> Path:
-    """``relative`` under ``media_dir``; UnsafeMediaPath if it is absolute or leaves the directory."""
-    parts = PurePosixPath(relative).parts
-    if not relative or PurePosixPath(relative).is_absolute() or ".." in parts:
-        raise UnsafeMediaPath(f"media path {relative!r} is not a relative path inside the media directory")
-    return media_dir.joinpath(*parts)
+    """A job named a path outside the media store (absolute, with "..", not normalized)."""
 
 
 @dataclass(frozen=True)
 class TaskMedia:
-    """The relative paths of one video task's files (``media_dir / path`` on either side)."""
+    """The keys of one video task's files in the media store."""
 
     task_id: str
 

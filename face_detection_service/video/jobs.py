@@ -1,9 +1,10 @@
 """The two video job kinds, start to finish: a segment's frames -> faces (detect) or -> an MP4 segment (blur).
 
-Both read the input from, and write the output to, paths already resolved inside the media directory (the
-protocol module refuses any other). Detect jobs run the image pipeline's detector on every ``detect_every``-th
-frame (by its index in the whole video, so segments agree on which frames are detected); blur jobs hide exactly
-the faces the caller lists per frame, which lets the gateway track faces across frames and spare whom it likes.
+Both read the input from, and write the output to, local paths (or a reader of the stored input): ``media.py``
+makes them from the job's keys in the media store. Detect jobs run the image pipeline's detector on every
+``detect_every``-th frame (by its index in the whole video, so segments agree on which frames are detected); blur
+jobs hide exactly the faces the caller lists per frame, which lets the gateway track faces across frames and spare
+whom it likes.
 """
 
 from __future__ import annotations
