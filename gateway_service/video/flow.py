@@ -76,11 +76,15 @@ class VideoFlow(Flow[VideoInfo]):
         return info
 
     async def unavailable(self) -> str | None:
-        """The media store's problem while it does not answer (or refuses even a check), else None."""
+        """The media store's problem while it does not answer, else None. A store that answers but refuses the
+        check (credentials that may not read the bucket itself, only objects under the prefix) is not waited for:
+        the task's own requests then succeed, or fail it with their reason."""
         try:
             await asyncio.to_thread(self.media.store.check)
-        except MediaStoreError as error:
+        except MediaStoreUnavailable as error:
             return error.reason
+        except MediaStoreError:
+            return None
         return None
 
     async def run(self, task: TaskRecord, inputs: VideoInfo, send: Send) -> TaskOutput | Refusal:
