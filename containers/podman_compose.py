@@ -2,11 +2,15 @@
 
     sudo python3 containers/podman_compose.py up --build     # the stack of docker-compose.yml; Ctrl-C stops it
     sudo python3 containers/podman_compose.py down -v        # remove its containers, network and volume
+    export COMPOSE_FILE=docker-compose.yml:docker-compose.s3.yml   # videos in S3 (a SeaweedFS service), then
+    sudo -E python3 containers/podman_compose.py up --build --scale face-service=3    # (and down -v the same way)
 
-Any docker-compose arguments work. Before running docker-compose this makes sure the base images exist
-(containers/build_bases.sh: stand-ins for python:3.11-slim and redis:7 where none can be pulled), starts
-podman's Docker-compatible API service on a private socket and points DOCKER_HOST at it, and stops the
-service afterwards. Podman here runs as root with containers/containers.conf (runc, cgroupfs, netavark).
+Any docker-compose arguments work. COMPOSE_FILE (docker-compose's own variable: files separated by ':', relative
+to the repository) picks the compose files, docker-compose.yml alone by default. Before running docker-compose
+this makes sure the base images exist (containers/build_bases.sh: stand-ins for python:3.11-slim, redis:7 and
+chrislusf/seaweedfs where none can be pulled), starts podman's Docker-compatible API service on a private socket
+and points DOCKER_HOST at it, and stops the service afterwards. Podman here runs as root with
+containers/containers.conf (runc, cgroupfs, netavark).
 
 What podman does differently from Docker, and how it is made up for (nothing of it is in the Dockerfiles or
 docker-compose.yml, which stay as Docker users run them):
@@ -35,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
 CONTAINERS_CONF = HERE / "containers.conf"
 COMPOSE_FILES = [REPO_ROOT / "docker-compose.yml"]
+S3_COMPOSE_FILES = [*COMPOSE_FILES, REPO_ROOT / "docker-compose.s3.yml"]  # videos in S3 (SeaweedFS)
 DEFAULT_PROJECT = "faceblur"
 HEALTH_TICK_SECONDS = 3.0
 REQUIRED_COMMANDS = ("podman", "runc", "docker-compose")
@@ -67,16 +72,26 @@ def podman(*args: str, check: bool = True, timeout: float = 120) -> str:
     return done.stdout
 
 
+def compose_files(environ: Mapping[str, str] | None = None) -> list[Path]:
+    """COMPOSE_FILE's files (':'-separated, relative to the repository), else docker-compose.yml."""
+    named = (os.environ if environ is None else environ).get("COMPOSE_FILE", "")
+    return [REPO_ROOT / name for name in named.split(os.pathsep) if name] or list(COMPOSE_FILES)
+
+
 def build_base_images(timeout: float = 900) -> None:
-    """Stand-ins for python:3.11-slim and redis:7 where they are missing (see containers/build_bases.sh)."""
+    """Stand-ins for python:3.11-slim, redis:7 and chrislusf/seaweedfs where they are missing (see
+    containers/build_bases.sh)."""
     subprocess.run([str(HERE / "build_bases.sh")], env=podman_env(), check=True, timeout=timeout)
 
 
 class PodmanEngine:
     """Podman's Docker-compatible API on a private unix socket, plus the healthcheck runner (see above)."""
 
-    def __init__(self, project: str = DEFAULT_PROJECT, work_dir: Path | None = None) -> None:
+    def __init__(
+        self, project: str = DEFAULT_PROJECT, work_dir: Path | None = None, files: Sequence[Path] | None = None
+    ) -> None:
         self.project = project
+        self.files = list(COMPOSE_FILES if files is None else files)
         self._own_dir = work_dir is None
         self.work_dir = Path(tempfile.mkdtemp(prefix="faceblur-podman-")) if work_dir is None else work_dir
         self.socket_path = self.work_dir / "podman.sock"
@@ -132,7 +147,7 @@ class PodmanEngine:
                 continue
 
     def compose_command(self, *args: str) -> list[str]:
-        files = [arg for path in COMPOSE_FILES for arg in ("-f", str(path))]
+        files = [arg for path in self.files for arg in ("-f", str(path))]
         return ["docker-compose", *files, "--project-name", self.project, *args]
 
     def compose_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -186,7 +201,7 @@ def main(argv: Sequence[str]) -> int:
         return 1
     build_base_images()
     project = os.environ.get("COMPOSE_PROJECT_NAME", DEFAULT_PROJECT)
-    engine = PodmanEngine(project).start()
+    engine = PodmanEngine(project, files=compose_files()).start()
     try:  # attached: docker-compose has the terminal, and handles Ctrl-C itself (stops the containers)
         compose = subprocess.Popen(engine.compose_command(*argv), cwd=REPO_ROOT, env=engine.compose_env())
         while True:

