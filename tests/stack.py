@@ -166,15 +166,12 @@ class Stack(ServiceGroup):
             face_media |= self.s3.environ() | {"FACE_MEDIA_URL": url}
         elif self.media != "file":
             raise ValueError(f"media={self.media!r} (FACEBLUR_TEST_MEDIA): give file or s3")
-        self.gateway_media_env = gateway_media  # for another gateway or dispatcher on the same media
-        self.face = FaceService(work_dir, FACE_MEDIA_DIR=str(self.media_dir), **face_media)
-        self.gateway = Gateway(
-            work_dir,
-            self.redis.url,
-            [self.face.address],
-            GATEWAY_MEDIA_DIR=str(self.media_dir),
-            **(gateway_media | gateway_env),
-        )
+        # For another gateway, dispatcher or face service on the same media (the directory, or the S3 store):
+        # one built without these would look for the videos in a directory of its own.
+        self.gateway_media_env = {"GATEWAY_MEDIA_DIR": str(self.media_dir)} | gateway_media
+        self.face_media_env = {"FACE_MEDIA_DIR": str(self.media_dir)} | face_media
+        self.face = FaceService(work_dir, **self.face_media_env)
+        self.gateway = Gateway(work_dir, self.redis.url, [self.face.address], **(self.gateway_media_env | gateway_env))
         # A Redis passed in belongs to the caller: it is neither started nor stopped here.
         processes: list[ServiceProcess] = [self.s3] if self.s3 else []
         processes += [self.face, self.gateway] if redis_server else [self.redis, self.face, self.gateway]

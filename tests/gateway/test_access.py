@@ -83,7 +83,7 @@ def test_a_video_and_its_faces_file_are_visible_only_to_the_key_that_made_them(
         [stack.face.address],
         GATEWAY_API_KEYS="alpha,beta",
         GATEWAY_KEY_PREFIX=f"videos-{uuid.uuid4().hex[:6]}",
-        GATEWAY_MEDIA_DIR=str(stack.media_dir),  # shared with the face service, as in the stack
+        **stack.gateway_media_env,  # the face service's media (directory or S3 store), as in the stack
     )
     clip = write_clip(tmp_path / "clip.mp4", seconds=1.0, size=(320, 180), audio=False)
     with client(gateway, Authorization="Bearer alpha") as alpha, client(gateway, **{"X-API-Key": "beta"}) as beta:

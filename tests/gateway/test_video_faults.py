@@ -73,14 +73,10 @@ def test_a_video_resumed_on_fewer_workers_keeps_the_segments_it_began_with(
     stack = make_stack(**SEGMENTS_ENV)
     stack.face.stop()
     (stack.work_dir / "three").mkdir()
-    three = FaceService(
-        stack.work_dir / "three", port=stack.face.port, FACE_MEDIA_DIR=str(stack.media_dir), FACE_WORKERS="3"
-    )
+    three = FaceService(stack.work_dir / "three", port=stack.face.port, FACE_WORKERS="3", **stack.face_media_env)
     three.start()
     (stack.work_dir / "one").mkdir()
-    one = FaceService(
-        stack.work_dir / "one", port=stack.face.port, FACE_MEDIA_DIR=str(stack.media_dir), FACE_WORKERS="1"
-    )
+    one = FaceService(stack.work_dir / "one", port=stack.face.port, FACE_WORKERS="1", **stack.face_media_env)
     try:
         wait_until(
             lambda: metrics(f"{stack.gateway.url}/metrics").get("faceblur_gateway_face_workers") == 3,
@@ -130,12 +126,14 @@ def test_a_video_survives_a_redis_restart(make_stack: Callable[..., Stack], clip
 
 def test_a_full_disk_fails_the_task_and_leaves_no_video(make_stack: Callable[..., Stack], tmp_path: Path) -> None:
     """The face service may write no file past 256 KiB (RLIMIT_FSIZE), as a full disk would refuse the write. The
-    output is lossless (crf 0), so every segment is far larger than that, however much of the frame is blurred."""
+    output is lossless (crf 0), so every segment is far larger than that, however much of the frame is blurred.
+    On a directory store the full disk is the media volume's; on S3 it is the face service's FACE_SCRATCH_DIR, where
+    a segment is written before it is stored (the input is read from the bucket, never written to disk)."""
     large = write_clip(tmp_path / "large.mp4", seconds=2.0, size=(1280, 720))
     stack = make_stack()
     stack.face.stop()
     (stack.work_dir / "limited").mkdir()
-    limited = FaceService(stack.work_dir / "limited", port=stack.face.port, FACE_MEDIA_DIR=str(stack.media_dir))
+    limited = FaceService(stack.work_dir / "limited", port=stack.face.port, **stack.face_media_env)
     limited.service = replace(limited.service, command=["prlimit", "--fsize=262144", "--", *limited.service.command])
     limited.start()
     try:
@@ -143,6 +141,10 @@ def test_a_full_disk_fails_the_task_and_leaves_no_video(make_stack: Callable[...
             body = wait_for(api, start_video(api, large, crf="0"), timeout=300)
         assert body["status"] == "FAILURE"
         assert "writing the video segment failed" in body["error"]
+        if stack.s3 is not None:  # the file refused is the segment's, in the scratch directory
+            assert str(stack.face_scratch) in body["error"], body["error"]
+        assert stack.task_files(body["task_id"]) == []
         assert not (stack.media_dir / "tasks" / body["task_id"]).exists()
+        assert not stack.face_scratch.exists() or not any(stack.face_scratch.iterdir()), "no partial segment left"
     finally:
         limited.stop()
