@@ -121,6 +121,9 @@ class S3Store(MediaStore):
             multipart_chunksize=multipart_chunksize,
             max_concurrency=max_concurrency,
             num_download_attempts=2,  # s3transfer's own retries of a broken download stream, on top of botocore's
+            # Downloaded pieces (256 KiB each) waiting for the one thread that writes them to the file: 4 MiB at
+            # most. s3transfer's default (100 pieces, 25 MiB) grows with a slow disk or a busy CPU.
+            max_io_queue=16,
             preferred_transfer_client="classic",
         )
         # Parts of an unseekable stream waiting for a free upload thread: the stream's bytes in memory at a time.
