@@ -7,7 +7,11 @@ Starts its own stack (Redis, one face service with a worker per core, one gatewa
 1. LFW verification (../shared/data/lfw_dev/pairs.txt, 5 folds x 600 pairs): every photo named in the pairs is
    embedded once through POST /embed_faces (32 files a request); a photo stands for the face nearest its centre
    (LFW centres the person it names; background people are often as large, rarely larger), and the cosine
-   similarity is computed here. 5-fold protocol: the threshold that maximises accuracy on 4 folds is tested on
+   similarity is computed here. Beside it every rule verify could follow (VERIFY_RULES), from the same embeddings:
+   /verify_faces today (largest face of each photo) and now (the first photo's main face, faceblur_proto.main_face,
+   against every face of the second: the best match); ``--verify-api-pairs`` pairs also go through POST
+   /verify_faces to show it answers the similarity computed here (3000: all, and the 5-fold figure from the API's
+   own answers). 5-fold protocol: the threshold that maximises accuracy on 4 folds is tested on
    the 5th; mean +- std over the 5. A pair with a photo without a face counts as an error at any threshold.
    Beside it, the same pairs and protocol with `face_recognition` (dlib's ResNet, its HOG detector), when
    installed (`pip install dlib-bin face_recognition_models face_recognition --no-deps`).
@@ -32,6 +36,14 @@ Starts its own stack (Redis, one face service with a worker per core, one gatewa
    issue's figure (the share below the verify threshold), re-identification: how often a face's own blur is the
    blurred face nearest to its original, against chance, and how many other people's blurs each original that
    stays at or above the threshold matches as well.
+6. Several photos per subject: one gallery of every LFW person with >= 4 photos (283), enrolled through the API
+   from 1 photo each and, in another gallery, from 3 photos each (one request per person, as a user would: a photo
+   the API refuses is replaced by the person's next one). Probes: their other photos (``--subject-probes`` each at
+   most) and every photo of the people with fewer than 4 (never enrolled). spare_gallery (enrolled / strangers left
+   visible) and identify (rank-1, named right and strangers named at the identify threshold) as the gateway decides
+   them, computed here from the /embed_faces results and the galleries read back from Redis, beside today's rule on
+   the same galleries (each subject's best face, the size rule on the number of faces, no quality gate); a seeded
+   subset through POST /blur_faces with spare_gallery as a check.
 5. Gallery matching cost: GalleryVectors.best_matches per query and GalleryStore.vectors() (reload after a
    change, through GalleryCache) from a real Redis for galleries of 1k, 10k and 100k synthetic unit vectors.
 
@@ -184,6 +196,9 @@ class Upload:
     name: str
     data: bytes
     fields: tuple[tuple[str, str], ...] = ()
+    # More files of the same request (enroll several photos, verify's file2: (field, name, data)); such an upload
+    # is always a request of its own.
+    more: tuple[tuple[str, str, bytes], ...] = ()
 
 
 class TaskRunner:
@@ -205,12 +220,15 @@ class TaskRunner:
                 first = uploads[next_index]
                 while (
                     len(group) < self.batch
+                    and not first.more
                     and group[-1] + 1 < len(uploads)
+                    and not uploads[group[-1] + 1].more
                     and uploads[group[-1] + 1].path == first.path
                     and uploads[group[-1] + 1].fields == first.fields
                 ):
                     group.append(group[-1] + 1)
                 files = [("file", (uploads[i].name, uploads[i].data, "image/jpeg")) for i in group]
+                files += [(field, (name, data, "image/jpeg")) for field, name, data in first.more]
                 response = self.client.post(first.path, files=files, data=dict(first.fields))
                 if response.status_code != 202:
                     raise RuntimeError(f"POST {first.path}: HTTP {response.status_code} {response.text[:300]}")
@@ -267,6 +285,83 @@ def unit(vector: list[float] | None) -> np.ndarray | None:
 # --- 1. verification ------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PhotoFaces:
+    """A photo's faces that have an embedding, as an embed task returned them (the faces verify chooses from)."""
+
+    width: float
+    height: float
+    boxes: tuple[tuple[float, float, float, float], ...]
+    confidences: tuple[float, ...]
+    vectors: np.ndarray  # float32 [N, D], unit rows
+    problems: tuple[str | None, ...] = ()  # what fails the quality gate, per face (None: it passes)
+
+    @staticmethod
+    def of(body: dict) -> PhotoFaces:
+        faces = [f for f in face_list(body) if f.get("embedding")]
+        vectors = np.stack([unit(f["embedding"]) for f in faces]) if faces else np.zeros((0, 0), np.float32)
+        return PhotoFaces(
+            float(body.get("image_width") or TILE),
+            float(body.get("image_height") or TILE),
+            tuple(tuple(map(float, f["facial_area"])) for f in faces),
+            tuple(float(f["confidence"]) for f in faces),
+            vectors,
+            tuple((f.get("quality") or {}).get("problem") for f in faces),
+        )
+
+    def chosen(self, rule: str) -> int | None:
+        """The face a rule picks: "main" (the gateway's rule), "largest", or "centre" (nearest the centre)."""
+        from faceblur_proto.main_face import Candidate, largest_face, main_face
+
+        candidates = [Candidate(b, c) for b, c in zip(self.boxes, self.confidences, strict=True)]
+        if rule == "main":
+            return main_face(candidates, self.width, self.height)
+        if rule == "largest":
+            return largest_face(candidates)
+        if not candidates:
+            return None
+        centres = [((x1 + x2) / 2, (y1 + y2) / 2) for x1, y1, x2, y2 in self.boxes]
+        distances = [np.hypot(x - self.width / 2, y - self.height / 2) for x, y in centres]
+        return int(np.argmin(distances))
+
+    def vector(self, rule: str) -> np.ndarray | None:
+        index = self.chosen(rule)
+        return None if index is None else self.vectors[index]
+
+
+# verify's rules: the first photo's face, then the second's ("every": the best match among all its faces).
+VERIFY_RULES = {
+    "largest_vs_largest": ("largest", "largest"),
+    "largest_vs_every_face": ("largest", "every"),
+    "centre_vs_centre": ("centre", "centre"),
+    "main_vs_main": ("main", "main"),
+    "main_vs_every_face": ("main", "every"),
+}
+
+
+def rule_score(a: PhotoFaces | None, b: PhotoFaces | None, first: str, second: str) -> float | None:
+    """The similarity verify would answer under a rule; None where a photo has no embedded face."""
+    if a is None or b is None:
+        return None
+    probe = a.vector(first)
+    if probe is None or not len(b.vectors):
+        return None
+    if second == "every":
+        return float((b.vectors @ probe).max())
+    other = b.vector(second)
+    return None if other is None else float(probe @ other)
+
+
+def rule_scores(folds: list[list[Pair]], faces: dict[Path, PhotoFaces | None], first: str, second: str):
+    scores, same, valid = [], [], []
+    for fold in folds:
+        values = [rule_score(faces.get(pair.a), faces.get(pair.b), first, second) for pair in fold]
+        scores.append(np.asarray([-1.0 if v is None else v for v in values]))
+        same.append(np.asarray([p.same for p in fold]))
+        valid.append(np.asarray([v is not None for v in values]))
+    return scores, same, valid
+
+
 def verification_scores(folds: list[list[Pair]], vectors: dict[Path, np.ndarray | None]):
     scores, same, valid = [], [], []
     for fold in folds:
@@ -280,6 +375,51 @@ def verification_scores(folds: list[list[Pair]], vectors: dict[Path, np.ndarray 
         same.append(np.asarray([p.same for p in fold]))
         valid.append(np.asarray(v))
     return scores, same, valid
+
+
+def verify_api_check(runner, folds, photo_faces, count: int, preset: str, rng: random.Random) -> dict:
+    """POST /verify_faces for ``count`` seeded pairs (all 3,000 with count >= 3000): does the API answer the
+    similarity the rule computed here from the same embeddings, and how accurate is it at the threshold the
+    5-fold protocol chose from the API's own similarities?"""
+    pairs = [(k, pair) for k, fold in enumerate(folds) for pair in fold]
+    chosen = pairs if count >= len(pairs) else sorted(rng.sample(pairs, count), key=lambda kp: pairs.index(kp))
+    uploads = [
+        Upload(
+            "/verify_faces",
+            pair.a.name,
+            pair.a.read_bytes(),
+            (("preset", preset),),
+            more=(("file2", pair.b.name, pair.b.read_bytes()),),
+        )
+        for _, pair in chosen
+    ]
+    started = time.monotonic()
+    bodies = runner.run(uploads, "verify (API)")
+    agree, failures, several_answered = 0, 0, 0
+    by_fold: dict[int, list[tuple[float, bool]]] = {k: [] for k in range(len(folds))}
+    for (k, pair), body in zip(chosen, bodies, strict=True):
+        local = rule_score(photo_faces.get(pair.a), photo_faces.get(pair.b), "main", "every")
+        if body["status"] != "SUCCESS":
+            failures += 1
+            agree += local is None
+            by_fold[k].append((-1.0, pair.same))
+            continue
+        answer = body["result"]
+        agree += local is not None and abs(answer["similarity"] - local) <= 2e-4
+        several_answered += len(answer.get("faces") or {}) > 1
+        by_fold[k].append((answer["similarity"], pair.same))
+    figures = {
+        "pairs": len(chosen),
+        "seconds": round(time.monotonic() - started, 1),
+        "same_similarity_as_local_rule": agree,
+        "failures_no_face": failures,
+        "answers_listing_several_faces": several_answered,
+    }
+    if count >= len(pairs):
+        scores = [np.asarray([s for s, _ in by_fold[k]]) for k in range(len(folds))]
+        same = [np.asarray([y for _, y in by_fold[k]]) for k in range(len(folds))]
+        figures["five_fold"] = five_fold(scores, same, [np.ones(len(x), bool) for x in scores])
+    return figures
 
 
 def _install_pkg_resources_shim() -> None:
@@ -361,6 +501,185 @@ def dlib_report(folds: list[list[Pair]], encodings: dict[str, tuple[list[float] 
         entry["photos_without_hog_face"] = sum(1 for e in encodings.values() if e[0] is None)
         report[label] = entry
     return report
+
+
+# --- 6. several photos per subject ----------------------------------------------------------------------------------
+
+
+def enroll_until_accepted(runner, gallery: str, candidates: dict[str, list[Path]], each: int, preset: str) -> dict:
+    """Enroll ``each`` photos of every person through the API (several in one request), as a user would: a photo
+    the API refuses (no face, none that stands out, the quality gate), named in the refusal, is replaced by the
+    person's next photo. Person -> the photos enrolled (absent: ran out of photos); and the refusals seen."""
+    chosen = {name: photos[:each] for name, photos in candidates.items()}
+    spare = {name: list(photos[each:]) for name, photos in candidates.items()}
+    enrolled: dict[str, list[Path]] = {}
+    refusals: list[str] = []
+    pending = sorted(chosen)
+    while pending:
+        uploads = [
+            Upload(
+                f"/galleries/{gallery}/subjects/{name}/faces",
+                chosen[name][0].name,
+                chosen[name][0].read_bytes(),
+                (("preset", preset),),
+                more=tuple(("file", p.name, p.read_bytes()) for p in chosen[name][1:]),
+            )
+            for name in pending
+        ]
+        retry = []
+        for name, body in zip(pending, runner.run(uploads, f"enroll {each} photo(s) each"), strict=True):
+            if body["status"] == "SUCCESS":
+                enrolled[name] = chosen[name]
+                continue
+            error = body.get("error") or ""
+            refusals.append(error)
+            named = [p for p in chosen[name] if repr(p.name) in error]
+            if named and spare[name]:
+                chosen[name] = [p for p in chosen[name] if p != named[0]] + [spare[name].pop(0)]
+                retry.append(name)
+        pending = retry
+    return {"enrolled": enrolled, "refusals": refusals}
+
+
+def subject_people(people: dict[str, list[Path]], limit: int) -> tuple[dict[str, list[Path]], list[Path]]:
+    """Step 6's people to enroll (>= 4 photos) and stranger photos (everyone else's); ``limit``: only the first
+    that many people and 5 times as many stranger photos, for a quick try."""
+    candidates = {name: photos for name, photos in people.items() if len(photos) >= 4}
+    strangers = [p for name, photos in people.items() if len(photos) < 4 for p in photos]
+    if limit:
+        candidates = dict(list(candidates.items())[:limit])
+        strangers = strangers[: 5 * limit]
+    return candidates, strangers
+
+
+def subject_galleries(runner, read_galleries, photo_faces, people, args, thresholds: dict, verify: float) -> dict:
+    """One gallery of every LFW person with >= 4 photos, enrolled through the API from 1 photo each and from 3
+    photos each (one request per person; a refused photo replaced by the next). Probes: each person's photos not
+    enrolled (the first ``--subject-probes``), and every photo of the people with fewer than 4 (never enrolled);
+    a photo's person is its face nearest the centre (LFW centres the person it names). spare_gallery and identify
+    as the gateway decides them (templates, the size rule on GalleryVectors.comparisons, the quality gate), computed
+    here from the /embed_faces results and the galleries read back from Redis; beside them today's rule on the same
+    galleries (each subject's best-matching face, the size rule on the number of faces, no gate). A seeded subset
+    goes through POST /blur_faces with spare_gallery to show the API answers the same."""
+    from gateway_service.galleries.matching import spare_threshold
+
+    candidates, strangers = subject_people(people, args.subject_limit)
+    started = time.monotonic()
+    report: dict = {"people_with_4_photos": len(candidates), "stranger_photos": len(strangers)}
+    for each in (1, 3):
+        gallery_name = f"subjects{each}-{args.seed}"
+        enrolled = enroll_until_accepted(runner, gallery_name, candidates, each, args.preset)
+        (gallery,) = read_galleries([gallery_name])
+        names = sorted(enrolled["enrolled"])
+        probes = [
+            (p, name)
+            for name in names
+            for p in [p for p in candidates[name] if p not in enrolled["enrolled"][name]][: args.subject_probes]
+        ]
+
+        def person(photo: Path) -> tuple[np.ndarray | None, str | None]:
+            faces = photo_faces.get(photo)
+            index = None if faces is None else faces.chosen("centre")
+            if index is None:
+                return None, "no face"
+            return faces.vectors[index], faces.problems[index] if faces.problems else None
+
+        rows = {
+            "enrolled": [(person(p), name) for p, name in probes],
+            "strangers": [(person(p), None) for p in strangers],
+        }
+        now_rule = spare_threshold(gallery.comparisons, verify, thresholds["spare"])
+        today_rule = spare_threshold(len(gallery), verify, thresholds["spare"])
+        subjects = np.array(gallery.subjects)
+
+        def today_best(vector: np.ndarray, gallery=gallery, subjects=subjects) -> tuple[str, float]:
+            similarities = gallery.vectors @ vector
+            best = int(np.argmax(similarities))
+            return str(subjects[best]), float(similarities[best])
+
+        figures: dict = {
+            "gallery_subjects": len(names),
+            "gallery_faces": len(gallery),
+            "enroll_refusals": len(enrolled["refusals"]),
+            "refusal_examples": enrolled["refusals"][:3],
+            "people_without_enough_photos": len(candidates) - len(names),
+            "probes": len(probes),
+            "strangers": len(strangers),
+            "spare_threshold_now": now_rule,
+            "spare_threshold_today": today_rule,
+        }
+        for rule in ("now", "today"):
+            visible = {"enrolled": [], "strangers": []}
+            named = {"enrolled_right": [], "enrolled_rank1": [], "strangers_named": []}
+            for kind, entries in rows.items():
+                for (vector, problem), subject in entries:
+                    if vector is None:
+                        visible[kind].append(False)
+                        (named["strangers_named"] if kind == "strangers" else named["enrolled_right"]).append(False)
+                        if kind == "enrolled":
+                            named["enrolled_rank1"].append(False)
+                        continue
+                    if rule == "now":
+                        top = gallery.best_matches(vector, 1)[0]
+                        best_subject, best = top.subject, top.similarity
+                        shown = problem is None and best >= now_rule
+                    else:
+                        best_subject, best = today_best(vector)
+                        shown = best >= today_rule
+                    visible[kind].append(shown)
+                    is_named = best >= thresholds["identify"]
+                    if kind == "strangers":
+                        named["strangers_named"].append(is_named)
+                    else:
+                        named["enrolled_right"].append(is_named and best_subject == subject)
+                        named["enrolled_rank1"].append(best_subject == subject)
+            figures[rule] = {
+                "spare_enrolled_left_visible": float(np.mean(visible["enrolled"])),
+                "spare_strangers_left_visible": float(np.mean(visible["strangers"])),
+                "spare_strangers_left_visible_count": int(np.sum(visible["strangers"])),
+                "identify_rank1": float(np.mean(named["enrolled_rank1"])),
+                "identify_enrolled_named_right": float(np.mean(named["enrolled_right"])),
+                "identify_strangers_named": float(np.mean(named["strangers_named"])),
+                "identify_strangers_named_count": int(np.sum(named["strangers_named"])),
+            }
+        figures["probes_failing_the_gate"] = sum(1 for (v, problem), _ in rows["enrolled"] if v is not None and problem)
+        figures["strangers_failing_the_gate"] = sum(
+            1 for (v, problem), _ in rows["strangers"] if v is not None and problem
+        )
+        if args.api_probes and each == 3:
+            figures["api_check"] = spare_api_check(
+                runner, gallery_name, probes, strangers, rows, gallery, now_rule, args
+            )
+        report[f"{each}_photo{'s' if each > 1 else ''}_each"] = figures
+        log(f"subjects, {each} photo(s) each: {figures}")
+    report["seconds"] = round(time.monotonic() - started, 1)
+    return report
+
+
+def spare_api_check(runner, gallery_name, probes, strangers, rows, gallery, threshold, args) -> dict:
+    """A seeded subset of the probes and strangers through POST /blur_faces with spare_gallery: is the person's
+    face (nearest the centre) left visible exactly when the rule computed here says so?"""
+    rng = random.Random(args.seed + 6)
+    count = max(1, args.api_probes // 2)
+    subset = rng.sample(list(zip([p for p, _ in probes], rows["enrolled"], strict=True)), min(count, len(probes)))
+    subset += rng.sample(list(zip(strangers, rows["strangers"], strict=True)), min(count, len(strangers)))
+    uploads = [
+        Upload("/blur_faces", p.name, p.read_bytes(), (("spare_gallery", gallery_name), ("preset", args.preset)))
+        for p, _ in subset
+    ]
+    agree, visible = 0, {"enrolled": [], "strangers": []}
+    for (_, ((vector, problem), subject)), body in zip(subset, runner.run(uploads, "blur spare (API)"), strict=True):
+        face = nearest_to(face_list(body), TILE / 2, TILE / 2)
+        api_visible = bool(face) and not face["anonymized"]
+        local = vector is not None and problem is None and gallery.best_matches(vector, 1)[0].similarity >= threshold
+        agree += api_visible == local
+        visible["enrolled" if subject else "strangers"].append(api_visible)
+    return {
+        "photos": len(subset),
+        "same_decision_as_local": agree,
+        "api_enrolled_left_visible": float(np.mean(visible["enrolled"])) if visible["enrolled"] else None,
+        "api_strangers_left_visible": float(np.mean(visible["strangers"])) if visible["strangers"] else None,
+    }
 
 
 # --- 2. identification -------------------------------------------------------------------------------------------
@@ -802,6 +1121,15 @@ def main() -> None:
     parser.add_argument("--gallery-sizes", default="1000,10000,100000")
     parser.add_argument("--per-fold", type=int, default=0, help="pairs of each kind per fold (0: all 300)")
     parser.add_argument("--no-dlib", action="store_true")
+    parser.add_argument(
+        "--verify-api-pairs",
+        type=int,
+        default=300,
+        help="pairs also sent through POST /verify_faces, to check it answers what the rule computes here (3000: "
+        "all, and the 5-fold figure from the API's own answers)",
+    )
+    parser.add_argument("--subject-probes", type=int, default=10, help="step 6: probes per enrolled person at most")
+    parser.add_argument("--subject-limit", type=int, default=0, help="step 6: only this many people (0: all)")
     parser.add_argument("--skip", default="", help="steps to skip, e.g. 4,5")
     parser.add_argument(
         "--blur-options",
@@ -850,6 +1178,12 @@ def main() -> None:
     to_embed = sorted(
         (set(pair_photos) if 1 not in skip else set())
         | ({p for p, _ in known_probes + unknown_probes} if 2 not in skip else set())
+        | (
+            {p for photos in subject_people(people, args.subject_limit)[0].values() for p in photos}
+            | set(subject_people(people, args.subject_limit)[1])
+            if 6 not in skip
+            else set()
+        )
     )
     log(
         f"LFW: {len(pair_photos)} photos in the pairs, {len(enrolled_photo)} people to enroll, "
@@ -876,9 +1210,10 @@ def main() -> None:
             # ---- embed every LFW photo once --------------------------------------------------------------
             vectors_centre: dict[Path, np.ndarray | None] = {}
             vectors_largest: dict[Path, np.ndarray | None] = {}
+            photo_faces: dict[Path, PhotoFaces | None] = {}
             face_counts = []
             started = time.monotonic()
-            if {1, 2, 3} <= skip:
+            if {1, 2, 3, 6} <= skip:
                 to_embed = []
             uploads = [Upload("/embed_faces", p.name, p.read_bytes(), (("preset", args.preset),)) for p in to_embed]
             for photo, body in zip(to_embed, runner.run(uploads, "embed"), strict=True):
@@ -888,6 +1223,7 @@ def main() -> None:
                 near = nearest_to(faces, width / 2, height / 2)
                 vectors_centre[photo] = unit(near["embedding"]) if near else None
                 vectors_largest[photo] = unit(max(faces, key=area)["embedding"]) if faces else None
+                photo_faces[photo] = PhotoFaces.of(body) if body.get("status") == "SUCCESS" else None
             embed_s = time.monotonic() - started
             results["lfw_embedding"] = {
                 "photos": len(to_embed),
@@ -914,7 +1250,22 @@ def main() -> None:
                 results["verification"] = {
                     "service_centre_face": ours,
                     "service_largest_face": {k: largest[k] for k in ("mean_accuracy", "std_accuracy")},
+                    "pairs_with_several_faces_on_a_side": sum(
+                        1
+                        for fold in folds
+                        for pair in fold
+                        if any(len(getattr(photo_faces.get(p), "vectors", ())) > 1 for p in (pair.a, pair.b))
+                    ),
+                    "rules": {
+                        name: five_fold(*rule_scores(folds, photo_faces, first, second))
+                        for name, (first, second) in VERIFY_RULES.items()
+                    },
                 }
+                if args.verify_api_pairs:
+                    results["verification"]["api_check"] = verify_api_check(
+                        runner, folds, photo_faces, args.verify_api_pairs, args.preset, rng
+                    )
+                    log(f"verify through the API: {results['verification']['api_check']}")
 
             # ---- 2. identification ------------------------------------------------------------------------
             gallery_name = f"lfw-{args.seed}"
@@ -1116,6 +1467,28 @@ def main() -> None:
                 )
                 log(f"spare per collage: {results['spare_per_collage']}")
 
+            # ---- 6. several photos per subject: spare and identify -----------------------------------------------
+            if 6 not in skip:
+                import redis.asyncio as aioredis
+
+                async def read_subject_galleries(names: list[str]) -> list:
+                    connection = aioredis.Redis.from_url(stack.redis.url)
+                    try:
+                        store = GalleryStore(connection, RedisKeys("faceblur"))
+                        return [await store.vectors("", name) for name in names]
+                    finally:
+                        await connection.aclose()
+
+                results["subjects"] = subject_galleries(
+                    runner,
+                    lambda names: asyncio.run(read_subject_galleries(names)),
+                    photo_faces,
+                    people,
+                    args,
+                    thresholds,
+                    verify_threshold,
+                )
+
             # ---- 4. anonymization checked by recognition -------------------------------------------------------
             if 4 not in skip:
                 from face_detection_service.recognition.embedder import load_embedder
@@ -1190,6 +1563,15 @@ def report(r: dict) -> None:
                 f"  at {x['threshold']}: FAR {pct(x['far'])} ({x['false_accepts']}/{x['different_pairs']}), "
                 f"FRR {pct(x['frr'])} ({x['false_rejects']}/{x['same_pairs']}), accuracy {pct(x['accuracy'])}"
             )
+        if "rules" in v:
+            print(f"  pairs with several faces on a side: {v['pairs_with_several_faces_on_a_side']}")
+            for name, entry in v["rules"].items():
+                print(
+                    f"  rule {name:22s}: {pct(entry['mean_accuracy'])} +- {pct(entry['std_accuracy'])}; "
+                    f"fold thresholds {', '.join(f'{t:.3f}' for t in entry['fold_thresholds'])}"
+                )
+        if "api_check" in v:
+            print(f"  /verify_faces check: {v['api_check']}")
         d = v.get("dlib_face_recognition", {})
         if "hog" in d:
             for label, entry in d.items():
@@ -1302,6 +1684,36 @@ def report(r: dict) -> None:
                 f"{n}: {x['measured']} / {x['spare_threshold']}" for n, x in imp["threshold_for_n_faces"].items()
             )
         )
+    if "subjects" in r:
+        sub = r["subjects"]
+        print(
+            f"\n6. One gallery of the {sub['people_with_4_photos']} LFW people with >= 4 photos; probes their other "
+            f"photos, strangers the {sub['stranger_photos']} photos of everyone else (now / today's rule)"
+        )
+        for key in ("1_photo_each", "3_photos_each"):
+            if key not in sub:
+                continue
+            g, now, today = sub[key], sub[key]["now"], sub[key]["today"]
+            print(
+                f"  {key}: {g['gallery_subjects']} people, {g['gallery_faces']} faces ({g['enroll_refusals']} refusals "
+                f"replaced), {g['probes']} probes ({g['probes_failing_the_gate']} fail the gate); spare threshold "
+                f"{g['spare_threshold_now']} / {g['spare_threshold_today']}"
+            )
+            print(
+                f"    spare: enrolled left visible {pct(now['spare_enrolled_left_visible'])} / "
+                f"{pct(today['spare_enrolled_left_visible'])}, strangers left visible "
+                f"{pct(now['spare_strangers_left_visible'])} ({now['spare_strangers_left_visible_count']}) / "
+                f"{pct(today['spare_strangers_left_visible'])} ({today['spare_strangers_left_visible_count']})"
+            )
+            print(
+                f"    identify: rank-1 {pct(now['identify_rank1'])} / {pct(today['identify_rank1'])}; named right "
+                f"at the identify threshold {pct(now['identify_enrolled_named_right'])} / "
+                f"{pct(today['identify_enrolled_named_right'])}; strangers named "
+                f"{pct(now['identify_strangers_named'])} ({now['identify_strangers_named_count']}) / "
+                f"{pct(today['identify_strangers_named'])} ({today['identify_strangers_named_count']})"
+            )
+            if "api_check" in g:
+                print(f"    spare_gallery through the API: {g['api_check']}")
     for a in r.get("anonymization_variants") or ([r["anonymization"]] if "anonymization" in r else []):
         print(
             f"\n4. Anonymization checked by recognition ({a.get('options', 'default')}): {a['photos']} WIDER photos, "

@@ -16,6 +16,7 @@ from .drawing import draw_detections
 from .imaging import decode, encode, output_format, read_header, to_rgb8
 from .recognition.align import align_face, has_landmarks
 from .recognition.embedder import FaceEmbedder
+from .recognition.quality import sharpness as face_sharpness
 
 REDUCED_DECODE_FACTORS = (8, 4, 2)
 
@@ -55,6 +56,8 @@ class JobResult:
     # Embed jobs: float32 [N, D] unit vectors in the order of `faces`, a NaN row for a face without landmarks.
     embeddings: np.ndarray | None = None
     embedding_model: str = ""
+    # Embed jobs: float32 [N], each aligned face's sharpness (recognition.quality), NaN for a face without one.
+    sharpness: np.ndarray | None = None
 
 
 class EmbedderMissing(RuntimeError):
@@ -92,7 +95,7 @@ def run_job(
     output = JobResult(faces, header.width, header.height, model_name)
     if spec.embed:
         assert embedder is not None
-        output.embeddings = embed_faces(rgb, faces, embedder)
+        output.embeddings, output.sharpness = embed_and_measure(rgb, faces, embedder)
         output.embedding_model = embedder.name
         clock.lap("embed_ms")
     if spec.blur:
@@ -122,12 +125,21 @@ def detect_faces(rgb: np.ndarray, width: int, height: int, spec: JobSpec, detect
 
 def embed_faces(image_rgb: np.ndarray, faces: Detections, embedder: FaceEmbedder) -> np.ndarray:
     """float32 [N, D]: each face aligned by its five landmarks and embedded; a NaN row for a face without them."""
+    return embed_and_measure(image_rgb, faces, embedder)[0]
+
+
+def embed_and_measure(
+    image_rgb: np.ndarray, faces: Detections, embedder: FaceEmbedder
+) -> tuple[np.ndarray, np.ndarray]:
+    """``embed_faces``' embeddings, and float32 [N]: the sharpness of each aligned face (NaN without one)."""
     known = [i for i in range(len(faces)) if has_landmarks(faces.landmarks[i])]
     crops = [align_face(image_rgb, faces.landmarks[i], embedder.side) for i in known]
     embeddings = np.full((len(faces), embedder.dimensions), np.nan, np.float32)
+    sharpness = np.full(len(faces), np.nan, np.float32)
     if crops:
         embeddings[known] = embedder.embed(np.stack(crops))
-    return embeddings
+        sharpness[known] = [face_sharpness(crop) for crop in crops]
+    return embeddings, sharpness
 
 
 def limit_faces(faces: Detections, min_face_size: int, max_faces: int | None) -> Detections:

@@ -201,7 +201,7 @@ def _checked(options: pb.JobOptions, field: str, valid: Range, default: float | 
 def result_messages(job_id: str, preset_name: str, output: JobResult, queue_ms: float) -> list[pb.JobResponse]:
     """The image in chunks (if any), then the final message with the faces (and their embeddings)."""
     embeddings = output.embeddings if output.embeddings is not None else [None] * len(output.faces)
-    faces = face_messages(output.faces, embeddings)
+    faces = face_messages(output.faces, embeddings, output.sharpness)
     result = pb.JobResult(
         faces=faces,
         image_width=output.width,
@@ -215,10 +215,17 @@ def result_messages(job_id: str, preset_name: str, output: JobResult, queue_ms: 
     return result_responses(job_id, result, output.image)
 
 
-def face_messages(faces: Detections, embeddings: Sequence[np.ndarray | None] | None = None) -> list[pb.Face]:
-    """Faces as the proto lists them: box, confidence, the landmarks that are known, the embedding (if any)."""
+def face_messages(
+    faces: Detections,
+    embeddings: Sequence[np.ndarray | None] | None = None,
+    sharpness: Sequence[float] | None = None,
+) -> list[pb.Face]:
+    """Faces as the proto lists them: box, confidence, the landmarks that are known, the embedding and the aligned
+    face's sharpness (if any)."""
     if embeddings is None:
         embeddings = [None] * len(faces)
+    if sharpness is None:
+        sharpness = [math.nan] * len(faces)
     return [
         pb.Face(
             x1=float(box[0]),
@@ -228,8 +235,11 @@ def face_messages(faces: Detections, embeddings: Sequence[np.ndarray | None] | N
             confidence=float(score),
             landmarks=[pb.Point(x=float(x), y=float(y)) for x, y in landmarks if math.isfinite(x)],
             embedding=embedding.tolist() if embedding is not None and np.isfinite(embedding).all() else [],
+            sharpness=float(sharp) if math.isfinite(sharp) else 0.0,
         )
-        for box, score, landmarks, embedding in zip(faces.boxes, faces.scores, faces.landmarks, embeddings, strict=True)
+        for box, score, landmarks, embedding, sharp in zip(
+            faces.boxes, faces.scores, faces.landmarks, embeddings, sharpness, strict=True
+        )
     ]
 
 

@@ -3,7 +3,7 @@
     faceblur detect photo.jpg more/*.png              one JSON line per image on stdout
     faceblur blur photos/ -o blurred/ --mode pixelate anonymized copies in blurred/
     faceblur blur clip.mov -o out/                    an anonymized video: out/clip.mp4 (progress in frames)
-    faceblur enroll staff "Ada L" ada.jpg --largest   add Ada's face to the gallery "staff" (prints the JSON)
+    faceblur enroll staff "Ada L" ada*.jpg            add Ada's face (from each photo) to the gallery "staff"
     faceblur identify staff photos/ -k 3              who of "staff" each face is: one JSON line per image
     faceblur verify a.jpg b.jpg                       the same person? (prints the JSON)
     faceblur blur photos/ -o out/ --spare-gallery staff    hide everyone but the people of "staff"
@@ -12,8 +12,9 @@
 Videos (MP4, MOV, MKV, WebM, AVI, M4V; by name or by their first bytes) given to `blur` go to the gateway's
 /blur_video one at a time, after the images, and come back as MP4 (H.264, the audio kept).
 Progress and errors go to stderr. Exit status: 0 when every image succeeded, 1 when any failed, 2 for bad usage.
-`verify` answers like cmp(1): 0 when the two largest faces are the same person, 1 when they are not, 2 when it
-cannot tell (bad usage, no face in an image, an unreadable file, the gateway unreachable or refusing).
+`verify` answers like cmp(1): 0 when the main face of the first image is among the faces of the second, 1 when
+it is not, 2 when it cannot tell (bad usage, no face in an image, an unreadable file, the gateway unreachable or
+refusing).
 Settings: --url (or FACEBLUR_URL), --api-key (or FACEBLUR_API_KEY).
 """
 
@@ -58,8 +59,9 @@ COMMAND_TEXTS: dict[str, tuple[str, str]] = {
     ),
     "enroll": (
         "add a person's face to a gallery",
-        "Enroll the face in IMAGE as SUBJECT in GALLERY (both are made on first use); prints the result as JSON. "
-        "The image must show one face, or give --largest.",
+        "Enroll the main face of each IMAGE (several photos of the person make a better match) as SUBJECT in "
+        "GALLERY (both are made on first use), all or nothing; prints the result as JSON. A photo where no face "
+        "stands out (a group) is refused: give --largest to enroll its largest face.",
     ),
     "identify": (
         "name the gallery's people in each image, one JSON line each",
@@ -68,8 +70,9 @@ COMMAND_TEXTS: dict[str, tuple[str, str]] = {
     ),
     "verify": (
         "tell whether two images show the same person",
-        "Compare the largest faces of two images; prints the answer as JSON. Exit status: 0 the same person, 1 "
-        "not, 2 when it cannot tell (no face, a bad file, the gateway unreachable).",
+        "Compare the main face of IMAGE1 with every face of IMAGE2; prints the answer as JSON (each face of IMAGE2 "
+        "with its similarity). Exit status: 0 the same person, 1 not, 2 when it cannot tell (no face, a bad file, "
+        "the gateway unreachable).",
     ),
 }
 
@@ -138,8 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     by_gallery.add_argument("--only-gallery", metavar="GALLERY", help="hide only this gallery's people")
     enroll.add_argument("gallery", metavar="GALLERY")
     enroll.add_argument("subject", metavar="SUBJECT")
-    enroll.add_argument("image", type=Path, metavar="IMAGE")
-    enroll.add_argument("--largest", action="store_true", help="enroll the largest face when there are several")
+    enroll.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="one or more photos of the person")
+    enroll.add_argument("--largest", action="store_true", help="enroll each photo's largest face, not its main one")
     identify.add_argument("gallery", metavar="GALLERY")
     _add_images(identify)
     identify.add_argument("-k", type=_positive_int, help="matches listed per face (default: 3)")
@@ -148,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("image1", type=Path, metavar="IMAGE1")
     verify.add_argument("image2", type=Path, metavar="IMAGE2")
+    verify.add_argument("--largest", action="store_true", help="compare IMAGE1's largest face, not its main one")
     return parser
 
 
@@ -235,11 +239,12 @@ def answer_once(client: FaceBlurClient, args: argparse.Namespace) -> int:
     """enroll or verify: one task, its result printed as JSON; the exit status as the module docstring says."""
     trouble = EXIT_TROUBLE if args.command == "verify" else EXIT_FAILED
     try:
+        face = "largest" if args.largest else None
         if args.command == "enroll":
-            face = "largest" if args.largest else None
-            answer = client.enroll(args.gallery, args.subject, args.image, face=face, preset=args.preset)
+            images = args.images[0] if len(args.images) == 1 else args.images
+            answer = client.enroll(args.gallery, args.subject, images, face=face, preset=args.preset)
         else:
-            answer = client.verify(args.image1, args.image2, preset=args.preset)
+            answer = client.verify(args.image1, args.image2, face=face, preset=args.preset)
     except (FaceBlurError, OSError) as error:
         print(f"error: {_reason(error)}", file=sys.stderr)
         return trouble

@@ -39,6 +39,8 @@ DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 VIDEO_UPLOAD_ANSWER_SECONDS = 300.0
 
 ImageInput = bytes | str | Path
+# Which face of a photo stands for it (enroll, verify's first image): its main face (the default) or its largest.
+FaceChoice = Literal["main", "largest"]
 VideoInput = bytes | str | Path
 ProgressCallback = Callable[[int, int], object]
 
@@ -382,30 +384,46 @@ class FaceBlurClient:
         return self.wait(self.submit("embed", image, filename, threshold=threshold, preset=preset), timeout)
 
     def verify(
-        self, image1: ImageInput, image2: ImageInput, *, preset: str | None = None, timeout: float | None = None
+        self,
+        image1: ImageInput,
+        image2: ImageInput,
+        *,
+        face: FaceChoice | None = None,
+        preset: str | None = None,
+        timeout: float | None = None,
     ) -> dict[str, Any]:
-        """Are the largest faces of the two images the same person? {"same_person": bool, "similarity": ...,
-        "threshold": ..., "face1": {...}, "face2": {...}}. No face in either image: TaskFailed."""
+        """Is the main face of image1 (face="largest": its largest) among the faces of image2? {"same_person":
+        bool, "similarity": ..., "threshold": ... (of the best match), "face1": {...}, "face2": {...} (the
+        best-matching face), "faces": {"face_1": {..., "similarity": ..., "same_person": ...}, ...} (every face of
+        image2), "matched_face": "face_N" or None}. No face in either image: TaskFailed."""
         files = [_image_bytes(image1, None), _image_bytes(image2, None)]
-        (task_id,) = self._post_files("verify_faces", files, {"preset": preset}, fields=("file", "file2"))
+        options = {"face": face, "preset": preset}
+        (task_id,) = self._post_files("verify_faces", files, options, fields=("file", "file2"))
         return self.wait(task_id, timeout).task["result"]
 
     def enroll(
         self,
         gallery: str,
         subject: str,
-        image: ImageInput,
+        image: ImageInput | Sequence[ImageInput],
         *,
-        face: Literal["largest"] | None = None,
+        face: FaceChoice | None = None,
         preset: str | None = None,
         filename: str | None = None,
         timeout: float | None = None,
     ) -> dict[str, Any]:
-        """Add the image's face to `subject` in `gallery` (both made on first use): {"face_id": ..., "gallery":
-        ..., "subject": ..., "facial_area": [...], ...}. The image must hold one face; face="largest" takes the
-        largest of several. No face, or several without it: TaskFailed."""
+        """Add the image's main face (or each image's, given several photos of the person) to `subject` in
+        `gallery` (both made on first use), all in one step: {"face_id": ..., "gallery": ..., "subject": ...,
+        "facial_area": [...], ..., "faces": [{"file": ..., "face_id": ..., "quality": {...}}, ...]}.
+        face="largest" takes each image's largest face instead of its main one. An image without a face, without
+        one that stands out, or whose face fails the quality gate: TaskFailed naming the file, nothing enrolled."""
         path = f"galleries/{_quote(gallery)}/subjects/{_quote(subject)}/faces"
-        (task_id,) = self._post_files(path, [_image_bytes(image, filename)], {"face": face, "preset": preset})
+        if isinstance(image, bytes | bytearray | str | Path):
+            files = [_image_bytes(image, filename)]
+        else:
+            files = [_image_bytes(one, None) for one in image]
+            files = [(data, f"image {n}" if name == "image" else name) for n, (data, name) in enumerate(files, 1)]
+        (task_id,) = self._post_files(path, files, {"face": face, "preset": preset})
         return self.wait(task_id, timeout).task["result"]
 
     def identify(

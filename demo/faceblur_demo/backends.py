@@ -63,9 +63,10 @@ class GatewayBackend:
         return Outcome(outcome.faces, outcome.summary(), outcome.image, outcome.image_format)
 
     def enroll(self, gallery: str, subject: str, image: bytes, filename: str) -> dict[str, Any]:
-        """Enroll the photo's largest face; the answer, with everyone the gallery now holds."""
+        """Enroll the photo's main face (faceblur_proto.main_face; a photo where none stands out is refused); the
+        answer, with everyone the gallery now holds."""
         with _reasons(filename):
-            enrolled = self.client.enroll(gallery, subject, image, face="largest", filename=filename)
+            enrolled = self.client.enroll(gallery, subject, image, face="main", filename=filename)
             people = self.client.subjects(gallery)["subjects"]
         return {**enrolled, "gallery_subjects": people}
 

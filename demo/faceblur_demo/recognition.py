@@ -15,9 +15,11 @@ from faceblur_demo.options import DemoError
 if TYPE_CHECKING:
     from faceblur_demo.ui import ResultFiles
 
-INTRODUCTION = """**1.** Enroll each person who agreed to be shown: a name and a photo (its largest face is
-enrolled). **2.** Drop a photo: everyone else's face is blurred, or, if you choose, only the enrolled people's.
-The gallery is made for this page; anyone who knows its name can use it."""
+INTRODUCTION = """**1.** Enroll each person who agreed to be shown: a name and a photo of them (its main face is
+enrolled: large, near the middle and clearly a face; a group photo where no face stands out is refused; the
+"Detected faces" image of the Anonymize tab marks a photo's main face in orange). **2.** Drop a photo: everyone
+else's face is blurred, or, if you choose, only the enrolled people's. The gallery is made for this page; anyone
+who knows its name can use it."""
 HIDE_CHOICES = [("Everyone but the enrolled people", "spare"), ("Only the enrolled people", "only")]
 
 

@@ -116,7 +116,7 @@ def build_page(backend: Backend, examples: list[Path]) -> gr.Blocks:
                 with gr.Column(scale=3):
                     anonymized = gr.Image(label="Anonymized", type="filepath", interactive=False, elem_id="anonymized")
                     detected = gr.Image(
-                        label="Detected faces (boxes and landmarks)",
+                        label="Detected faces (boxes and landmarks; the main face in orange)",
                         format="jpeg",
                         interactive=False,
                         elem_id="detected",

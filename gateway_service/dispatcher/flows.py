@@ -1,10 +1,10 @@
 """Which flow runs each kind of task (``task_flows``, the one table), and the flows of the image tasks.
 
 Detect and blur are one job on the uploaded image; a video is many (``video.flow``). Recognition tasks run an
-embed job per image, then decide with the galleries: verify compares two images' largest faces, enroll stores one
-face, identify matches every face, and blur with a ``spare_gallery`` / ``only_gallery`` embeds first, chooses the
-faces to hide, then sends a blur job given exactly those faces. Sending (and its retries) is the dispatcher's;
-the flows only decide.
+embed job per image, then decide with the galleries: verify compares the first image's main face with every face
+of the second, enroll stores each photo's main face (all of them, or none), identify matches every face, and blur
+with a ``spare_gallery`` / ``only_gallery`` embeds first, chooses the faces to hide, then sends a blur job given
+exactly those faces. Sending (and its retries) is the dispatcher's; the flows only decide.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from faceblur_proto import main_face
 from faceblur_proto.framing import JobAnswer
 from faceblur_proto.v1 import face_detection_pb2 as pb
 from faceblur_proto.vocabulary import TaskKind, face_entry
@@ -22,6 +23,7 @@ from gateway_service.dispatcher.flow import Flow, Refusal, Send, TaskOutput, Tas
 from gateway_service.dispatcher.results import job_options_message, stored_result
 from gateway_service.galleries.cache import GalleryCache
 from gateway_service.galleries.matching import GalleryVectors, similarity, spare_threshold
+from gateway_service.galleries.quality import FaceQuality, face_quality
 from gateway_service.galleries.store import GalleryStore, ModelMismatch
 from gateway_service.tasks.inputs import unpack_images
 from gateway_service.tasks.models import TaskRecord
@@ -130,7 +132,7 @@ class BlurFlow(ImageFlow):
         # hide-only with the verify threshold: both err toward hiding a face.
         settings = self.galleries.settings
         threshold = (
-            spare_threshold(len(gallery), settings.verify_threshold, settings.spare_threshold)
+            spare_threshold(gallery.comparisons, settings.verify_threshold, settings.spare_threshold)
             if spare
             else settings.verify_threshold
         )
@@ -139,6 +141,10 @@ class BlurFlow(ImageFlow):
         for entry, face in zip(listing.values(), embedded.result.faces, strict=True):
             matches = gallery.best_matches(np.array(face.embedding), 1) if face.embedding else []
             matched = bool(matches) and matches[0].similarity >= threshold
+            if spare and face.embedding:
+                # A face too small, blurred or turned to embed reliably is nobody's: spare never leaves it visible.
+                entry["quality"] = _quality_entry(face_quality(face))
+                matched = matched and entry["quality"]["problem"] is None
             entry["subject"] = matches[0].subject if matched else None
             entry["similarity"] = matches[0].similarity if matches else None
             entry["anonymized"] = not matched if spare else matched
@@ -178,18 +184,34 @@ class EmbedFlow(RecognitionFlow):
         for entry, face in zip(stored["faces"].values(), result.faces, strict=True):
             entry["embedding"] = [round(value, 6) for value in face.embedding] or None
             entry["embedding_model"] = result.embedding_model
+            if face.embedding:
+                entry["quality"] = _quality_entry(face_quality(face))
         return stored
 
 
 @dataclass(frozen=True)
 class VerifyFlow(RecognitionFlow):
-    """verify: are the largest faces of the two images the same person?"""
+    """verify: the first image's main face (face=largest: its largest) against every face of the second, as AWS
+    CompareFaces and CompreFace do: the answer is the best match, and each face of the second image is listed with
+    its similarity."""
 
     async def decide(self, task: TaskRecord, results: list[pb.JobResult]) -> dict:
         first, second = results
-        a, b = _largest_face(first, "file"), _largest_face(second, "file2")
-        score = round(similarity(np.array(a.embedding), np.array(b.embedding)), 4)
+        a = _chosen_face(first, task.options.face, "file")
+        if not _embedded_faces(second):
+            raise TaskRefused("no face found in file2")
         threshold = self.galleries.settings.verify_threshold
+        probe = np.array(a.embedding)
+        listing = stored_result(second)["faces"]
+        best: tuple[float, str, pb.Face] | None = None
+        for (name, entry), face in zip(listing.items(), second.faces, strict=True):
+            score = round(similarity(probe, np.array(face.embedding)), 4) if face.embedding else None
+            entry["similarity"] = score
+            entry["same_person"] = score is not None and score >= threshold
+            if score is not None and (best is None or score > best[0]):
+                best = (score, name, face)
+        assert best is not None
+        score, name, b = best
         verdict = {
             "same_person": score >= threshold,
             "similarity": score,
@@ -197,45 +219,57 @@ class VerifyFlow(RecognitionFlow):
             "embedding_model": first.embedding_model,
             "face1": _face_summary(a),
             "face2": _face_summary(b),
+            "faces": listing,
+            "matched_face": name if score >= threshold else None,
+            "best_face": name,
         }
         return _answer_result(first, verdict)
 
 
 @dataclass(frozen=True)
 class EnrollFlow(RecognitionFlow):
-    """enroll: the image's one face (or its largest, with face=largest) stored in the gallery."""
+    """enroll: each photo's main face (face=largest: its largest) stored in the gallery, in one step: if one photo
+    has no face, no face that stands out, or a face that fails the quality gate, nothing is stored and the
+    refusal names that photo's file."""
 
     async def decide(self, task: TaskRecord, results: list[pb.JobResult]) -> dict:
-        options, result = task.options, results[0]
-        faces = _embedded_faces(result)
-        if not faces:
-            raise TaskRefused("no face found in the image to enroll")
-        if len(faces) > 1 and options.face != "largest":
-            raise TaskRefused(
-                f"{len(faces)} faces found; enroll needs exactly one (or face=largest to enroll the largest)"
-            )
-        face = max(faces, key=_area)
+        options = task.options
+        names = list(options.files or ())
+        names += [f"file {number}" for number in range(len(names) + 1, len(results) + 1)]
+        chosen = []
+        for name, result in zip(names, results, strict=False):
+            where = f"in {name!r}" if len(results) > 1 else f"in the image to enroll ({name!r})"
+            face = _face_to_enroll(result, options.face, where)
+            quality = face_quality(face)
+            problem = quality.problem()
+            if problem:
+                raise TaskRefused(f"the face {where} is {problem}; nothing was enrolled")
+            chosen.append((name, face, quality))
         assert options.gallery is not None and options.subject is not None
-        summary = _face_summary(face)
+        model = results[0].embedding_model
         try:
-            face_id = await self.galleries.store.enroll(
+            face_ids = await self.galleries.store.enroll_faces(
                 task.owner,
                 options.gallery,
                 options.subject,
-                np.array(face.embedding),
-                result.embedding_model,
-                summary["facial_area"],
+                [(np.array(face.embedding), _face_summary(face)["facial_area"]) for _, face, _ in chosen],
+                model,
             )
         except ModelMismatch as mismatch:
             raise TaskRefused(str(mismatch)) from None
+        faces = [
+            {"file": name, "face_id": face_id, **_face_summary(face), "quality": _quality_entry(quality)}
+            for face_id, (name, face, quality) in zip(face_ids, chosen, strict=True)
+        ]
         enrolled = {
-            "face_id": face_id,
+            "face_id": face_ids[0],
             "gallery": options.gallery,
             "subject": options.subject,
-            **summary,
-            "embedding_model": result.embedding_model,
+            **_face_summary(chosen[0][1]),
+            "embedding_model": model,
+            "faces": faces,
         }
-        return _answer_result(result, enrolled)
+        return _answer_result(results[0], enrolled)
 
 
 @dataclass(frozen=True)
@@ -271,15 +305,45 @@ def _embedded_faces(result: pb.JobResult) -> list[pb.Face]:
     return [face for face in result.faces if face.embedding]
 
 
-def _largest_face(result: pb.JobResult, field: str) -> pb.Face:
+def _candidates(faces: list[pb.Face]) -> list[main_face.Candidate]:
+    return [main_face.Candidate((f.x1, f.y1, f.x2, f.y2), f.confidence) for f in faces]
+
+
+def _chosen_face(result: pb.JobResult, face: str | None, field: str) -> pb.Face:
+    """The image's main face (face=largest: its largest) among those with an embedding; verify's first image."""
     faces = _embedded_faces(result)
     if not faces:
         raise TaskRefused(f"no face found in {field}")
-    return max(faces, key=_area)
+    if face == "largest":
+        index = main_face.largest_face(_candidates(faces))
+    else:
+        index = main_face.main_face(_candidates(faces), result.image_width, result.image_height)
+    assert index is not None
+    return faces[index]
 
 
-def _area(face: pb.Face) -> float:
-    return (face.x2 - face.x1) * (face.y2 - face.y1)
+def _face_to_enroll(result: pb.JobResult, face: str | None, where: str) -> pb.Face:
+    """The face to enroll of one photo: its main face, refused when no face stands out (face=largest: its
+    largest). TaskRefused saying why, naming the photo (``where``)."""
+    faces = _embedded_faces(result)
+    if not faces:
+        raise TaskRefused(f"no face found {where}; nothing was enrolled")
+    if len(faces) > 1 and face != "largest":
+        candidates = _candidates(faces)
+        width, height = result.image_width, result.image_height
+        if not main_face.stands_out(candidates, width, height):
+            share = max(main_face.main_share(candidates, width, height))
+            raise TaskRefused(
+                f"{len(faces)} faces found {where} and none stands out as the main face (the most prominent has "
+                f"{share:.0%}, under {main_face.MIN_MAIN_SHARE:.0%}); enroll a photo where the person is the main "
+                "face, or pass face=largest to enroll the largest; nothing was enrolled"
+            )
+    return _chosen_face(result, face, where)
+
+
+def _quality_entry(quality: FaceQuality) -> dict:
+    """A face's quality measures as the API shows them, and what (if anything) fails the gate."""
+    return {**quality.measures(), "problem": quality.problem()}
 
 
 def _face_summary(face: pb.Face) -> dict:

@@ -16,17 +16,22 @@ from redis.asyncio import Redis
 from gateway_service.galleries.matching import GalleryVectors
 from gateway_service.tasks.keys import RedisKeys
 
-# KEYS: gallery, faces, subjects, index, counter. ARGV: gallery name, face id, record, model, now, subject.
+# KEYS: gallery, faces, subjects, index, counter. ARGV: gallery name, model, now, subject, then a face id and its
+# record for each face. All of the subject's new faces in one step: stored together, or (another model) none.
 _ENROLL = """
 local model = redis.call('HGET', KEYS[1], 'model')
-if model and model ~= ARGV[4] then return {0, model} end
-if not model then redis.call('HSET', KEYS[1], 'model', ARGV[4], 'created_at', ARGV[5]) end
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-redis.call('HINCRBY', KEYS[3], ARGV[6], 1)
+if model and model ~= ARGV[2] then return {0, model} end
+if not model then redis.call('HSET', KEYS[1], 'model', ARGV[2], 'created_at', ARGV[3]) end
+local count = 0
+for i = 5, #ARGV, 2 do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  count = count + 1
+end
+redis.call('HINCRBY', KEYS[3], ARGV[4], count)
 redis.call('SADD', KEYS[4], ARGV[1])
 redis.call('HINCRBY', KEYS[1], 'version', 1)
-redis.call('INCR', KEYS[5])
-return {1, ARGV[4]}
+redis.call('INCRBY', KEYS[5], count)
+return {1, ARGV[2]}
 """
 # KEYS: gallery, faces, subjects, counter. ARGV: subject, face id ('' = every face of the subject).
 _DELETE_FACES = """
@@ -97,22 +102,33 @@ class GalleryStore:
         self, owner: str, gallery: str, subject: str, vector: np.ndarray, model: str, facial_area: list[int]
     ) -> str:
         """Store one face of ``subject``; its id. ModelMismatch if the gallery holds another model's vectors."""
-        face_id = uuid.uuid4().hex
-        record = {
-            "subject": subject,
-            "facial_area": facial_area,
-            "created_at": round(time.time(), 3),
-            "model": model,
-            "vector": base64.b64encode(np.asarray(vector, np.float32).tobytes()).decode("ascii"),
-        }
+        (face_id,) = await self.enroll_faces(owner, gallery, subject, [(vector, facial_area)], model)
+        return face_id
+
+    async def enroll_faces(
+        self, owner: str, gallery: str, subject: str, faces: list[tuple[np.ndarray, list[int]]], model: str
+    ) -> list[str]:
+        """Store faces of ``subject`` (vector, facial_area) in one atomic step: all of them or, with
+        ModelMismatch (the gallery holds another model's vectors), none. Their ids, in order."""
+        now = round(time.time(), 3)
+        args: list[object] = [gallery, model, time.time(), subject]
+        face_ids = []
+        for vector, facial_area in faces:
+            face_id = uuid.uuid4().hex
+            record = {
+                "subject": subject,
+                "facial_area": facial_area,
+                "created_at": now,
+                "model": model,
+                "vector": base64.b64encode(np.asarray(vector, np.float32).tobytes()).decode("ascii"),
+            }
+            args += [face_id, json.dumps(record)]
+            face_ids.append(face_id)
         keys = [*self._gallery_keys(owner, gallery), self.keys.galleries(owner), self.keys.face_vectors]
-        stored, stored_model = await self._enroll(
-            keys=keys,
-            args=[gallery, face_id, json.dumps(record), model, time.time(), subject],
-        )
+        stored, stored_model = await self._enroll(keys=keys, args=args)
         if not stored:
             raise ModelMismatch(gallery, stored_model.decode(), model)
-        return face_id
+        return face_ids
 
     async def galleries(self, owner: str) -> dict[str, dict]:
         """Every gallery of ``owner``: name -> {subjects, faces, embedding_model}."""

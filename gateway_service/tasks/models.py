@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from enum import Enum
+from typing import Any
 
 from faceblur_proto.vocabulary import Mask, Mode, PresetName, TaskKind
 
@@ -41,7 +42,8 @@ class JobOptions:
     # Recognition: the gallery (and subject) a task reads or writes, and how it matches.
     gallery: str | None = None
     subject: str | None = None
-    face: str | None = None  # enroll: "largest" takes the largest of several faces
+    face: str | None = None  # verify's first image, enroll: "main" (None: the default) or "largest"
+    files: tuple[str, ...] | None = None  # enroll: the uploaded files' names, to name one in a refusal
     k: int | None = None  # identify: matches per face
     match_threshold: float | None = None  # identify: the lowest similarity that names a subject
     spare_gallery: str | None = None  # blur: faces matched to this gallery stay visible
@@ -59,10 +61,17 @@ class JobOptions:
     @classmethod
     def from_json(cls, text: str) -> JobOptions:
         stored = json.loads(text) if text else {}
-        return cls(**{k: _ENUM_OPTIONS[k](v) if k in _ENUM_OPTIONS else v for k, v in stored.items()})
+        return cls(**{name: _stored_option(name, value) for name, value in stored.items()})
 
 
 _ENUM_OPTIONS: dict[str, type[Enum]] = {"preset": PresetName, "mode": Mode, "mask": Mask}
+
+
+def _stored_option(name: str, value: Any) -> Any:
+    """An option as read back from JSON: enums by value, the files' names as a tuple (JSON keeps a list)."""
+    if name in _ENUM_OPTIONS:
+        return _ENUM_OPTIONS[name](value)
+    return tuple(value) if name == "files" else value
 
 
 @dataclass(frozen=True)

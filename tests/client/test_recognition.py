@@ -4,6 +4,7 @@ list, delete, and blur that spares (or only hides) a gallery's people."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -141,3 +142,32 @@ def test_the_cli_reports_an_unknown_gallery(stack: Stack) -> None:
     run = faceblur("identify", gallery_name(), REFERENCE_IMAGE, url=stack.gateway.url)
 
     assert run.returncode == 1 and "HTTP 404" in run.stderr and "no gallery" in run.stderr
+
+
+def test_enroll_takes_several_photos_and_verify_lists_every_face_of_the_second(
+    client: FaceBlurClient, stack: Stack, blank_photo: Path
+) -> None:
+    gallery = gallery_name()
+    photos = [lfw("Colin_Powell", 1), lfw("Colin_Powell", 2), lfw("Colin_Powell", 3).read_bytes()]
+    enrolled = client.enroll(gallery, "Colin Powell", photos)
+    assert [face["file"] for face in enrolled["faces"]] == ["Colin_Powell_0001.jpg", "Colin_Powell_0002.jpg", "image 3"]
+    assert client.subjects(gallery)["subjects"] == {"Colin Powell": 3}
+    with pytest.raises(TaskFailed, match=re.escape("no face found in 'wall.jpg'; nothing was enrolled")):
+        client.enroll(gallery, "Tony Blair", [lfw("Tony_Blair", 1), blank_photo])
+    assert client.subjects(gallery)["subjects"] == {"Colin Powell": 3}
+
+    answer = client.verify(lfw("Colin_Powell", 4), REFERENCE_IMAGE)
+    assert len(answer["faces"]) == 2 and all("similarity" in face for face in answer["faces"].values())
+    assert answer["same_person"] is False and answer["matched_face"] is None
+    by_largest = client.verify(REFERENCE_IMAGE, REFERENCE_IMAGE, face="largest")
+    assert (
+        by_largest["same_person"] is True and by_largest["face1"]["facial_area"] == by_largest["face2"]["facial_area"]
+    )
+
+    url = stack.gateway.url
+    two = faceblur("enroll", gallery, "Tony Blair", lfw("Tony_Blair", 1), lfw("Tony_Blair", 2), url=url)
+    assert two.returncode == 0, two.stderr
+    assert [face["file"] for face in json.loads(two.stdout)["faces"]] == ["Tony_Blair_0001.jpg", "Tony_Blair_0002.jpg"]
+    listed = faceblur("verify", lfw("Tony_Blair", 3), REFERENCE_IMAGE, "--largest", url=url)
+    assert listed.returncode == 1 and len(json.loads(listed.stdout)["faces"]) == 2
+    client.delete_gallery(gallery)

@@ -21,6 +21,7 @@ from tests.gateway.helpers import reference_jpeg, wait_for
 from tests.stack import REPO_ROOT, Gateway, Stack
 
 LFW = Path(REPO_ROOT.parent / "shared" / "data" / "lfw_dev" / "images")
+WIDER = Path(REPO_ROOT.parent / "shared" / "data" / "wider_train" / "images")
 # People with several photos (LFW folds 1-5): enrolled from one photo, recognized on another.
 ENROLLED = ("Colin_Powell", "Tony_Blair")
 STRANGERS = ("Jacques_Chirac", "Hugo_Chavez")
@@ -239,6 +240,235 @@ def test_face_vectors_are_counted_in_metrics(api: httpx.Client) -> None:
     count = next(float(line.split()[-1]) for line in lines if line.startswith("faceblur_gateway_face_vectors "))
     assert count >= 1
     api.delete(f"/galleries/{gallery}")
+
+
+# --- the main face, verify against every face, several photos per subject, the quality gate -----------------------
+
+
+def jpeg(image: Image.Image) -> bytes:
+    output = io.BytesIO()
+    image.convert("RGB").save(output, "JPEG", quality=95)
+    return output.getvalue()
+
+
+def photo(person: str, number: int, scale: float = 1.0) -> Image.Image:
+    image = Image.open(io.BytesIO(lfw(person, number))).convert("RGB")
+    return image.resize((round(250 * scale), round(250 * scale)), Image.LANCZOS) if scale != 1 else image
+
+
+def centre_of(box: list[int]) -> tuple[float, float]:
+    return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+
+
+def side_of(box: list[int]) -> float:
+    return max(box[2] - box[0], box[3] - box[1])
+
+
+def bystander_in_front() -> tuple[bytes, tuple[int, int, int, int]]:
+    """Colin Powell in the middle of a 640 x 420 photo and, nearer the camera at its right edge, Tony Blair's face
+    half as large again: the largest face is not the one the photo is of. Also Colin's region (x1, y1, x2, y2)."""
+    canvas = Image.new("RGB", (640, 420), (128, 132, 126))
+    canvas.paste(photo("Tony_Blair", 1, 1.5), (323, 20))
+    canvas.paste(photo("Colin_Powell", 1), (195, 85))
+    return jpeg(canvas), (195, 85, 445, 335)
+
+
+def selfie() -> tuple[bytes, tuple[int, int, int, int]]:
+    """A 720 x 960 selfie: Colin Powell's face large in the lower half, a little left of the middle, two small people
+    behind him near the top. Also where his face is."""
+    canvas = Image.new("RGB", (720, 960), (170, 190, 210))
+    canvas.paste(photo("Jacques_Chirac", 1, 0.5), (215, 90))
+    canvas.paste(photo("Hugo_Chavez", 1, 0.5), (390, 110))
+    canvas.paste(photo("Colin_Powell", 1, 2.6), (-25, 295))
+    return jpeg(canvas), (0, 420, 600, 960)
+
+
+def id_card() -> tuple[bytes, tuple[int, int, int, int]]:
+    """An 856 x 540 identity card: the portrait on the left, the small faded 'ghost' copy of it at the bottom right
+    and lines of text. Also where the portrait is."""
+    card = Image.new("RGB", (856, 540), (214, 228, 240))
+    portrait = photo("Colin_Powell", 1).crop((40, 20, 210, 230))
+    card.paste(portrait.resize((230, 284), Image.LANCZOS), (40, 150))
+    ghost = Image.blend(portrait.convert("L").convert("RGB"), Image.new("RGB", portrait.size, (214, 228, 240)), 0.45)
+    card.paste(ghost.resize((85, 105), Image.LANCZOS), (720, 380))
+    for row in range(5):
+        card.paste((60, 70, 90), (320, 170 + 45 * row, 690 - 40 * row, 190 + 45 * row))
+    return jpeg(card), (40, 150, 270, 434)
+
+
+def small_face(person: str, number: int, face_side: int) -> bytes:
+    """The photo shrunk so its face's box is about ``face_side`` px (LFW's are about 125), on a 400 px canvas."""
+    scale = face_side / 125
+    canvas = Image.new("RGB", (400, 400), (118, 118, 118))
+    small = photo(person, number, scale)
+    canvas.paste(small, ((400 - small.width) // 2, (400 - small.height) // 2))
+    return jpeg(canvas)
+
+
+def blurred(person: str, number: int, sigma: float) -> bytes:
+    from PIL import ImageFilter
+
+    return jpeg(photo(person, number).filter(ImageFilter.GaussianBlur(sigma)))
+
+
+def inside(box: list[int], region: tuple[int, int, int, int]) -> bool:
+    x, y = centre_of(box)
+    return region[0] <= x <= region[2] and region[1] <= y <= region[3]
+
+
+def test_the_main_face_is_the_photos_person_not_the_largest_face(api: httpx.Client) -> None:
+    composite, colin = bystander_in_front()
+    gallery = gallery_name()
+    enrolled = enroll(api, gallery, "Colin Powell", composite)
+    assert enrolled["status"] == "SUCCESS", enrolled
+    assert inside(enrolled["result"]["facial_area"], colin), enrolled["result"]
+    largest = enroll(api, gallery, "Tony Blair", composite, face="largest")
+    assert largest["status"] == "SUCCESS" and not inside(largest["result"]["facial_area"], colin)
+    assert side_of(largest["result"]["facial_area"]) > side_of(enrolled["result"]["facial_area"])
+    known = task(api, f"/galleries/{gallery}/identify", {"file": ("p.jpg", lfw("Colin_Powell", 3))})
+    assert known["result"]["face_1"]["subject"] == "Colin Powell"
+
+    other_photo = {"file2": ("b.jpg", lfw("Colin_Powell", 2))}
+    main = task(api, "/verify_faces", {"file": ("a.jpg", composite), **other_photo})
+    by_largest = task(api, "/verify_faces", {"file": ("a.jpg", composite), **other_photo}, face="largest")
+    assert main["result"]["same_person"] is True and inside(main["result"]["face1"]["facial_area"], colin)
+    assert by_largest["result"]["same_person"] is False
+    assert not inside(by_largest["result"]["face1"]["facial_area"], colin)
+    api.delete(f"/galleries/{gallery}")
+
+
+@pytest.mark.parametrize(
+    ("kind", "make"),
+    [("selfie", selfie), ("ID card", id_card), ("news photo", None)],
+)
+def test_the_main_face_is_the_person_meant_in_a_selfie_an_id_card_and_a_news_photo(
+    api: httpx.Client, kind: str, make: Callable[[], tuple[bytes, tuple[int, int, int, int]]] | None
+) -> None:
+    if make is None:  # LFW's photo of her, a larger face of someone else at its right edge
+        image, meant = lfw("Julianna_Margulies", 2), (60, 40, 190, 210)
+    else:
+        image, meant = make()
+    gallery = gallery_name()
+    enrolled = enroll(api, gallery, "the person", image)
+    assert enrolled["status"] == "SUCCESS", (kind, enrolled)
+    assert inside(enrolled["result"]["facial_area"], meant), (kind, enrolled["result"])
+    api.delete(f"/galleries/{gallery}")
+
+
+def test_a_group_photo_has_no_main_face_to_enroll_but_verify_still_answers(api: httpx.Client) -> None:
+    group = (WIDER / "20--Family_Group" / "20_Family_Group_Family_Group_20_79.jpg").read_bytes()
+    refused = enroll(api, gallery_name(), "someone", group)
+    assert refused["status"] == "FAILURE", refused
+    assert "none stands out as the main face" in refused["error"] and "face=largest" in refused["error"]
+    answered = task(api, "/verify_faces", {"file": ("a.jpg", group), "file2": ("b.jpg", lfw("Colin_Powell", 1))})
+    assert answered["status"] == "SUCCESS" and answered["result"]["same_person"] is False
+
+
+def test_verify_compares_the_first_face_with_every_face_of_the_second_image(api: httpx.Client) -> None:
+    four = collage(lfw("Tony_Blair", 1), lfw("Colin_Powell", 2), lfw("Jacques_Chirac", 1), lfw("Hugo_Chavez", 1))
+    body = task(api, "/verify_faces", {"file": ("a.jpg", lfw("Colin_Powell", 1)), "file2": ("b.jpg", four)})
+    result = body["result"]
+    assert body["status"] == "SUCCESS", body
+    faces = result["faces"]
+    assert len(faces) >= 4 and all("similarity" in face for face in faces.values())
+    matched = faces[result["matched_face"]]
+    assert _tile(matched["facial_area"]) == 1, "Colin Powell is the second tile"
+    assert result["same_person"] is True and matched["same_person"] is True
+    assert result["similarity"] == matched["similarity"] == max(f["similarity"] for f in faces.values())
+    assert result["face2"]["facial_area"] == matched["facial_area"]
+    others = [face for name, face in faces.items() if name != result["matched_face"]]
+    assert not any(face["same_person"] for face in others)
+    assert all(face["similarity"] < result["threshold"] for face in others)
+
+    stranger = task(api, "/verify_faces", {"file": ("a.jpg", lfw("Gray_Davis", 1)), "file2": ("b.jpg", four)})
+    assert stranger["result"]["same_person"] is False and stranger["result"]["matched_face"] is None
+    assert stranger["result"]["best_face"] in stranger["result"]["faces"]
+
+
+def test_several_photos_enroll_one_subject_in_one_step(api: httpx.Client, stack: Stack) -> None:
+    gallery = gallery_name()
+    files = [("file", (f"colin-{n}.jpg", lfw("Colin_Powell", n))) for n in (1, 2, 3)]
+    response = api.post(f"/galleries/{gallery}/subjects/Colin Powell/faces", files=files)
+    assert response.status_code == 202 and "task_id" in response.json(), response.text
+    body = wait_for(api, response.json()["task_id"], timeout=120)
+    assert body["status"] == "SUCCESS", body
+    enrolled = body["result"]["faces"]
+    assert [face["file"] for face in enrolled] == ["colin-1.jpg", "colin-2.jpg", "colin-3.jpg"]
+    assert body["result"]["face_id"] == enrolled[0]["face_id"]
+    assert all(face["quality"]["problem"] is None for face in enrolled)
+    assert api.get(f"/galleries/{gallery}/subjects").json()["subjects"] == {"Colin Powell": 3}
+    known = task(api, f"/galleries/{gallery}/identify", {"file": ("p.jpg", lfw("Colin_Powell", 4))})
+    assert known["result"]["face_1"]["subject"] == "Colin Powell"
+    assert len(known["result"]["face_1"]["matches"]) == 1, "one match per subject, not per enrolled face"
+
+    blank = io.BytesIO()
+    Image.new("RGB", (200, 200), (90, 120, 150)).save(blank, "JPEG")
+    keys, client = RedisKeys("faceblur"), redis.Redis.from_url(stack.redis.url)
+    before = client.hgetall(keys.gallery_faces("", gallery))
+    for second in (("wall.jpg", blank.getvalue()), ("tiny.jpg", small_face("Tony_Blair", 1, 24))):
+        files = [
+            ("file", ("tony-1.jpg", lfw("Tony_Blair", 1))),
+            ("file", second),
+            ("file", ("tony-3.jpg", lfw("Tony_Blair", 3))),
+        ]
+        response = api.post(f"/galleries/{gallery}/subjects/Tony Blair/faces", files=files)
+        refused = wait_for(api, response.json()["task_id"], timeout=120)
+        assert refused["status"] == "FAILURE", refused
+        assert repr(second[0]) in refused["error"] and "nothing was enrolled" in refused["error"], refused["error"]
+    assert api.get(f"/galleries/{gallery}/subjects").json()["subjects"] == {"Colin Powell": 3}
+    assert client.hgetall(keys.gallery_faces("", gallery)) == before, "nothing of Tony Blair was stored"
+    assert api.get(f"/galleries/{gallery}/subjects/Tony Blair").status_code == 404
+    api.delete(f"/galleries/{gallery}")
+
+
+@pytest.mark.parametrize(
+    ("image", "reason"),
+    [
+        (lambda: small_face("Colin_Powell", 1, 26), "too small: "),
+        (lambda: blurred("Colin_Powell", 1, 3.0), "too blurred: sharpness "),
+        (lambda: lfw("Jacques_Chirac", 6), "too turned: turn "),
+    ],
+    ids=["small", "blurred", "turned"],
+)
+def test_the_quality_gate_refuses_faces_too_small_blurred_or_turned_to_enroll(
+    api: httpx.Client, image: Callable[[], bytes], reason: str
+) -> None:
+    gallery = gallery_name()
+    refused = enroll(api, gallery, "Someone", image())
+    assert refused["status"] == "FAILURE", refused
+    error = refused["error"]
+    assert reason in error, error
+    threshold = {"too small: ": "< 40 px", "too blurred: sharpness ": "< 0.4", "too turned: turn ": "> 0.7"}[reason]
+    assert threshold in error, error
+    assert api.get(f"/galleries/{gallery}/subjects").status_code == 404, "nothing was stored"
+
+
+def test_spare_gallery_hides_a_face_that_fails_the_quality_gate(api: httpx.Client) -> None:
+    gallery = gallery_name()
+    assert enroll(api, gallery, "Colin Powell", lfw("Colin_Powell", 1), face="largest")["status"] == "SUCCESS"
+    sharp = task(api, "/blur_faces", {"file": ("p.jpg", lfw("Colin_Powell", 2))}, spare_gallery=gallery)
+    small = task(api, "/blur_faces", {"file": ("p.jpg", small_face("Colin_Powell", 2, 30))}, spare_gallery=gallery)
+    colin = nearest_face(sharp["faces"], 125, 125)
+    tiny = nearest_face(small["faces"], 200, 200)
+    assert colin["anonymized"] is False and colin["subject"] == "Colin Powell" and colin["quality"]["problem"] is None
+    assert tiny["anonymized"] is True and tiny["subject"] is None
+    assert tiny["quality"]["problem"].startswith("too small"), tiny
+    api.delete(f"/galleries/{gallery}")
+
+
+@pytest.mark.parametrize("path", ["/galleries/g-{u}/subjects/someone/faces", "/verify_faces"])
+def test_an_unknown_face_choice_is_422_naming_the_choices(api: httpx.Client, path: str) -> None:
+    files = {"file": ("a.jpg", reference_jpeg()), "file2": ("b.jpg", reference_jpeg())}
+    response = api.post(path.format(u=uuid.uuid4().hex[:6]), files=files, data={"face": "biggest"})
+    assert response.status_code == 422, response.text
+    assert "'main' or 'largest'" in response.text
+
+
+def nearest_face(faces: dict, x: float, y: float) -> dict:
+    return min(
+        faces.values(),
+        key=lambda face: np.hypot(centre_of(face["facial_area"])[0] - x, centre_of(face["facial_area"])[1] - y),
+    )
 
 
 def _tile(box: list[int]) -> int:

@@ -6,10 +6,12 @@ and deleting galleries answer at once. Galleries belong to the API key that made
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, File, Form, HTTPException, Path, Response, UploadFile, status
 
+from faceblur_proto.main_face import MAIN_FACE_RULE
 from gateway_service.api.deps import CurrentCaller, Services
 from gateway_service.api.gallery_access import check_model, checked_names, no_gallery, no_subject
 from gateway_service.api.intake import CommonFields, queue_each_image, queue_tasks, read_images, submit_route
@@ -21,6 +23,9 @@ T = TypeVar("T")
 
 GalleryName = Annotated[str, Path(description=f"The gallery: {NAME_RULE}.")]
 SubjectName = Annotated[str, Path(description=f"The enrolled person: {NAME_RULE}.")]
+# Which face of a photo stands for it where one is needed (an unknown value: HTTP 422 naming these).
+FaceChoice = Literal["main", "largest"]
+FACE_CHOICES = "'main' or 'largest'"
 
 
 @submit_route(router, "/embed_faces", "Find the faces and return each one's embedding")
@@ -29,41 +34,56 @@ async def embed_faces(fields: CommonFields) -> Response:
     return await queue_each_image(fields, TaskKind.EMBED, fields.detection)
 
 
-@submit_route(router, "/verify_faces", "Are the largest faces of two images the same person?")
+@submit_route(router, "/verify_faces", "Is the main face of one image among the faces of another?")
 async def verify_faces(
     fields: CommonFields,
     file2: Annotated[UploadFile | None, File(description="The second image.")] = None,
+    face: Annotated[
+        FaceChoice | None,
+        Form(description=f"Which face of the first image: {FACE_CHOICES} (default 'main': {MAIN_FACE_RULE})."),
+    ] = None,
 ) -> Response:
-    """The result: ``same_person``, ``similarity``, ``threshold`` and both faces' boxes."""
+    """The first image's main face (``face=largest``: its largest) against every face of the second: ``same_person``,
+    ``similarity`` and ``threshold`` for the best match, ``face1``, ``face2`` (the best-matching face), and
+    ``faces``: each face of the second image with its ``similarity``; ``matched_face`` names the one that matched."""
     if file2 is None:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "verify_faces needs two images: 'file' and 'file2'")
     images = await read_images(fields, extra_files=[file2])
     if len(images) != 2:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"verify_faces compares exactly two images; got {len(images)}")
-    return await queue_tasks(fields, TaskKind.VERIFY, fields.detection, [images])
+    return await queue_tasks(fields, TaskKind.VERIFY, replace(fields.detection, face=face), [images])
 
 
-@submit_route(router, "/galleries/{gallery}/subjects/{subject}/faces", "Enroll a person's face into a gallery")
+@submit_route(router, "/galleries/{gallery}/subjects/{subject}/faces", "Enroll a person from one or more photos")
 async def enroll_face(
     fields: CommonFields,
     gallery: GalleryName,
     subject: SubjectName,
     face: Annotated[
-        Literal["largest"] | None,
-        Form(description="The image must hold exactly one face; 'largest' enrolls the largest of several."),
+        FaceChoice | None,
+        Form(
+            description=f"Which face of each photo: {FACE_CHOICES}. 'main' (the default): {MAIN_FACE_RULE}; a photo "
+            "where no face stands out is refused. 'largest': the largest face."
+        ),
     ] = None,
 ) -> Response:
-    """The result: ``face_id``, ``gallery``, ``subject``, ``facial_area`` and ``embedding_model``."""
+    """Several ``file`` parts enroll several photos of the subject in one task: all of them, or (one has no face,
+    or its face fails the quality gate) none, the refusal naming the file. The result: ``face_id``, ``gallery``,
+    ``subject``, ``facial_area`` and ``embedding_model`` of the first photo's face, and ``faces``: every photo's
+    (``file``, ``face_id``, ``facial_area``, ``confidence``, ``quality``)."""
     gallery, subject = checked_names(gallery, subject)
     await check_model(fields.services, fields.caller, gallery, must_exist=False)
+    images = await read_images(fields)
+    names = [upload.filename or f"file {number}" for number, upload in enumerate(fields.files, 1)] + fields.urls
     options = JobOptions(
         threshold=fields.detection.threshold,
         preset=fields.detection.preset,
         gallery=gallery,
         subject=subject,
         face=face,
+        files=tuple(names),
     )
-    return await queue_each_image(fields, TaskKind.ENROLL, options)
+    return await queue_tasks(fields, TaskKind.ENROLL, options, [images])
 
 
 @submit_route(router, "/galleries/{gallery}/identify", "Who, of a gallery's people, is each face?")
