@@ -19,6 +19,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("FACEBLUR_SHARED", REPO_ROOT.parent / "shared"))
 DATASETS = {"wider_train": SHARED / "data" / "wider_train", "face_mask": SHARED / "data" / "face_mask"}
+LFW = SHARED / "data" / "lfw_dev"  # LFW folds 1-5: pairs.txt and images/NAME/NAME_NNNN.jpg
 MATCH_IOU = 0.5
 # Face width buckets (px, in the original image) for recall by size.
 SIZE_BUCKETS = (("<16", 0, 16), ("16-32", 16, 32), ("32-96", 32, 96), (">=96", 96, float("inf")))

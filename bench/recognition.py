@@ -75,14 +75,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from bench.common import DATASETS, LFW, REPO_ROOT, write_results
 
-from bench.common import SHARED, write_results  # noqa: E402
-
-LFW = SHARED / "data" / "lfw_dev"
-WIDER = SHARED / "data" / "wider_train"
+WIDER = DATASETS["wider_train"]
 OUT = REPO_ROOT / "bench" / "out" / "recognition.json"
 TILE = 250
 LOG_STARTED = time.monotonic()
@@ -791,6 +786,24 @@ def impostor_figures(gallery, stranger_vectors: list[np.ndarray], ceiling: float
     }
 
 
+def read_galleries(redis_url: str, names: list[str]) -> list:
+    """The stored vectors of the stack's galleries ``names`` (the anonymous owner's), as the gateway reads them."""
+    from redis.asyncio import Redis
+
+    from gateway_service.galleries.store import GalleryStore
+    from gateway_service.tasks.keys import RedisKeys
+
+    async def read() -> list:
+        connection = Redis.from_url(redis_url)
+        try:
+            store = GalleryStore(connection, RedisKeys("faceblur"))
+            return [await store.vectors("", name) for name in names]
+        finally:
+            await connection.aclose()
+
+    return asyncio.run(read())
+
+
 def per_collage_spare(
     runner, read_galleries, plans, images, enrolled_photo, big_gallery, preset: str, seed: int, verify: float, ceiling
 ) -> dict:
@@ -1145,8 +1158,6 @@ def main() -> None:
     import httpx
 
     from gateway_service.core.config import Settings
-    from gateway_service.galleries.store import GalleryStore
-    from gateway_service.tasks.keys import RedisKeys
     from tests.stack import Stack
 
     defaults = Settings.model_fields
@@ -1292,17 +1303,7 @@ def main() -> None:
                 enroll_s = time.monotonic() - started
                 log(f"enrolled {len(enrolled_names)} people through the API in {enroll_s:.0f} s; failed: {failed[:5]}")
 
-                import redis.asyncio as aioredis
-
-                async def read_galleries(names: list[str]) -> list:
-                    connection = aioredis.Redis.from_url(stack.redis.url)
-                    try:
-                        store = GalleryStore(connection, RedisKeys("faceblur"))
-                        return [await store.vectors("", name) for name in names]
-                    finally:
-                        await connection.aclose()
-
-                (gallery,) = asyncio.run(read_galleries([gallery_name]))
+                (gallery,) = read_galleries(stack.redis.url, [gallery_name])
                 assert gallery is not None and len(gallery) == len(enrolled_names), "gallery read back from Redis"
                 if 2 not in skip:
                     # People whose enrollment failed are left out of the known probes (their photos are not enrolled).
@@ -1455,7 +1456,7 @@ def main() -> None:
                 log(f"spare/only: {results['spare_only']}")
                 results["spare_per_collage"] = per_collage_spare(
                     runner,
-                    lambda names: asyncio.run(read_galleries(names)),
+                    lambda names: read_galleries(stack.redis.url, names),
                     plans,
                     images,
                     enrolled_photo,
@@ -1469,19 +1470,9 @@ def main() -> None:
 
             # ---- 6. several photos per subject: spare and identify -----------------------------------------------
             if 6 not in skip:
-                import redis.asyncio as aioredis
-
-                async def read_subject_galleries(names: list[str]) -> list:
-                    connection = aioredis.Redis.from_url(stack.redis.url)
-                    try:
-                        store = GalleryStore(connection, RedisKeys("faceblur"))
-                        return [await store.vectors("", name) for name in names]
-                    finally:
-                        await connection.aclose()
-
                 results["subjects"] = subject_galleries(
                     runner,
-                    lambda names: asyncio.run(read_subject_galleries(names)),
+                    lambda names: read_galleries(stack.redis.url, names),
                     photo_faces,
                     people,
                     args,

@@ -33,21 +33,15 @@ import argparse
 import itertools
 import json
 import pickle
-import sys
 import time
 from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from bench.common import DATASETS, LFW, REPO_ROOT, SHARED
 
-from bench.common import SHARED  # noqa: E402
-
-LFW = SHARED / "data" / "lfw_dev"
-WIDER = SHARED / "data" / "wider_train"
+WIDER = DATASETS["wider_train"]
 MODEL = SHARED / "models" / "yolov8n-face_int8.tflite"
 VERIFY = 0.363
 SPARE_LIKE = 0.5
