@@ -12,10 +12,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypedDict, Unpack
 
 from faceblur_client.errors import ApiError, GatewayUnreachable, TaskFailed, TaskTimeout
 from faceblur_client.multipart import FilePart, closing, encode_form, field_parts, file_header, new_boundary
@@ -45,11 +45,34 @@ VideoInput = bytes | str | Path
 ProgressCallback = Callable[[int, int], object]
 
 
-@dataclass(frozen=True)
-class TaskOutcome:
-    """A finished (SUCCESS) task as GET /task_result returns it, with the parts most callers want."""
+class DetectOptions(TypedDict, total=False):
+    """How faces are found, for every kind that finds them; an option left out takes the service's default."""
 
-    task: dict[str, Any]
+    threshold: float | None  # the score a face needs, 0..1
+    preset: str | None  # fast, balanced or max_recall
+
+
+class BlurOptions(DetectOptions, total=False):
+    """How the faces found are hidden (images and videos)."""
+
+    mode: str | None  # blur, pixelate or solid
+    mask: str | None  # ellipse or box
+    box_scale: float | None  # 1..2: how far past the face's box the hiding reaches
+
+
+def _checked(options: Mapping[str, object], allowed: type) -> dict[str, object]:
+    """``options`` when each is a key of the TypedDict ``allowed``: a misspelt option is an error here, not a form
+    field the gateway would ignore."""
+    known: frozenset[str] = allowed.__optional_keys__
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"unexpected option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+    return dict(options)
+
+
+@dataclass(frozen=True)
+class _Finished:
+    task: dict[str, Any]  # as GET /task_result returns it
 
     @property
     def task_id(self) -> str:
@@ -58,6 +81,11 @@ class TaskOutcome:
     @property
     def kind(self) -> str:
         return self.task["kind"]
+
+
+@dataclass(frozen=True)
+class TaskOutcome(_Finished):
+    """A finished (SUCCESS) task as GET /task_result returns it, with the parts most callers want."""
 
     @property
     def faces(self) -> dict[str, Any]:
@@ -106,21 +134,12 @@ class TaskOutcome:
 
 
 @dataclass(frozen=True)
-class VideoOutcome:
+class VideoOutcome(_Finished):
     """A finished (SUCCESS) blur_video task: `task` as GET /task_result returns it, and the anonymized MP4,
     written to `path` (when blur_video was given an output) or kept in `video` (bytes)."""
 
-    task: dict[str, Any]
     path: Path | None = None
     video: bytes | None = None
-
-    @property
-    def task_id(self) -> str:
-        return self.task["task_id"]
-
-    @property
-    def kind(self) -> str:
-        return self.task["kind"]
 
     @property
     def result(self) -> dict[str, Any]:
@@ -185,13 +204,13 @@ class FaceBlurClient:
         images: Sequence[ImageInput],
         *,
         k: int | None = None,
-        threshold: float | None = None,
-        preset: str | None = None,
+        **options: Unpack[DetectOptions],
     ) -> list[str]:
-        """Upload images to identify against `gallery`'s people; one task id each, in the same order."""
+        """Upload images to identify against `gallery`'s people (`threshold`: the similarity a subject needs); one
+        task id each, in the same order."""
         files = [_image_bytes(image, None) for image in images]
-        options = {"k": k, "threshold": threshold, "preset": preset}
-        return self._post_files(f"galleries/{_quote(gallery)}/identify", files, options)
+        fields = {"k": k, **_checked(options, DetectOptions)}
+        return self._post_files(f"galleries/{_quote(gallery)}/identify", files, fields)
 
     def _submit_files(self, kind: JobKind, files: list[tuple[bytes, str]], options: dict[str, object]) -> list[str]:
         if kind not in ENDPOINTS:
@@ -220,13 +239,20 @@ class FaceBlurClient:
 
     def wait(self, task_id: str, timeout: float | None = None) -> TaskOutcome:
         """Long-poll until the task finishes. Raises TaskFailed or TaskTimeout."""
-        seconds = self.timeout if timeout is None else timeout
+        return TaskOutcome(self._poll(task_id, self.timeout if timeout is None else timeout, LONG_POLL_SECONDS))
+
+    def _poll(
+        self, task_id: str, seconds: float, step: float, seen: Callable[[dict[str, Any]], object] | None = None
+    ) -> dict[str, Any]:
+        """Ask for the task (each answer held up to `step` seconds) until it succeeds: the task; `seen` is called
+        with every answer. Raises TaskFailed or TaskTimeout after `seconds`."""
         deadline = time.monotonic() + seconds
         while True:
-            remaining = deadline - time.monotonic()
-            task = self.task(task_id, wait=max(0.0, min(LONG_POLL_SECONDS, round(remaining, 1))))
+            task = self.task(task_id, wait=max(0.0, min(step, round(deadline - time.monotonic(), 1))))
+            if seen is not None:
+                seen(task)
             if task["status"] == "SUCCESS":
-                return TaskOutcome(task)
+                return task
             if task["status"] == "FAILURE":
                 raise TaskFailed(task_id, task.get("error") or "the task failed (no reason given)")
             if deadline - time.monotonic() <= 0:
@@ -238,39 +264,32 @@ class FaceBlurClient:
         self,
         image: ImageInput,
         *,
-        threshold: float | None = None,
-        preset: str | None = None,
         draw: bool = False,
         filename: str | None = None,
         timeout: float | None = None,
+        **options: Unpack[DetectOptions],
     ) -> TaskOutcome:
-        """Find the faces; with `draw`, the outcome's image shows them (boxes and landmarks)."""
-        task_id = self.submit(
-            "detect", image, filename, threshold=threshold, preset=preset, draw=True if draw else None
-        )
+        """Find the faces (options: DetectOptions); with `draw`, the outcome's image shows them (boxes and
+        landmarks)."""
+        options = _checked(options, DetectOptions)
+        task_id = self.submit("detect", image, filename, draw=True if draw else None, **options)
         return self.wait(task_id, timeout)
 
     def blur(
         self,
         image: ImageInput,
         *,
-        threshold: float | None = None,
-        preset: str | None = None,
-        mode: str | None = None,
-        mask: str | None = None,
-        box_scale: float | None = None,
         spare_gallery: str | None = None,
         only_gallery: str | None = None,
         filename: str | None = None,
         timeout: float | None = None,
+        **options: Unpack[BlurOptions],
     ) -> TaskOutcome:
-        """Anonymize the faces: `mode` blur, pixelate or solid; `mask` ellipse or box; `box_scale` 1..2. With
-        `spare_gallery`, the faces of that gallery's people stay visible; with `only_gallery`, only theirs are
-        hidden (each face of the outcome says whether it was "anonymized", and its "subject")."""
-        task_id = self.submit(
-            "blur", image, filename, threshold=threshold, preset=preset, mode=mode, mask=mask, box_scale=box_scale,
-            spare_gallery=spare_gallery, only_gallery=only_gallery,
-        )  # fmt: skip
+        """Anonymize the faces (options: BlurOptions, e.g. mode="pixelate"). With `spare_gallery`, the faces of
+        that gallery's people stay visible; with `only_gallery`, only theirs are hidden (each face of the outcome
+        says whether it was "anonymized", and its "subject")."""
+        galleries = {"spare_gallery": spare_gallery, "only_gallery": only_gallery}
+        task_id = self.submit("blur", image, filename, **galleries, **_checked(options, BlurOptions))
         return self.wait(task_id, timeout)
 
     # --- video -----------------------------------------------------------------------------------------------
@@ -280,21 +299,14 @@ class FaceBlurClient:
         video: VideoInput,
         filename: str | None = None,
         *,
-        mode: str | None = None,
-        mask: str | None = None,
-        box_scale: float | None = None,
-        threshold: float | None = None,
-        preset: str | None = None,
         crf: int | None = None,
         callback_url: str | None = None,
+        **options: Unpack[BlurOptions],
     ) -> str:
-        """Upload a video (MP4, MOV, MKV, WebM or AVI) to POST /blur_video; the task id. A file is streamed
-        from disk, never read into memory whole."""
-        options = {
-            "mode": mode, "mask": mask, "box_scale": box_scale, "threshold": threshold, "preset": preset,
-            "crf": crf, "callback_url": callback_url,
-        }  # fmt: skip
-        body = _StreamedForm(options, video, filename)
+        """Upload a video (MP4, MOV, MKV, WebM or AVI) to POST /blur_video (options: BlurOptions); the task id. A
+        file is streamed from disk, never read into memory whole."""
+        fields = {**_checked(options, BlurOptions), "crf": crf, "callback_url": callback_url}
+        body = _StreamedForm(fields, video, filename)
         answer = self._request(
             "POST", "blur_video", body=body, content_type=body.content_type, retry_busy=True,
             content_length=body.length, timeout=max(self.request_timeout, VIDEO_UPLOAD_ANSWER_SECONDS),
@@ -308,24 +320,18 @@ class FaceBlurClient:
         frames_total) whenever they change (polled about once a second); without, one long poll after another.
         Raises TaskFailed or TaskTimeout."""
         seconds = VIDEO_TIMEOUT_SECONDS if timeout is None else timeout
-        deadline = time.monotonic() + seconds
+        if progress is None:
+            return self._poll(task_id, seconds, LONG_POLL_SECONDS)
         last: tuple[int, int] | None = None
-        while True:
-            remaining = deadline - time.monotonic()
-            step = PROGRESS_POLL_SECONDS if progress is not None else LONG_POLL_SECONDS
-            task = self.task(task_id, wait=max(0.0, min(step, round(remaining, 1))))
-            status = task["status"]
-            if progress is not None:
-                counts = _progress_of(task, last)
-                if counts is not None and counts != last:
-                    progress(*counts)
-                    last = counts
-            if status == "SUCCESS":
-                return task
-            if status == "FAILURE":
-                raise TaskFailed(task_id, task.get("error") or "the task failed (no reason given)")
-            if deadline - time.monotonic() <= 0:
-                raise TaskTimeout(task_id, status, seconds)
+
+        def report(task: dict[str, Any]) -> None:
+            nonlocal last
+            counts = _progress_of(task, last)
+            if counts is not None and counts != last:
+                progress(*counts)
+                last = counts
+
+        return self._poll(task_id, seconds, PROGRESS_POLL_SECONDS, report)
 
     def download_video(self, task_id: str, output: str | Path | IO[bytes] | None = None) -> bytes | Path | None:
         """GET /task_result/{id}/video: the anonymized MP4, streamed to `output` (a path, returned, or a binary
@@ -344,23 +350,17 @@ class FaceBlurClient:
         video: VideoInput,
         output: str | Path | None = None,
         *,
-        mode: str | None = None,
-        mask: str | None = None,
-        box_scale: float | None = None,
-        threshold: float | None = None,
-        preset: str | None = None,
         crf: int | None = None,
         progress: ProgressCallback | None = None,
         filename: str | None = None,
         timeout: float | None = None,
+        **options: Unpack[BlurOptions],
     ) -> VideoOutcome:
         """Anonymize every face in every frame of a video (its audio kept): upload, wait (calling `progress`
         with (frames_done, frames_total) as it goes), then download the MP4 (H.264) to `output`, or into the
-        outcome's `video` bytes when no output is given. Options as for blur, plus `crf` (x264 quality 0..51,
-        lower is better and larger). `timeout`: seconds to wait for the task (default 3600)."""
-        task_id = self.submit_video(
-            video, filename, mode=mode, mask=mask, box_scale=box_scale, threshold=threshold, preset=preset, crf=crf
-        )
+        outcome's `video` bytes when no output is given. Options as for blur (BlurOptions), plus `crf` (x264
+        quality 0..51, lower is better and larger). `timeout`: seconds to wait for the task (default 3600)."""
+        task_id = self.submit_video(video, filename, crf=crf, **options)
         task = self.wait_video(task_id, timeout, progress)
         if output is None:
             data = self.download_video(task_id)
@@ -375,13 +375,12 @@ class FaceBlurClient:
         self,
         image: ImageInput,
         *,
-        threshold: float | None = None,
-        preset: str | None = None,
         filename: str | None = None,
         timeout: float | None = None,
+        **options: Unpack[DetectOptions],
     ) -> TaskOutcome:
         """Find the faces and each one's embedding: outcome.faces["face_1"]["embedding"] (L2-normalized)."""
-        return self.wait(self.submit("embed", image, filename, threshold=threshold, preset=preset), timeout)
+        return self.wait(self.submit("embed", image, filename, **_checked(options, DetectOptions)), timeout)
 
     def verify(
         self,
@@ -432,13 +431,12 @@ class FaceBlurClient:
         image: ImageInput,
         *,
         k: int | None = None,
-        threshold: float | None = None,
-        preset: str | None = None,
         timeout: float | None = None,
+        **options: Unpack[DetectOptions],
     ) -> TaskOutcome:
         """Who, of `gallery`'s people, is each face? Every face gets "matches" (the `k` most similar subjects,
         3 by default) and "subject" (the best match at or above the similarity `threshold`, else None)."""
-        (task_id,) = self.submit_identify(gallery, [image], k=k, threshold=threshold, preset=preset)
+        (task_id,) = self.submit_identify(gallery, [image], k=k, **options)
         return self.wait(task_id, timeout)
 
     def galleries(self) -> dict[str, Any]:
