@@ -55,7 +55,8 @@ def create_app(settings: Settings | None = None, resolve: Resolver | None = None
         # One view of the face services for the readiness checks and the dispatcher: resolved once, every
         # GATEWAY_FACE_RESOLVE_SECONDS.
         replicas = FaceReplicas.from_settings(settings, resolve)
-        readiness = ReadinessChecker(redis, replicas, settings.ready_timeout_seconds)
+        media = VideoMedia.from_settings(settings)
+        readiness = ReadinessChecker(redis, replicas, media.store, settings.ready_timeout_seconds)
         dispatcher = (
             Dispatcher(settings, store, galleries=galleries, replicas=replicas) if settings.run_dispatcher else None
         )
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None, resolve: Resolver | None = None
             galleries=galleries,
             notifier=notifier,
             readiness=readiness,
-            media=VideoMedia.from_settings(settings),
+            media=media,
             dispatcher_consumer=dispatcher.consumer if dispatcher else None,
         )
         notifier.start()

@@ -1,4 +1,6 @@
-"""The checks behind ``GET /readyz``: Redis answers PING and the face services answer gRPC health checks.
+"""The checks behind ``GET /readyz``: Redis answers PING and the face services answer gRPC health checks; the
+media store is checked and reported too, without making the gateway unready (images need no store, and every
+gateway shares the one store: taking them all out of service for it would stop the images as well).
 
 The face services are those of ``FaceReplicas`` at the time of the check: a ``dns:///name:port`` entry shows as
 each address it resolves to, or, while it resolves to none, under its own name with the reason.
@@ -13,6 +15,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.asyncio import Redis
 
+from faceblur_proto.media_store import MediaStore, MediaStoreError
 from gateway_service.core.face_addresses import FaceReplicas
 from gateway_service.core.grpc_channel import CHANNEL_OPTIONS
 
@@ -23,6 +26,7 @@ FACE_SERVICE_NAME = "faceblur.v1.FaceDetection"
 class ReadinessReport:
     redis: str = "ok"
     face_services: dict[str, str] = field(default_factory=dict)
+    media_store: str = "ok"  # or why videos cannot be stored now
 
     @property
     def redis_ok(self) -> bool:
@@ -48,20 +52,21 @@ class ReadinessReport:
 
 
 class ReadinessChecker:
-    def __init__(self, redis: Redis, replicas: FaceReplicas, timeout_seconds: float) -> None:
+    def __init__(self, redis: Redis, replicas: FaceReplicas, media: MediaStore, timeout_seconds: float) -> None:
         self._redis = redis
         self._replicas = replicas
+        self._media = media
         self._timeout = timeout_seconds
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     async def check(self) -> ReadinessReport:
         addresses = self._replicas.addresses
         await self._follow(addresses)
-        redis_state, *face_states = await asyncio.gather(
-            self._check_redis(), *(self._check_face(address) for address in addresses)
+        redis_state, media_state, *face_states = await asyncio.gather(
+            self._check_redis(), self._check_media(), *(self._check_face(address) for address in addresses)
         )
         face_services = dict(zip(addresses, face_states, strict=True)) | self._replicas.unresolved()
-        return ReadinessReport(redis=redis_state, face_services=face_services)
+        return ReadinessReport(redis=redis_state, face_services=face_services, media_store=media_state)
 
     async def close(self) -> None:
         channels, self._channels = self._channels, {}
@@ -84,6 +89,15 @@ class ReadinessChecker:
             return f"no answer to PING within {self._timeout:g} s"
         except Exception as error:  # any failure means not ready; say which
             return f"{type(error).__name__}: {error}"
+
+    async def _check_media(self) -> str:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self._media.check), self._timeout)
+            return "ok"
+        except asyncio.TimeoutError:
+            return f"no answer within {self._timeout:g} s"
+        except MediaStoreError as error:
+            return str(error)
 
     async def _check_face(self, address: str) -> str:
         channel = self._channels.get(address)

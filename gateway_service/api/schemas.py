@@ -23,4 +23,5 @@ class Readiness(BaseModel):
     redis: str
     face_services: dict[str, str]
     dispatcher: str
+    media_store: str = "ok"  # or why videos cannot be stored now (not a reason to be unready: images go on)
     detail: str | None = None

@@ -13,11 +13,13 @@ import logging
 import socket
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
+from faceblur_proto.media_store import open_media_store
 from gateway_service.core.config import Settings, get_settings
 from gateway_service.core.face_addresses import (
     AddressError,
@@ -204,7 +206,7 @@ def test_plain_addresses_need_no_resolving() -> None:
     asyncio.run(scenario())
 
 
-def test_the_face_pool_and_the_readiness_checks_follow_the_replicas() -> None:
+def test_the_face_pool_and_the_readiness_checks_follow_the_replicas(tmp_path: Path) -> None:
     """Connections to nothing (free ports): what is checked is which addresses they are made for."""
     port = free_port()
     dns = ScriptedDns({"faces": socket.gaierror(socket.EAI_NONAME, "Name or service not known")})
@@ -219,7 +221,8 @@ def test_the_face_pool_and_the_readiness_checks_follow_the_replicas() -> None:
 
     async def scenario() -> None:
         replicas = FaceReplicas([name], 0.05, dns)
-        readiness = ReadinessChecker(Redis(), replicas, 0.5)  # type: ignore[arg-type]
+        media = open_media_store(tmp_path.as_uri())
+        readiness = ReadinessChecker(Redis(), replicas, media, 0.5)  # type: ignore[arg-type]
         pool = FacePool(replicas)
         await replicas.start()
         pool.start()

@@ -151,6 +151,7 @@ def test_health_readiness_and_docs(api: httpx.Client, stack: Stack) -> None:
     ready = api.get("/readyz")
     assert ready.status_code == 200, ready.text
     assert ready.json()["face_services"] == {stack.face.address: "SERVING"}
+    assert ready.json()["media_store"] == "ok"
     assert api.get("/docs").status_code == 200
     paths = api.get("/openapi.json").json()["paths"]
     assert {"/detect_faces", "/blur_faces", "/task_result/{task_id}", "/healthz", "/readyz"} <= set(paths)

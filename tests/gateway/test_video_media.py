@@ -18,9 +18,9 @@ import av
 import numpy as np
 import pytest
 
+from gateway_service.video.info import VideoInfo, VideoLimits
 from gateway_service.video.join import JoinedVideo, JoinFailed, join_segments
 from gateway_service.video.plan import SegmentPlan, plan_segments
-from gateway_service.video.info import VideoInfo, VideoLimits
 from gateway_service.video.probe import VideoRejected, probe_video
 
 WIDTH, HEIGHT, FPS = 320, 240, 25

@@ -211,6 +211,8 @@ def test_the_store_down_at_upload_at_the_start_of_a_task_and_in_the_middle_of_a_
         assert refused.status_code == 503, refused.text
         assert STORE in refused.json()["detail"] and stack.s3.endpoint in refused.json()["detail"]
         assert api.get(f"/task_result/{done}/video").status_code == 503
+        ready = api.get("/readyz")  # still ready (images need no store), the store's problem named
+        assert ready.status_code == 200 and STORE in ready.json()["media_store"], ready.text
         assert wait_for(api, submit(api, "blur_faces", reference_jpeg()))["status"] == "SUCCESS"
         stack.s3.start()
 

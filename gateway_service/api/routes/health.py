@@ -29,6 +29,7 @@ async def readyz(services: Services) -> JSONResponse:
         status="ready" if report.ready else "not ready",
         redis=report.redis,
         face_services=report.face_services,
+        media_store=report.media_store,
         dispatcher=(
             f"running in this process as {services.dispatcher_consumer}"
             if services.dispatcher_consumer
