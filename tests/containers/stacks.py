@@ -28,7 +28,7 @@ import podman_compose  # noqa: E402
 
 SHARED = Path(os.environ.get("FACEBLUR_SHARED", REPO_ROOT.parent / "shared"))
 MODEL_DIR = SHARED / "models"
-NON_ROOT_USER = "faceblur"  # the Dockerfiles' USER
+NON_ROOT_USER = "faceblur"  # the Dockerfile's USER
 APP_SERVICES = ("face-service", "gateway")
 
 

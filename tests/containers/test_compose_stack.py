@@ -1,4 +1,4 @@
-"""The real thing: both images built from their Dockerfiles and the stack started by `docker-compose up --build`
+"""The real thing: both images built from the Dockerfile's targets and the stack started by `docker-compose up --build`
 from docker-compose.yml, then used over HTTP (`make test-containers`; part of `make test`).
 
 Runs with podman as root (containers/podman_compose.py: podman's Docker-compatible API, runc, netavark), on
