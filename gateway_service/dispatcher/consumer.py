@@ -31,7 +31,7 @@ from faceblur_proto.media_store import MediaStoreUnavailable
 from faceblur_proto.v1 import face_detection_pb2 as pb
 from gateway_service.core.config import Settings
 from gateway_service.core.face_addresses import FaceReplicas
-from gateway_service.core.shutdown import drain
+from gateway_service.core.shutdown import cancel_all, drain
 from gateway_service.dispatcher.capacity import in_flight_limit
 from gateway_service.dispatcher.face_client import FaceJobTimeout, FacePool, FaceServiceUnavailable
 from gateway_service.dispatcher.flow import Flow, Refusal, TaskOutput
@@ -117,9 +117,7 @@ class Dispatcher:
 
     async def stop(self, grace_seconds: float = 0.0) -> None:
         """Stop taking jobs, give held ones ``grace_seconds`` to finish, then drop the rest (they get reclaimed)."""
-        for loop in self._loops:
-            loop.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await cancel_all(self._loops)
         await drain(list(self._held.values()), grace_seconds)
         await self._pool.close()
         if self._own_replicas is not None:
