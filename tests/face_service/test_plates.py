@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
+import grpc
 import numpy as np
 import onnx
 import pytest
 
+from face_detection_service.client import FaceServiceClient
 from face_detection_service.config import Settings
 from face_detection_service.detection import plates
 from face_detection_service.detection.geometry import iou_matrix
 from face_detection_service.detection.plates import PlateDetector, PlateModelError, load_plate_detector
-from tests.stack import SHARED
+from faceblur_proto.v1 import face_detection_pb2 as pb
+from tests.stack import REPO_ROOT, SHARED
+
+from .support import FaceServiceProcess
 
 pytestmark = pytest.mark.timeout(600)  # the first run derives the int8 models (about a minute on 2 cores)
 
@@ -150,3 +158,64 @@ def test_face_plate_model_refuses_what_it_cannot_use(tmp_path: Path, fp32_320: P
     onnx.save(cars, str(other))
     with pytest.raises(PlateModelError, match=r"cars\.onnx: 2 class names but 1 class rows"):
         load_plate_detector(str(other))
+
+
+# --- the service: plate jobs over gRPC, and what it does without a usable plate model ---------------------------
+
+
+def test_a_plate_job_over_grpc_answers_the_plates_and_a_face_job_answers_none(client, reference_jpeg):
+    car = (PLATES_DEV / "images" / PLATE_PHOTOS[0]).read_bytes()
+
+    with_plates, without, embedded = client.run_jobs(
+        [
+            (car, pb.JobOptions(kind=pb.JOB_KIND_DETECT, plates=True, plate_threshold=0.2)),
+            (car, pb.JobOptions(kind=pb.JOB_KIND_DETECT)),
+            (reference_jpeg, pb.JobOptions(kind=pb.JOB_KIND_EMBED, plates=True)),
+        ]
+    )
+
+    (plate,) = with_plates.result.plates
+    truth = annotated_plate(PLATE_PHOTOS[0])
+    assert iou_matrix(np.array([[plate.x1, plate.y1, plate.x2, plate.y2]], np.float32), truth)[0, 0] >= 0.5
+    assert plate.confidence >= 0.2 and with_plates.result.plate_model == "platedet-int8-640 + platedet-int8-320"
+    assert with_plates.result.timings.plates_ms > 0
+    assert not without.result.plates and without.result.plate_model == "" and without.result.timings.plates_ms == 0
+    assert embedded.error_code is grpc.StatusCode.INVALID_ARGUMENT
+    assert "plates / plate_threshold are for detect and blur jobs only" in embedded.error.message
+
+
+def test_with_face_plates_false_the_service_serves_faces_and_refuses_plate_jobs_naming_the_setting(reference_jpeg):
+    service = FaceServiceProcess(FACE_PLATES="false", FACE_WORKERS="1", FACE_PLATE_MODEL="/no/such/plates.onnx")
+    try:
+        with FaceServiceClient(service.address) as client:
+            faces, plates = client.run_jobs(
+                [
+                    (reference_jpeg, pb.JobOptions(kind=pb.JOB_KIND_BLUR)),
+                    (reference_jpeg, pb.JobOptions(kind=pb.JOB_KIND_BLUR, plates=True)),
+                ]
+            )
+        assert faces.error is None and len(faces.result.faces) == 2
+        assert plates.error_code is grpc.StatusCode.FAILED_PRECONDITION
+        assert "FACE_PLATES=false" in plates.error.message
+    finally:
+        service.terminate()
+
+
+@pytest.mark.parametrize("broken", ["missing", "not a model"])
+def test_a_plate_model_that_cannot_be_used_stops_the_service_at_start_naming_it(tmp_path: Path, broken: str):
+    model = tmp_path / "plates.onnx"
+    if broken != "missing":
+        model.write_bytes(b"not a model")
+    env = {**os.environ, "FACE_PLATE_MODEL": str(model), "FACE_WORKERS": "1", "FACE_GRPC_PORT": "0"}
+
+    started = subprocess.run(
+        [sys.executable, "-m", "face_detection_service"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert started.returncode != 0
+    assert str(model) in started.stderr and "face service:" in started.stderr, started.stderr
