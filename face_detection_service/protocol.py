@@ -90,10 +90,17 @@ def _detect_video_spec(options: pb.JobOptions, segment: Segment, preset: Preset)
     video = options.video
     if video.frames or video.output_path:
         raise ValueError("video.frames and video.output_path are for blur-video jobs only")
+    detect_every = int(api.DETECT_EVERY_RANGE.check(video.detect_every or api.DEFAULT_DETECT_EVERY))
+    plate_every = int(api.PLATE_DETECT_EVERY_RANGE.check(video.plate_detect_every or detect_every))
+    if plate_every % detect_every:
+        raise ValueError(
+            f"video.plate_detect_every ({plate_every}) must be a multiple of detect_every ({detect_every})"
+        )
     return DetectVideoSpec(
         segment=segment,
         preset=preset,
-        detect_every=int(api.DETECT_EVERY_RANGE.check(video.detect_every or api.DEFAULT_DETECT_EVERY)),
+        detect_every=detect_every,
+        plate_detect_every=plate_every,
         **_detection_options(options),
         **_plate_options(options),
     )

@@ -124,6 +124,10 @@ DEFAULT_VIDEO_ENCODER_PRESET = "superfast"
 DEFAULT_VIDEO_PRESET = PresetName.FAST.value
 DEFAULT_DETECT_EVERY = 4
 DETECT_EVERY_RANGE = Range("detect_every", 1, 30)
+# Plates in videos: the plate detector (a YOLOv8s, about three face passes) runs on every
+# DEFAULT_PLATE_DETECT_EVERY-th frame, the tracker carrying plates between (bench/plates_e2e.py: 720p at >= 25 fps).
+DEFAULT_PLATE_DETECT_EVERY = 12
+PLATE_DETECT_EVERY_RANGE = Range("plate_detect_every", 1, 120)
 
 
 # --- the proto enums, by name ------------------------------------------------------------------------------

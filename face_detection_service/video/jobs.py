@@ -42,7 +42,8 @@ class DetectVideoSpec:
     max_size: int = 0
     min_face_size: int = 0
     max_faces: int | None = None
-    plates: bool = False  # also the licence plates of each detected frame
+    plates: bool = False  # also the licence plates of every plate_detect_every-th frame (0: detect_every)
+    plate_detect_every: int = 0
     plate_threshold: float | None = None
 
     def detection_spec(self) -> JobSpec:
@@ -109,6 +110,7 @@ def run_detect_video(
     if spec.plates and plate_detector is None:
         raise PlatesUnavailable("detect-video job with plates=true on a worker without a plate model")
     plates: dict[int, Plates] = {}
+    plate_every = spec.plate_detect_every or spec.detect_every
     detection = spec.detection_spec()
     timings = {"decode_ms": 0.0, "inference_ms": 0.0} | ({"plates_ms": 0.0} if spec.plates else {})
     found: list[tuple[int, Detections]] = []
@@ -124,7 +126,7 @@ def run_detect_video(
                 continue
             waiting.append((decoded.index, upright_rgb(decoded.frame, decoded.rotation)))
             clock = _lap(timings, "decode_ms", clock)
-            if plate_detector is not None and spec.plates:
+            if plate_detector is not None and spec.plates and not decoded.index % plate_every:
                 plates[decoded.index] = plate_detector.detect(waiting[-1][1], spec.plate_threshold)
                 clock = _lap(timings, "plates_ms", clock)
             if len(waiting) == 2:

@@ -103,6 +103,7 @@ class VideoFlow(Flow[VideoInfo]):
         segments = await asyncio.to_thread(self._kept_plan, files, info, files.plan in saved)
         progress = _Progress(self.tasks, task.task_id, info.frame_count)
         detect_every = self.settings.video_detect_every
+        plate_every = -(-self.settings.video_plate_detect_every // detect_every) * detect_every
         # At most one segment job per connected worker at a time: the others wait here, not in a face service's
         # bounded queue, where they would be turned away as busy or spend their segment timeout.
         per_worker = asyncio.Semaphore(max(1, self.face_workers()))
@@ -130,9 +131,11 @@ class VideoFlow(Flow[VideoInfo]):
             else:
                 options = self._segment_options(task, JobKind.DETECT_VIDEO, files, info, segment)
                 options.video.detect_every = detect_every
+                if plates:
+                    options.video.plate_detect_every = plate_every
                 result = await job(options, f"detecting faces in frames {_frames(segment)}")
                 model, plate_model = model or result.model, plate_model or result.plate_model
-                stored, stored_plates = _detections_of(result), _plate_detections_of(result)
+                stored, stored_plates = _detections_of(result), _plate_detections_of(result, plate_every)
                 if plates:  # before the faces: a segment whose faces are saved has its plates too
                     await asyncio.to_thread(store.put_json, plates_key, stored_plates)
                 await asyncio.to_thread(store.put_json, key, stored)
@@ -145,7 +148,7 @@ class VideoFlow(Flow[VideoInfo]):
         tracks = await asyncio.to_thread(track_faces, detections, info.frame_count, detect_every, info.fps)
         # Plates are tracked by the same rule, apart from the faces (their own track ids, from 0).
         plate_tracks = (
-            await asyncio.to_thread(track_faces, plate_detections, info.frame_count, detect_every, info.fps)
+            await asyncio.to_thread(track_faces, plate_detections, info.frame_count, plate_every, info.fps)
             if plates
             else None
         )
@@ -184,7 +187,9 @@ class VideoFlow(Flow[VideoInfo]):
             "size_bytes": (await asyncio.to_thread(store.stat, files.video)).size,
         }
         if plate_tracks is not None:
-            video.update(plate_tracks=track_count(plate_tracks), plate_model=plate_model)
+            video.update(
+                plate_tracks=track_count(plate_tracks), plate_model=plate_model, plate_detect_every=plate_every
+            )
         preset = task.options.preset.value if task.options.preset else DEFAULT_VIDEO_PRESET
         return TaskOutput({"video": video, "preset": preset, "model": model}, timings=tuple(timings))
 
@@ -290,8 +295,13 @@ def _detections_of(result: pb.JobResult) -> dict[str, list[list[float]]]:
     return {str(frame.frame): [[f.x1, f.y1, f.x2, f.y2, f.confidence] for f in frame.faces] for frame in result.frames}
 
 
-def _plate_detections_of(result: pb.JobResult) -> dict[str, list[list[float]]]:
-    return {str(frame.frame): [[p.x1, p.y1, p.x2, p.y2, p.confidence] for p in frame.plates] for frame in result.frames}
+def _plate_detections_of(result: pb.JobResult, plate_every: int) -> dict[str, list[list[float]]]:
+    """The plates of the frames the plate detector ran on (every ``plate_every``-th; the others list none)."""
+    return {
+        str(frame.frame): [[p.x1, p.y1, p.x2, p.y2, p.confidence] for p in frame.plates]
+        for frame in result.frames
+        if frame.frame % plate_every == 0
+    }
 
 
 def _as_arrays(stored: dict[str, list[list[float]]]) -> Detections:
