@@ -71,6 +71,12 @@ class TaskOutcome:
         return int(self.task.get("face_count", len(self.faces)))
 
     @property
+    def plates(self) -> dict[str, Any]:
+        """With plates=True: {"plate_1": {"plate_area": [x1, y1, x2, y2], "confidence": ...}, ...} (blur: the
+        plates hidden); else {}."""
+        return self.task.get("plates") or {}
+
+    @property
     def image(self) -> bytes | None:
         """blur: the anonymized image; detect with draw=True: the image with the faces drawn; else None."""
         encoded = self.task.get("result") if self.kind == "blur" else self.task.get("drawn_image")
@@ -241,13 +247,17 @@ class FaceBlurClient:
         threshold: float | None = None,
         preset: str | None = None,
         draw: bool = False,
+        plates: bool = False,
+        plate_threshold: float | None = None,
         filename: str | None = None,
         timeout: float | None = None,
     ) -> TaskOutcome:
-        """Find the faces; with `draw`, the outcome's image shows them (boxes and landmarks)."""
+        """Find the faces; with `draw`, the outcome's image shows them (boxes and landmarks); with `plates`, the
+        licence plates too (`outcome.plates`; `plate_threshold` 0..1)."""
         task_id = self.submit(
-            "detect", image, filename, threshold=threshold, preset=preset, draw=True if draw else None
-        )
+            "detect", image, filename, threshold=threshold, preset=preset, draw=True if draw else None,
+            **_plate_fields(plates, plate_threshold),
+        )  # fmt: skip
         return self.wait(task_id, timeout)
 
     def blur(
@@ -261,15 +271,18 @@ class FaceBlurClient:
         box_scale: float | None = None,
         spare_gallery: str | None = None,
         only_gallery: str | None = None,
+        plates: bool = False,
+        plate_threshold: float | None = None,
         filename: str | None = None,
         timeout: float | None = None,
     ) -> TaskOutcome:
         """Anonymize the faces: `mode` blur, pixelate or solid; `mask` ellipse or box; `box_scale` 1..2. With
         `spare_gallery`, the faces of that gallery's people stay visible; with `only_gallery`, only theirs are
-        hidden (each face of the outcome says whether it was "anonymized", and its "subject")."""
+        hidden (each face of the outcome says whether it was "anonymized", and its "subject"). With `plates`, licence
+        plates are hidden too, in the same `mode`, each by its padded box (`outcome.plates` lists them)."""
         task_id = self.submit(
             "blur", image, filename, threshold=threshold, preset=preset, mode=mode, mask=mask, box_scale=box_scale,
-            spare_gallery=spare_gallery, only_gallery=only_gallery,
+            spare_gallery=spare_gallery, only_gallery=only_gallery, **_plate_fields(plates, plate_threshold),
         )  # fmt: skip
         return self.wait(task_id, timeout)
 
@@ -287,12 +300,14 @@ class FaceBlurClient:
         preset: str | None = None,
         crf: int | None = None,
         callback_url: str | None = None,
+        plates: bool = False,
+        plate_threshold: float | None = None,
     ) -> str:
         """Upload a video (MP4, MOV, MKV, WebM or AVI) to POST /blur_video; the task id. A file is streamed
         from disk, never read into memory whole."""
         options = {
             "mode": mode, "mask": mask, "box_scale": box_scale, "threshold": threshold, "preset": preset,
-            "crf": crf, "callback_url": callback_url,
+            "crf": crf, "callback_url": callback_url, **_plate_fields(plates, plate_threshold),
         }  # fmt: skip
         body = _StreamedForm(options, video, filename)
         answer = self._request(
@@ -350,6 +365,8 @@ class FaceBlurClient:
         threshold: float | None = None,
         preset: str | None = None,
         crf: int | None = None,
+        plates: bool = False,
+        plate_threshold: float | None = None,
         progress: ProgressCallback | None = None,
         filename: str | None = None,
         timeout: float | None = None,
@@ -357,10 +374,12 @@ class FaceBlurClient:
         """Anonymize every face in every frame of a video (its audio kept): upload, wait (calling `progress`
         with (frames_done, frames_total) as it goes), then download the MP4 (H.264) to `output`, or into the
         outcome's `video` bytes when no output is given. Options as for blur, plus `crf` (x264 quality 0..51,
-        lower is better and larger). `timeout`: seconds to wait for the task (default 3600)."""
+        lower is better and larger) and `plates` (licence plates tracked and hidden too; `client.video_faces`
+        lists them per frame). `timeout`: seconds to wait for the task (default 3600)."""
         task_id = self.submit_video(
-            video, filename, mode=mode, mask=mask, box_scale=box_scale, threshold=threshold, preset=preset, crf=crf
-        )
+            video, filename, mode=mode, mask=mask, box_scale=box_scale, threshold=threshold, preset=preset, crf=crf,
+            plates=plates, plate_threshold=plate_threshold,
+        )  # fmt: skip
         task = self.wait_video(task_id, timeout, progress)
         if output is None:
             data = self.download_video(task_id)
@@ -623,3 +642,8 @@ def _retry_after(header: str | None) -> float:
         return max(0.0, email.utils.parsedate_to_datetime(header).timestamp() - time.time())
     except (TypeError, ValueError):
         return RETRY_PAUSE_SECONDS
+
+
+def _plate_fields(plates: bool, plate_threshold: float | None) -> dict[str, object]:
+    """The plate options as form fields: none at all unless asked, so a request without plates is as before."""
+    return {"plates": True, "plate_threshold": plate_threshold} if plates else {}
