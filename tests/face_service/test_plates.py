@@ -88,6 +88,28 @@ def test_the_default_detector_is_the_int8_derivation_at_640_with_second_looks_at
     assert detector.name == "platedet-int8-640 + platedet-int8-320"
 
 
+@pytest.mark.parametrize(
+    ("size", "shape"),
+    [((1280, 720), (640, 384)), ((1200, 767), (640, 480)), ((720, 1280), (384, 640)), ((1000, 1000), (640, 640))],
+)
+def test_the_whole_image_pass_takes_the_smallest_input_that_holds_the_photo_at_the_same_scale(
+    detector: PlateDetector, size: tuple[int, int], shape: tuple[int, int]
+):
+    assert detector.whole_image_network(*size).input_shape == shape
+
+
+def test_a_photo_cut_to_its_shape_gives_the_plates_of_the_square_input(detector: PlateDetector):
+    image = read_rgb(PLATES_DEV / "images" / PLATE_PHOTOS[1])  # 1280 x 720: the 640 x 384 input
+    square = PlateDetector(detector.network, detector.look, detector.threshold)
+
+    shaped, whole = detector.detect(image), square.detect(image)
+
+    assert detector.whole_image_network(1280, 720).input_shape == (640, 384)
+    assert len(shaped) == len(whole) >= 1
+    assert iou_matrix(shaped.boxes, whole.boxes).max(axis=1).min() >= 0.9
+    assert np.abs(shaped.scores - whole.scores).max() < 0.1
+
+
 def test_the_hash_check_refuses_another_file_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     impostor = tmp_path / "artifacts" / "platedet.onnx"
     impostor.parent.mkdir()
