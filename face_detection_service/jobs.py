@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .anonymize import AnonymizeOptions, anonymize
+from .anonymize import AnonymizeOptions, anonymize, hide_plates
 from .detection.detector import FaceDetector
+from .detection.plates import PlateDetector, Plates
 from .detection.presets import Preset
 from .detection.types import Detections
 from .drawing import draw_detections
@@ -35,6 +36,9 @@ class JobSpec:
     # Blur jobs: anonymize exactly these faces (image pixels as the user sees it) instead of detecting; returned
     # as the result's faces, in this order. None: detect.
     given_faces: Detections | None = None
+    # Also find licence plates (blur: and hide them, each by its padded box); plate_threshold None: the detector's.
+    plates: bool = False
+    plate_threshold: float | None = None
 
     @property
     def detector_side(self) -> int:
@@ -58,10 +62,17 @@ class JobResult:
     embedding_model: str = ""
     # Embed jobs: float32 [N], each aligned face's sharpness (recognition.quality), NaN for a face without one.
     sharpness: np.ndarray | None = None
+    # Jobs with plates: the plates found (best first, in image pixels) and the plate model's name.
+    plates: Plates | None = None
+    plate_model: str = ""
 
 
 class EmbedderMissing(RuntimeError):
     """An embed job reached a worker that has no face-recognition model."""
+
+
+class PlatesUnavailable(RuntimeError):
+    """A job with plates reached a worker that has no plate model (the message says why)."""
 
 
 def reduced_decode_factor(long_side: int, needed_side: int) -> int:
@@ -70,14 +81,22 @@ def reduced_decode_factor(long_side: int, needed_side: int) -> int:
 
 
 def run_job(
-    data: bytes, spec: JobSpec, detector: FaceDetector, max_pixels: int, embedder: FaceEmbedder | None = None
+    data: bytes,
+    spec: JobSpec,
+    detector: FaceDetector,
+    max_pixels: int,
+    embedder: FaceEmbedder | None = None,
+    plate_detector: PlateDetector | None = None,
 ) -> JobResult:
     """Raises imaging.ImageError (the user's fault) with a message naming the problem."""
     if spec.embed and embedder is None:
         raise EmbedderMissing("embed job without a face-recognition model")
+    if spec.plates and plate_detector is None:
+        raise PlatesUnavailable("job with plates=true on a worker without a plate model")
     clock = _Stopwatch()
     header = read_header(data, max_pixels)
-    needs_full_image = spec.blur or spec.draw or spec.embed
+    # Plates need the full image: a plate is small, and its second look crops the image around it.
+    needs_full_image = spec.blur or spec.draw or spec.embed or spec.plates
     reduce = 1
     if not needs_full_image and header.format == "jpeg":
         reduce = reduced_decode_factor(max(header.width, header.height), spec.detector_side)
@@ -93,6 +112,11 @@ def run_job(
         clock.lap("inference_ms")
 
     output = JobResult(faces, header.width, header.height, model_name)
+    if spec.plates:
+        assert plate_detector is not None
+        output.plates = plate_detector.detect(rgb, spec.plate_threshold)
+        output.plate_model = plate_detector.name
+        clock.lap("plates_ms")
     if spec.embed:
         assert embedder is not None
         output.embeddings, output.sharpness = embed_and_measure(rgb, faces, embedder)
@@ -100,13 +124,15 @@ def run_job(
         clock.lap("embed_ms")
     if spec.blur:
         picture = anonymize(pixels, faces.boxes, spec.anonymize)
+        if output.plates is not None:
+            picture = hide_plates(picture, output.plates.padded(header.width, header.height), spec.anonymize)
         clock.lap("anonymize_ms")
         output.image_format = output_format(header.format)
         output.image = encode(picture, output.image_format, header.icc_profile)
         clock.lap("encode_ms")
     elif spec.draw:
         output.image_format = "jpeg"
-        output.image = encode(draw_detections(pixels, faces), "jpeg", header.icc_profile)
+        output.image = encode(draw_detections(pixels, faces, output.plates), "jpeg", header.icc_profile)
         clock.lap("encode_ms")
     output.timings_ms = clock.laps
     return output

@@ -19,6 +19,14 @@ def installed_package_dir(package: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def model_file_setting(setting: str, variable: str, error: type[Exception]) -> Path:
+    """The model file a setting names, resolved; ``error`` naming the variable when no such file exists."""
+    path = Path(setting).expanduser().resolve()
+    if not path.is_file():
+        raise error(f"{variable}={setting}: no such file")
+    return path
+
+
 def cpu_session(model: str | bytes, threads: int, *, quiet: bool = False) -> Any:
     """An ONNX Runtime session on the CPU for a model file (or its bytes): ``threads`` inside each operator, one
     operator at a time (the workers run in parallel already). ``quiet`` keeps ONNX Runtime's warnings out of

@@ -18,6 +18,7 @@ from faceblur_proto.v1 import face_detection_pb2 as pb
 from faceblur_proto.vocabulary import JobKind, Mask, Mode, Range, from_proto
 
 from .anonymize import AnonymizeOptions
+from .detection.plates import Plates
 from .detection.presets import Preset, get_preset
 from .detection.types import Detections
 from .jobs import JobResult, JobSpec
@@ -49,6 +50,8 @@ def job_spec(options: pb.JobOptions, default_preset: str) -> JobSpec:
             raise ValueError("job kind must be DETECT, BLUR or EMBED")
         if (options.faces_given or options.faces) and kind is not JobKind.BLUR:
             raise ValueError("faces / faces_given are for blur jobs only")
+        if (options.plates or options.HasField("plate_threshold")) and kind is JobKind.EMBED:
+            raise ValueError("plates / plate_threshold are for detect and blur jobs only")
         anonymize = _anonymize_options(options)
         return JobSpec(
             blur=kind is JobKind.BLUR,
@@ -58,6 +61,7 @@ def job_spec(options: pb.JobOptions, default_preset: str) -> JobSpec:
             **_detection_options(options),
             embed=kind is JobKind.EMBED,
             given_faces=given_faces(options.faces) if options.faces_given or options.faces else None,
+            **_plate_options(options),
         )
     except ValueError as exc:
         raise InvalidOptions(str(exc)) from None
@@ -86,18 +90,31 @@ def _detect_video_spec(options: pb.JobOptions, segment: Segment, preset: Preset)
     video = options.video
     if video.frames or video.output_path:
         raise ValueError("video.frames and video.output_path are for blur-video jobs only")
+    detect_every = int(api.DETECT_EVERY_RANGE.check(video.detect_every or api.DEFAULT_DETECT_EVERY))
+    plate_every = int(api.PLATE_DETECT_EVERY_RANGE.check(video.plate_detect_every or detect_every))
+    if plate_every % detect_every:
+        raise ValueError(
+            f"video.plate_detect_every ({plate_every}) must be a multiple of detect_every ({detect_every})"
+        )
     return DetectVideoSpec(
         segment=segment,
         preset=preset,
-        detect_every=int(api.DETECT_EVERY_RANGE.check(video.detect_every or api.DEFAULT_DETECT_EVERY)),
+        detect_every=detect_every,
+        plate_detect_every=plate_every,
         **_detection_options(options),
+        **_plate_options(options),
     )
 
 
 def _blur_video_spec(options: pb.JobOptions, segment: Segment, encoder_preset: str) -> BlurVideoSpec:
     video = options.video
     faces = frame_faces(video.frames)
+    if options.plates or options.HasField("plate_threshold"):
+        raise ValueError(
+            "plates / plate_threshold are for detect-video jobs (blur-video jobs list plates in video.frames)"
+        )
     return BlurVideoSpec(
+        plates=frame_plates(video.frames),
         segment=segment,
         faces=faces,
         anonymize=_anonymize_options(options),
@@ -156,6 +173,37 @@ def _detection_options(options: pb.JobOptions) -> dict[str, Any]:
     }
 
 
+def _plate_options(options: pb.JobOptions) -> dict[str, Any]:
+    """Whether to find licence plates, and their threshold: the same fields of JobSpec and DetectVideoSpec."""
+    return {
+        "plates": options.plates,
+        "plate_threshold": _checked(options, "plate_threshold", api.PLATE_THRESHOLD_RANGE, None),
+    }
+
+
+def frame_plates(frames: Sequence[pb.FrameFaces]) -> dict[int, np.ndarray]:
+    """A blur-video job's plate boxes (float32 [N, 4], as given: the worker pads them) by frame index."""
+    parts: defaultdict[int, list[np.ndarray]] = defaultdict(list)
+    for entry in frames:
+        if entry.plates:
+            boxes = np.array([[p.x1, p.y1, p.x2, p.y2] for p in entry.plates], np.float32)
+            if not (np.isfinite(boxes).all() and (boxes[:, :2] <= boxes[:, 2:]).all()):
+                raise ValueError(
+                    f"video.frames (frame {entry.frame}): plate boxes must be finite with x1 <= x2, y1 <= y2"
+                )
+            parts[entry.frame].append(boxes)
+    return {frame: np.concatenate(boxes) for frame, boxes in parts.items()}
+
+
+def plate_messages(plates: Plates | None) -> list[pb.Plate]:
+    if plates is None:
+        return []
+    return [
+        pb.Plate(x1=float(box[0]), y1=float(box[1]), x2=float(box[2]), y2=float(box[3]), confidence=float(score))
+        for box, score in zip(plates.boxes, plates.scores, strict=True)
+    ]
+
+
 def frame_faces(frames: Sequence[pb.FrameFaces]) -> dict[int, Detections]:
     """A blur-video job's faces by frame index (a frame listed twice gets the faces of both entries)."""
     parts: defaultdict[int, list[Detections]] = defaultdict(list)
@@ -211,6 +259,8 @@ def result_messages(job_id: str, preset_name: str, output: JobResult, queue_ms: 
         image_format=output.image_format,
         timings=pb.StageTimings(queue_ms=queue_ms, **output.timings_ms),
         embedding_model=output.embedding_model,
+        plates=plate_messages(output.plates),
+        plate_model=output.plate_model,
     )
     return result_responses(job_id, result, output.image)
 
@@ -253,7 +303,11 @@ def video_result_messages(
         model=output.model,
         preset=preset_name,
         timings=pb.StageTimings(queue_ms=queue_ms, **output.timings_ms),
-        frames=[pb.FrameFaces(frame=index, faces=face_messages(faces)) for index, faces in output.frames],
+        frames=[
+            pb.FrameFaces(frame=index, faces=face_messages(faces), plates=plate_messages(output.plates.get(index)))
+            for index, faces in output.frames
+        ],
         frames_done=output.frames_done,
+        plate_model=output.plate_model,
     )
     return result_responses(job_id, result, None)

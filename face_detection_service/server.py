@@ -17,6 +17,7 @@ from faceblur_proto.v1 import face_detection_pb2 as pb
 from faceblur_proto.v1 import face_detection_pb2_grpc as pb_grpc
 
 from .config import Settings
+from .detection.plates import PlateModelError, check_plate_model
 from .recognition.embedder import EmbeddingModelError, bundled_sface_path, load_embedder
 from .servicer import FaceDetectionServicer
 from .workers import WorkerPool
@@ -56,8 +57,22 @@ def check_embedding_model(setting: str) -> None:
     )
 
 
+def check_plates(settings: Settings) -> str | None:
+    """FACE_PLATES=true: the plate model checked now (PlateModelError naming the file stops the service: one that
+    promises to hide plates must not start without its model); the workers load it on their first job with plates.
+    The FACE_PLATE_MODEL setting the workers get, or None (FACE_PLATES=false: jobs with plates are refused)."""
+    if not settings.plates:
+        log.info("licence plates off (FACE_PLATES=false): jobs with plates=true are refused")
+        return None
+    log.info(
+        "plate model %s, loaded by each worker on its first job with plates", check_plate_model(settings.plate_model)
+    )
+    return settings.plate_model
+
+
 async def start(settings: Settings) -> RunningServer:
     check_embedding_model(settings.embedding_model)
+    plate_setting = check_plates(settings)
     pool = WorkerPool(
         settings.model_path,
         settings.threads_per_worker,
@@ -66,6 +81,8 @@ async def start(settings: Settings) -> RunningServer:
         settings.embedding_model,
         settings.media_store_url,
         settings.scratch_dir,
+        plate_setting,
+        settings.plate_threshold,
     )
     model_name = await pool.start()
     servicer = FaceDetectionServicer(settings, pool, model_name)
@@ -118,5 +135,5 @@ def main() -> None:
     configure_logging(settings.log_format, settings.log_level)
     try:
         asyncio.run(serve(settings))
-    except EmbeddingModelError as exc:
+    except (EmbeddingModelError, PlateModelError) as exc:
         raise SystemExit(f"face service: {exc}") from None

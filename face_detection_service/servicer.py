@@ -23,6 +23,7 @@ from faceblur_proto.vocabulary import JobKind
 from .config import Settings
 from .detection.presets import PRESETS
 from .imaging import ImageError
+from .jobs import PlatesUnavailable
 from .metrics import JOBS, STAGE_SECONDS
 from .protocol import (
     InvalidOptions,
@@ -46,6 +47,7 @@ ERROR_CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (ImageError, grpc.StatusCode.INVALID_ARGUMENT),
     (VideoInputError, grpc.StatusCode.INVALID_ARGUMENT),  # an unreadable input video is the caller's fault
     (EmbeddingModelError, grpc.StatusCode.FAILED_PRECONDITION),
+    (PlatesUnavailable, grpc.StatusCode.FAILED_PRECONDITION),  # FACE_PLATES=false
     (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (VideoOutputError, grpc.StatusCode.INTERNAL),  # a segment that cannot be written is the server's
     # The media store did not answer: not this job's fault, the gateway sends it again once the store answers.

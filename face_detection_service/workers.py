@@ -24,10 +24,11 @@ from faceblur_proto.media_store import MediaStore, open_media_store
 
 from .detection.detector import FaceDetector
 from .detection.loader import load_detector
-from .jobs import JobResult, JobSpec, run_job
+from .detection.plates import PlateDetector, load_plate_detector
+from .jobs import JobResult, JobSpec, PlatesUnavailable, run_job
 from .metrics import PENDING_JOBS, WORKERS
 from .recognition.embedder import FaceEmbedder, load_embedder
-from .video.jobs import VideoJobResult, VideoJobSpec
+from .video.jobs import DetectVideoSpec, VideoJobResult, VideoJobSpec
 from .video.media import run_stored_video_job
 
 T = TypeVar("T")
@@ -45,6 +46,11 @@ _threads = 1
 _media_url = ""
 _scratch_dir = Path()
 _media_store: MediaStore | None = None
+# The plate model, loaded on this worker's first job with plates (the server checked it at start): FACE_PLATE_MODEL
+# and FACE_PLATE_THRESHOLD; None with FACE_PLATES=false.
+_plate_setting: str | None = None
+_plate_threshold = 0.0
+_plate_detector: PlateDetector | None = None
 
 
 class Overloaded(RuntimeError):
@@ -57,10 +63,12 @@ def load_worker_model(
     embedding_model: str = "",
     media_url: str = "",
     scratch_dir: Path | None = None,
+    plate_setting: str | None = None,
+    plate_threshold: float = 0.0,
 ) -> None:
-    """Process initializer: load this worker's detector once, and note which recognition model and media store to
-    open later."""
-    global _detector, _embedding_model, _threads, _media_url, _scratch_dir
+    """Process initializer: load this worker's detector once, and note which recognition model, plate model and
+    media store to open later."""
+    global _detector, _embedding_model, _threads, _media_url, _scratch_dir, _plate_setting, _plate_threshold
     # Ctrl-C reaches the whole process group; the parent decides when workers stop, after jobs in flight.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # OpenCV's pool would start a thread per core in every worker; the workers already fill the cores.
@@ -68,6 +76,19 @@ def load_worker_model(
     _detector = load_detector(model_path, threads)
     _embedding_model, _threads = embedding_model, threads
     _media_url, _scratch_dir = media_url, scratch_dir or Path(tempfile.gettempdir())
+    _plate_setting, _plate_threshold = plate_setting, plate_threshold
+
+
+def worker_plate_detector() -> PlateDetector:
+    """This worker's plate detector, loaded on first use; PlatesUnavailable with FACE_PLATES=false."""
+    global _plate_detector
+    if _plate_setting is None:
+        raise PlatesUnavailable("this face service does not detect licence plates (FACE_PLATES=false)")
+    if _plate_detector is None:
+        started = time.perf_counter()
+        _plate_detector = load_plate_detector(_plate_setting, _threads, _plate_threshold)
+        log.info("loaded the plate model %s in %.0f ms", _plate_detector.name, (time.perf_counter() - started) * 1000)
+    return _plate_detector
 
 
 def worker_embedder() -> FaceEmbedder:
@@ -98,7 +119,8 @@ def run_job_in_worker(data: bytes, spec: JobSpec, max_pixels: int, enqueued_at: 
     assert _detector is not None
     waited = time.time() - enqueued_at
     embedder = worker_embedder() if spec.embed else None
-    return run_job(data, spec, _detector, max_pixels, embedder), waited
+    plates = worker_plate_detector() if spec.plates else None
+    return run_job(data, spec, _detector, max_pixels, embedder, plates), waited
 
 
 def run_video_job_in_worker(spec: VideoJobSpec, enqueued_at: float) -> tuple[VideoJobResult, float]:
@@ -106,7 +128,8 @@ def run_video_job_in_worker(spec: VideoJobSpec, enqueued_at: float) -> tuple[Vid
     are keys of the media store."""
     assert _detector is not None
     waited = time.time() - enqueued_at
-    return run_stored_video_job(spec, worker_media_store(), _scratch_dir, _detector, _threads), waited
+    plates = worker_plate_detector() if isinstance(spec, DetectVideoSpec) and spec.plates else None
+    return run_stored_video_job(spec, worker_media_store(), _scratch_dir, _detector, _threads, plates), waited
 
 
 class WorkerPool:
@@ -119,6 +142,8 @@ class WorkerPool:
         embedding_model: str = "",
         media_url: str = "",
         scratch_dir: Path | None = None,
+        plate_setting: str | None = None,
+        plate_threshold: float = 0.0,
     ):
         self.workers = workers
         self.queue_size = queue_size
@@ -126,7 +151,7 @@ class WorkerPool:
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=load_worker_model,
-            initargs=(model_path, threads, embedding_model, media_url, scratch_dir),
+            initargs=(model_path, threads, embedding_model, media_url, scratch_dir, plate_setting, plate_threshold),
         )
         self._pending = 0  # queued + running; only touched on the event loop thread
         self._idle = asyncio.Event()

@@ -113,14 +113,19 @@ def build_parser() -> argparse.ArgumentParser:
     confidence = argparse.ArgumentParser(add_help=False)
     confidence.add_argument("--threshold", type=_fraction, help="drop faces below this confidence, 0..1")
     many = [connection, batching]
+    plates = argparse.ArgumentParser(add_help=False)
+    plates.add_argument(
+        "--plates", action="store_true", help="licence plates too: listed (detect), hidden like the faces (blur)"
+    )
+    plates.add_argument("--plate-threshold", type=_fraction, help="with --plates: drop plates below this, 0..1")
 
     parser = argparse.ArgumentParser(
         prog="faceblur", description="Detect, anonymize or recognize faces with a FaceBlur gateway."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parents = {
-        "detect": [*many, confidence],
-        "blur": [*many, confidence],
+        "detect": [*many, confidence, plates],
+        "blur": [*many, confidence, plates],
         "enroll": [connection],
         "identify": many,
         "verify": [connection],
@@ -205,13 +210,18 @@ def blur_one_video(client: FaceBlurClient, args: argparse.Namespace, namer: Outp
     try:
         outcome = client.blur_video(
             video, target, mode=args.mode, mask=args.mask, box_scale=args.box_scale, threshold=args.threshold,
-            preset=args.preset, crf=args.crf, progress=progress.update, timeout=args.timeout,
+            preset=args.preset, crf=args.crf, plates=args.plates, plate_threshold=args.plate_threshold,
+            progress=progress.update, timeout=args.timeout,
         )  # fmt: skip
     except (FaceBlurError, OSError) as error:
         result = FileResult(video, False, _reason(error))
     else:
         tracks = outcome.tracks
-        message = f"{outcome.frames} frames, {tracks} face track{'' if tracks == 1 else 's'} -> {target}"
+        message = f"{outcome.frames} frames, {tracks} face track{'' if tracks == 1 else 's'}"
+        if args.plates:
+            plate_tracks = int(outcome.result.get("plate_tracks", 0))
+            message += f", {plate_tracks} plate track{'' if plate_tracks == 1 else 's'}"
+        message += f" -> {target}"
         result = FileResult(video, True, message, {"file": str(video), "output": str(target), **outcome.summary()})
         print(json.dumps(result.record), flush=True)
     progress.finish(result.message)
@@ -338,6 +348,10 @@ class ImageHandler:
 class DetectHandler(ImageHandler):
     kind: JobKind = "detect"
 
+    def __init__(self, client: FaceBlurClient, args: argparse.Namespace) -> None:
+        super().__init__(client, args)
+        self.options |= _plate_options(args)
+
 
 class BlurHandler(ImageHandler):
     kind: JobKind = "blur"
@@ -346,6 +360,7 @@ class BlurHandler(ImageHandler):
         super().__init__(client, args)
         self.options |= {"mode": args.mode, "mask": args.mask, "box_scale": args.box_scale}
         self.options |= {"spare_gallery": args.spare_gallery, "only_gallery": args.only_gallery}
+        self.options |= _plate_options(args)
         self.namer = namer
 
     def finish(self, image: Path, outcome: TaskOutcome) -> FileResult:
@@ -422,7 +437,17 @@ def expand_images(paths: list[Path], also: set[str] | frozenset[str] = frozenset
 
 
 def _faces(outcome: TaskOutcome) -> str:
-    return f"{outcome.face_count} face{'' if outcome.face_count == 1 else 's'}"
+    """ "2 faces", and with plates asked for: "2 faces, 1 plate"."""
+    faces = f"{outcome.face_count} face{'' if outcome.face_count == 1 else 's'}"
+    if "plate_count" not in outcome.task:
+        return faces
+    plates = int(outcome.task["plate_count"])
+    return f"{faces}, {plates} plate{'' if plates == 1 else 's'}"
+
+
+def _plate_options(args: argparse.Namespace) -> dict[str, object]:
+    """--plates and --plate-threshold as the request's fields (none without --plates: the request is as before)."""
+    return {"plates": True, "plate_threshold": args.plate_threshold} if args.plates else {}
 
 
 def _reason(error: Exception) -> str:

@@ -52,8 +52,20 @@ class DetectOptions(TypedDict, total=False):
     preset: str | None  # fast, balanced or max_recall
 
 
-class BlurOptions(DetectOptions, total=False):
-    """How the faces found are hidden (images and videos)."""
+class PlateOptions(TypedDict, total=False):
+    """Licence plates as well as faces (detect, blur and videos): plates=True finds them (outcome.plates) and a blur
+    hides them, each by its padded box in the blur's mode; left out or False, nothing about plates is sent."""
+
+    plates: bool
+    plate_threshold: float | None  # the score a plate needs, 0..1
+
+
+class DetectPlateOptions(DetectOptions, PlateOptions, total=False):
+    """detect's options: how faces are found, and plates."""
+
+
+class BlurOptions(DetectOptions, PlateOptions, total=False):
+    """How the faces (and plates, with plates=True) found are hidden (images and videos)."""
 
     mode: str | None  # blur, pixelate or solid
     mask: str | None  # ellipse or box
@@ -67,6 +79,8 @@ def _checked(options: Mapping[str, object], allowed: type) -> dict[str, object]:
     unknown = sorted(set(options) - known)
     if unknown:
         raise TypeError(f"unexpected option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+    if not options.get("plates"):  # a request without plates stays as it was before plates existed
+        return {name: value for name, value in options.items() if name not in PlateOptions.__optional_keys__}
     return dict(options)
 
 
@@ -97,6 +111,12 @@ class TaskOutcome(_Finished):
     @property
     def face_count(self) -> int:
         return int(self.task.get("face_count", len(self.faces)))
+
+    @property
+    def plates(self) -> dict[str, Any]:
+        """With plates=True: {"plate_1": {"plate_area": [x1, y1, x2, y2], "confidence": ...}, ...} (blur: the
+        plates hidden); else {}."""
+        return self.task.get("plates") or {}
 
     @property
     def image(self) -> bytes | None:
@@ -267,11 +287,11 @@ class FaceBlurClient:
         draw: bool = False,
         filename: str | None = None,
         timeout: float | None = None,
-        **options: Unpack[DetectOptions],
+        **options: Unpack[DetectPlateOptions],
     ) -> TaskOutcome:
-        """Find the faces (options: DetectOptions); with `draw`, the outcome's image shows them (boxes and
-        landmarks)."""
-        options = _checked(options, DetectOptions)
+        """Find the faces (options: DetectPlateOptions; with plates=True the licence plates too, outcome.plates);
+        with `draw`, the outcome's image shows them (boxes and landmarks)."""
+        options = _checked(options, DetectPlateOptions)
         task_id = self.submit("detect", image, filename, draw=True if draw else None, **options)
         return self.wait(task_id, timeout)
 
@@ -285,9 +305,10 @@ class FaceBlurClient:
         timeout: float | None = None,
         **options: Unpack[BlurOptions],
     ) -> TaskOutcome:
-        """Anonymize the faces (options: BlurOptions, e.g. mode="pixelate"). With `spare_gallery`, the faces of
-        that gallery's people stay visible; with `only_gallery`, only theirs are hidden (each face of the outcome
-        says whether it was "anonymized", and its "subject")."""
+        """Anonymize the faces (options: BlurOptions, e.g. mode="pixelate"; plates=True hides licence plates too,
+        outcome.plates lists them). With `spare_gallery`, the faces of that gallery's people stay visible; with
+        `only_gallery`, only theirs are hidden (each face of the outcome says whether it was "anonymized", and its
+        "subject")."""
         galleries = {"spare_gallery": spare_gallery, "only_gallery": only_gallery}
         task_id = self.submit("blur", image, filename, **galleries, **_checked(options, BlurOptions))
         return self.wait(task_id, timeout)
@@ -358,7 +379,8 @@ class FaceBlurClient:
     ) -> VideoOutcome:
         """Anonymize every face in every frame of a video (its audio kept): upload, wait (calling `progress`
         with (frames_done, frames_total) as it goes), then download the MP4 (H.264) to `output`, or into the
-        outcome's `video` bytes when no output is given. Options as for blur (BlurOptions), plus `crf` (x264
+        outcome's `video` bytes when no output is given. Options as for blur (BlurOptions; with plates=True,
+        licence plates are tracked and hidden too, and `video_faces` lists them per frame), plus `crf` (x264
         quality 0..51, lower is better and larger). `timeout`: seconds to wait for the task (default 3600)."""
         task_id = self.submit_video(video, filename, crf=crf, **options)
         task = self.wait_video(task_id, timeout, progress)

@@ -48,6 +48,10 @@ class TaskMedia:
     def detections(self, segment: int) -> str:
         return f"{self.work}/detect-{segment:05d}.json"
 
+    def plate_detections(self, segment: int) -> str:
+        """A segment's licence plates (tasks with plates), beside its faces."""
+        return f"{self.work}/plates-{segment:05d}.json"
+
     def segment(self, segment: int) -> str:
         return f"{self.work}/segment-{segment:05d}.mp4"
 

@@ -108,6 +108,8 @@ BOX_SCALE_RANGE = Range("box_scale", 1.0, 2.0)
 MAX_SIZE_RANGE = Range("max_size", 0, 16384)
 MIN_FACE_SIZE_RANGE = Range("min_face_size", 0, 16384)
 MAX_FACES_RANGE = Range("max_faces", 1, 100000)
+# Licence plates (plates=true): their own score threshold (default: the face service's FACE_PLATE_THRESHOLD).
+PLATE_THRESHOLD_RANGE = Range("plate_threshold", 0.0, 1.0)
 
 # Video. x264's constant rate factor (0 lossless, 51 worst) and speed preset, chosen by measurement
 # (bench/video_encoder.py, three real clips and a 720p bench clip): superfast at CRF 22 encodes in 0.48-0.76x the
@@ -122,6 +124,10 @@ DEFAULT_VIDEO_ENCODER_PRESET = "superfast"
 DEFAULT_VIDEO_PRESET = PresetName.FAST.value
 DEFAULT_DETECT_EVERY = 4
 DETECT_EVERY_RANGE = Range("detect_every", 1, 30)
+# Plates in videos: the plate detector (a YOLOv8s, about three face passes) runs on every
+# DEFAULT_PLATE_DETECT_EVERY-th frame, the tracker carrying plates between (bench/plates_e2e.py: 720p at >= 25 fps).
+DEFAULT_PLATE_DETECT_EVERY = 12
+PLATE_DETECT_EVERY_RANGE = Range("plate_detect_every", 1, 120)
 
 
 # --- the proto enums, by name ------------------------------------------------------------------------------
@@ -173,3 +179,16 @@ def face_entry(box: Sequence[float], confidence: float, landmarks: Iterable[Sequ
 def faces_by_number(entries: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The API's face listing: ``face_1``, ``face_2``... in the order given."""
     return {f"face_{number}": entry for number, entry in enumerate(entries, start=1)}
+
+
+# --- plates as the API lists them --------------------------------------------------------------------------
+
+
+def plate_entry(box: Sequence[float], confidence: float) -> dict[str, Any]:
+    """One licence plate as the API shows it: ``plate_area`` [x1, y1, x2, y2] in whole pixels and ``confidence``."""
+    return {"plate_area": [round(float(value)) for value in box], "confidence": round(float(confidence), 4)}
+
+
+def plates_by_number(entries: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The API's plate listing: ``plate_1``, ``plate_2``... in the order given."""
+    return {f"plate_{number}": entry for number, entry in enumerate(entries, start=1)}

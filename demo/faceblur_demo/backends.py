@@ -8,6 +8,7 @@ gateway's /blur_video (its face services decode, track and encode them) is the o
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -100,24 +101,27 @@ class LocalBackend:
         self.max_pixels = max_pixels
         self.description = f"{self.detector.name}, in this process"
         self._lock = threading.Lock()  # one model instance: one image at a time
+        self._plates: Any = None
 
     def process(self, image: bytes, filename: str, request: Request) -> Outcome:
         from face_detection_service.anonymize import AnonymizeOptions
         from face_detection_service.detection.presets import get_preset
         from face_detection_service.imaging import ImageError
         from face_detection_service.jobs import JobSpec, run_job
-        from faceblur_proto.vocabulary import Mask, Mode, face_entry, faces_by_number
+        from faceblur_proto.vocabulary import Mask, Mode, face_entry, faces_by_number, plate_entry, plates_by_number
 
         spec = JobSpec(
             blur=request.action == "blur",
             preset=get_preset(request.preset),
             score_threshold=request.threshold,
             anonymize=AnonymizeOptions(Mode(request.mode), Mask(request.mask), request.box_scale),
+            plates=request.plates,
         )
         started = time.perf_counter()
         try:
             with self._lock:
-                output = run_job(image, spec, self.detector, self.max_pixels)
+                plates = self._plate_detector() if request.plates else None
+                output = run_job(image, spec, self.detector, self.max_pixels, None, plates)
         except ImageError as error:
             raise DemoError(f"{filename}: {error}") from None
         found = output.faces
@@ -134,9 +138,23 @@ class LocalBackend:
             "timings_ms": {name.removesuffix("_ms"): round(ms, 2) for name, ms in output.timings_ms.items()}
             | {"total": round((time.perf_counter() - started) * 1000, 2)},
         }
+        if output.plates is not None:
+            listed = plates_by_number(map(plate_entry, output.plates.boxes, output.plates.scores))
+            details |= {"plates": listed, "plate_count": len(listed), "plate_model": output.plate_model}
         if output.image is not None:
             details = {"image_format": output.image_format, **details}
         return Outcome(faces, details, output.image, output.image_format or "jpeg")
+
+    def _plate_detector(self) -> Any:
+        """The plate model (FACE_PLATE_MODEL or platedet), loaded on the first request with plates."""
+        from face_detection_service.detection.plates import PlateModelError, load_plate_detector
+
+        if self._plates is None:
+            try:
+                self._plates = load_plate_detector(os.environ.get("FACE_PLATE_MODEL", ""))
+            except PlateModelError as error:
+                raise DemoError(str(error)) from None
+        return self._plates
 
     def enroll(self, gallery: str, subject: str, image: bytes, filename: str) -> dict[str, Any]:
         raise DemoError(RECOGNITION_NEEDS_GATEWAY)
@@ -165,4 +183,6 @@ def _options(request: Request) -> dict[str, Any]:
     chosen: dict[str, Any] = {"preset": request.preset, "threshold": request.threshold}
     if request.action == "blur":
         chosen |= {"mode": request.mode, "mask": request.mask, "box_scale": request.box_scale}
+    if request.plates:
+        chosen["plates"] = True
     return {name: value for name, value in chosen.items() if value is not None}

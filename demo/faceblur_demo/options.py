@@ -26,6 +26,7 @@ class Request:
     mode: str = Mode.BLUR.value
     mask: str = Mask.ELLIPSE.value
     box_scale: float = DEFAULT_BOX_SCALE
+    plates: bool = False  # licence plates too (listed; hidden in the same mode)
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,7 @@ def process_photo(
     mode: str,
     mask: str,
     box_scale: float,
+    plates: bool = False,
 ) -> ResultRow:
     """One click (or upload): the anonymized image's path, the photo with the faces drawn, the count, the JSON."""
     if not photo:
@@ -77,6 +78,7 @@ def process_photo(
         mode=mode,
         mask=mask,
         box_scale=box_scale,
+        plates=plates,
     )
     try:
         data = path.read_bytes()
@@ -112,6 +114,9 @@ def build_page(backend: Backend, examples: list[Path]) -> gr.Blocks:
                             1.0, 2.0, value=DEFAULT_BOX_SCALE, step=0.05, label="Box scale",
                             info="grow each face box by this factor before hiding it",
                         )  # fmt: skip
+                    plates = gr.Checkbox(
+                        False, label="Licence plates", info="also find plates, and hide them like the faces"
+                    )
                     run = gr.Button("Run", variant="primary")
                 with gr.Column(scale=3):
                     anonymized = gr.Image(label="Anonymized", type="filepath", interactive=False, elem_id="anonymized")
@@ -126,7 +131,7 @@ def build_page(backend: Backend, examples: list[Path]) -> gr.Blocks:
             if examples:
                 gr.Examples([[str(path)] for path in examples], inputs=[photo], label="Examples")
 
-        inputs = [photo, action, preset, threshold, mode, mask, box_scale]
+        inputs = [photo, action, preset, threshold, mode, mask, box_scale, plates]
         outputs = [anonymized, detected, face_count, details]
         run.click(handle, inputs, outputs, api_name="process")
         photo.change(handle, inputs, outputs, api_visibility="private")

@@ -28,13 +28,16 @@ def blur_video(
     mode: str,
     mask: str,
     box_scale: float,
+    plates: bool = False,
     progress: gr.Progress | None = None,
 ) -> tuple[str | None, dict[str, Any] | None]:
     """The anonymized MP4's path and the task's result (frames, fps, tracks, audio...)."""
     if not video:
         return None, None
     path = Path(video)
-    request = Request("blur", preset=preset, threshold=threshold or None, mode=mode, mask=mask, box_scale=box_scale)
+    request = Request(
+        "blur", preset=preset, threshold=threshold or None, mode=mode, mask=mask, box_scale=box_scale, plates=plates
+    )
     output = files.new_path("anonymized", ".mp4")
 
     def frames(done: int, total: int) -> None:
@@ -64,6 +67,7 @@ def video_tab(backend: Backend, files: ResultFiles) -> None:
             mode = gr.Radio(list(MODES), value="blur", label="Mode")
             mask = gr.Radio(list(MASKS), value="ellipse", label="Shape")
             box_scale = gr.Slider(1.0, 2.0, value=DEFAULT_BOX_SCALE, step=0.05, label="Box scale")
+            plates = gr.Checkbox(False, label="Licence plates", info="also track and hide plates")
             run = gr.Button("Anonymize the video", variant="primary")
         with gr.Column(scale=3):
             anonymized = gr.Video(label="Anonymized", interactive=False, elem_id="video-anonymized")
@@ -72,4 +76,5 @@ def video_tab(backend: Backend, files: ResultFiles) -> None:
     def handle(*inputs: Any, progress: gr.Progress = gr.Progress()) -> tuple[str | None, dict[str, Any] | None]:  # noqa: B008
         return blur_video(backend, files, *inputs, progress=progress)
 
-    run.click(handle, [video, preset, threshold, mode, mask, box_scale], [anonymized, details], api_name="blur_video")
+    inputs = [video, preset, threshold, mode, mask, box_scale, plates]
+    run.click(handle, inputs, [anonymized, details], api_name="blur_video")

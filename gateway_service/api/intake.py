@@ -17,7 +17,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, Response, UploadFile, status
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
-from faceblur_proto.vocabulary import MAX_FACES_RANGE, MAX_SIZE_RANGE, MIN_FACE_SIZE_RANGE, THRESHOLD_RANGE, Range
+from faceblur_proto.vocabulary import (
+    MAX_FACES_RANGE,
+    MAX_SIZE_RANGE,
+    MIN_FACE_SIZE_RANGE,
+    PLATE_THRESHOLD_RANGE,
+    THRESHOLD_RANGE,
+    Range,
+)
 from gateway_service.api.deps import Caller, CurrentCaller, GatewayServices, Services
 from gateway_service.api.schemas import ErrorBody, TaskAccepted, TaskResult
 from gateway_service.core.config import Settings
@@ -104,6 +111,27 @@ CallbackUrl = Annotated[
         "with X-FaceBlur-Signature: sha256=HMAC-SHA256(GATEWAY_WEBHOOK_SECRET, body)."
     ),
 ]
+
+
+PlatesOption = Annotated[
+    bool,
+    Form(
+        description="Also find licence plates (result: plates, {plate_1: {plate_area: [x1, y1, x2, y2], confidence}}); "
+        "blur: and hide them, each by its padded box in the same mode."
+    ),
+]
+PlateThreshold = Annotated[
+    float | None,
+    ranged_form(PLATE_THRESHOLD_RANGE, "With plates=true: drop plates below this confidence (default: the service's)."),
+]
+
+
+def plate_options(plates: PlatesOption = False, plate_threshold: PlateThreshold = None) -> JobOptions:
+    """The licence-plate options of /detect_faces, /blur_faces and /blur_video (422 naming the field when bad)."""
+    return JobOptions(plates=plates, plate_threshold=plate_threshold)
+
+
+PlateFields = Annotated[JobOptions, Depends(plate_options)]
 
 
 @dataclass(frozen=True)

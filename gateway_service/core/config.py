@@ -16,7 +16,7 @@ from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from faceblur_proto.media_store import check_media_url
-from faceblur_proto.vocabulary import DEFAULT_CRF, DEFAULT_DETECT_EVERY
+from faceblur_proto.vocabulary import DEFAULT_CRF, DEFAULT_DETECT_EVERY, DEFAULT_PLATE_DETECT_EVERY
 from gateway_service.core.face_addresses import parse_face_addresses
 
 MIB = 1024 * 1024
@@ -210,6 +210,10 @@ class Settings(BaseSettings):
 
     video_detect_every: int = Field(DEFAULT_DETECT_EVERY, ge=1, le=30)
     """GATEWAY_VIDEO_DETECT_EVERY: the detector runs on every Nth frame; the tracker carries faces between."""
+
+    video_plate_detect_every: int = Field(DEFAULT_PLATE_DETECT_EVERY, ge=1, le=120)
+    """GATEWAY_VIDEO_PLATE_DETECT_EVERY: videos with plates=true: the plate detector runs on every Nth frame (rounded
+    up to a multiple of GATEWAY_VIDEO_DETECT_EVERY); the tracker carries plates between."""
 
     video_crf: int = Field(DEFAULT_CRF, ge=0, le=51)
     """GATEWAY_VIDEO_CRF: the output's x264 quality (lower: better and larger) when a task names none."""

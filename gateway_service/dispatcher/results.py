@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from faceblur_proto.v1 import face_detection_pb2 as pb
-from faceblur_proto.vocabulary import TaskKind, face_entry, faces_by_number, to_proto
+from faceblur_proto.vocabulary import TaskKind, face_entry, faces_by_number, plate_entry, plates_by_number, to_proto
 from gateway_service.tasks.models import JobOptions
+
+# The tasks whose jobs find licence plates when asked (plates=true).
+PLATE_TASKS = (TaskKind.DETECT, TaskKind.BLUR, TaskKind.BLUR_VIDEO)
 
 
 def job_options_message(kind: TaskKind, options: JobOptions) -> pb.JobOptions:
@@ -16,6 +19,7 @@ def job_options_message(kind: TaskKind, options: JobOptions) -> pb.JobOptions:
         mask_shape=to_proto(options.mask) if options.mask else pb.MASK_SHAPE_UNSPECIFIED,
         preset=options.preset.value if options.preset else "",
         draw=options.draw and kind is TaskKind.DETECT,
+        plates=options.plates and kind in PLATE_TASKS,
     )
     optional_fields = {
         "score_threshold": options.threshold,
@@ -23,6 +27,7 @@ def job_options_message(kind: TaskKind, options: JobOptions) -> pb.JobOptions:
         "max_size": options.max_size,
         "min_face_size": options.min_face_size,
         "max_faces": options.max_faces,
+        "plate_threshold": options.plate_threshold if kind in PLATE_TASKS else None,
     }
     for name, value in optional_fields.items():
         if value is not None:
@@ -37,10 +42,21 @@ def face_listing(faces: Iterable[pb.Face]) -> dict[str, dict]:
     )
 
 
+def plate_listing(plates: Iterable[pb.Plate]) -> dict[str, dict]:
+    """The API's plate listing (plate_1, plate_2, ... in the service's order, best first) of the proto's plates."""
+    return plates_by_number(plate_entry((p.x1, p.y1, p.x2, p.y2), p.confidence) for p in plates)
+
+
 def stored_result(result: pb.JobResult) -> dict:
-    """What the task record keeps of a JobResult (the returned image is stored beside it, as raw bytes)."""
+    """What the task record keeps of a JobResult (the returned image is stored beside it, as raw bytes); a job
+    with plates (its plate_model set) adds plates, plate_count and plate_model."""
     timings = result.timings
-    return {
+    plates = (
+        {"plates": plate_listing(result.plates), "plate_count": len(result.plates), "plate_model": result.plate_model}
+        if result.plate_model
+        else {}
+    )
+    return plates | {
         "faces": face_listing(result.faces),
         "face_count": len(result.faces),
         "model": result.model,
@@ -55,5 +71,6 @@ def stored_result(result: pb.JobResult) -> dict:
             "anonymize": round(timings.anonymize_ms, 2),
             "encode": round(timings.encode_ms, 2),
         }
-        | ({"embed": round(timings.embed_ms, 2)} if timings.embed_ms else {}),
+        | ({"embed": round(timings.embed_ms, 2)} if timings.embed_ms else {})
+        | ({"plates": round(timings.plates_ms, 2)} if result.plate_model else {}),
     }

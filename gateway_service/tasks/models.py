@@ -49,6 +49,8 @@ class JobOptions:
     spare_gallery: str | None = None  # blur: faces matched to this gallery stay visible
     only_gallery: str | None = None  # blur: only faces matched to this gallery are hidden
     crf: int | None = None  # blur_video: the output's x264 quality (default GATEWAY_VIDEO_CRF)
+    plates: bool = False  # detect, blur, blur_video: also find (and hide) licence plates
+    plate_threshold: float | None = None  # their confidence threshold (None: the face service's)
 
     def as_dict(self) -> dict[str, object]:
         """The options the user chose (defaults left out), as the API shows them."""

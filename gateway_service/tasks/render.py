@@ -24,6 +24,9 @@ _RESULT_SIBLINGS = (
     "timings_ms",
     "gallery",
     "match_threshold",
+    "plates",
+    "plate_count",
+    "plate_model",
 )
 
 
@@ -58,6 +61,13 @@ class TaskResult(BaseModel):
     drawn_image: str | None = Field(
         None, description="detect with draw=true: the image with the boxes and landmarks drawn, base64-encoded JPEG"
     )
+    plates: dict[str, Any] | None = Field(
+        None,
+        description="detect and blur with plates=true: the licence plates found (blur: hidden), best first: "
+        "{plate_1: {plate_area: [x1, y1, x2, y2], confidence}, ...}",
+    )
+    plate_count: int | None = None
+    plate_model: str | None = Field(None, description="With plates=true: the plate model")
     image_format: str | None = Field(None, description="Format of the returned image: jpeg, png, ...")
     image_width: int | None = None
     image_height: int | None = None

@@ -103,6 +103,7 @@ class VideoFlow(Flow[VideoInfo]):
         segments = await asyncio.to_thread(self._kept_plan, files, info, files.plan in saved)
         progress = _Progress(self.tasks, task.task_id, info.frame_count)
         detect_every = self.settings.video_detect_every
+        plate_every = -(-self.settings.video_plate_detect_every // detect_every) * detect_every
         # At most one segment job per connected worker at a time: the others wait here, not in a face service's
         # bounded queue, where they would be turned away as busy or spend their segment timeout.
         per_worker = asyncio.Semaphore(max(1, self.face_workers()))
@@ -117,25 +118,42 @@ class VideoFlow(Flow[VideoInfo]):
         detections: Detections = {}
         model = ""
 
+        plates = task.options.plates
+        plate_detections: Detections = {}
+        plate_model = ""
+
         async def detect(segment: SegmentPlan) -> None:
-            nonlocal model
-            key = files.detections(segment.index)
-            if key in saved:  # done by an earlier attempt
+            nonlocal model, plate_model
+            key, plates_key = files.detections(segment.index), files.plate_detections(segment.index)
+            if key in saved and (not plates or plates_key in saved):  # done by an earlier attempt
                 stored = await asyncio.to_thread(store.get_json, key)
+                stored_plates = await asyncio.to_thread(store.get_json, plates_key) if plates else {}
             else:
                 options = self._segment_options(task, JobKind.DETECT_VIDEO, files, info, segment)
                 options.video.detect_every = detect_every
+                if plates:
+                    options.video.plate_detect_every = plate_every
                 result = await job(options, f"detecting faces in frames {_frames(segment)}")
-                model = model or result.model
-                stored = _detections_of(result)
+                model, plate_model = model or result.model, plate_model or result.plate_model
+                stored, stored_plates = _detections_of(result), _plate_detections_of(result, plate_every)
+                if plates:  # before the faces: a segment whose faces are saved has its plates too
+                    await asyncio.to_thread(store.put_json, plates_key, stored_plates)
                 await asyncio.to_thread(store.put_json, key, stored)
             detections.update(_as_arrays(stored))
+            plate_detections.update(_as_arrays(stored_plates))
             await progress.add(segment.frame_count)
 
         await _all(detect(segment) for segment in segments)
 
         tracks = await asyncio.to_thread(track_faces, detections, info.frame_count, detect_every, info.fps)
-        lines = (line + "\n" for line in tracks_jsonl_lines(tracks, info.fps, (info.width, info.height)))
+        # Plates are tracked by the same rule, apart from the faces (their own track ids, from 0).
+        plate_tracks = (
+            await asyncio.to_thread(track_faces, plate_detections, info.frame_count, plate_every, info.fps)
+            if plates
+            else None
+        )
+        size = (info.width, info.height)
+        lines = (line + "\n" for line in tracks_jsonl_lines(tracks, info.fps, size, plate_tracks))
         await asyncio.to_thread(self._write_lines, files.faces, lines)
 
         async def hide(segment: SegmentPlan) -> None:
@@ -143,7 +161,7 @@ class VideoFlow(Flow[VideoInfo]):
                 options = self._segment_options(task, JobKind.BLUR_VIDEO, files, info, segment)
                 options.video.output_path = files.segment(segment.index)
                 options.video.crf = task.options.crf if task.options.crf is not None else self.settings.video_crf
-                options.video.frames.extend(_frame_faces(tracks, segment))
+                options.video.frames.extend(_frame_faces(tracks, segment, plate_tracks))
                 await job(options, f"anonymizing frames {_frames(segment)}")
             await progress.add(segment.frame_count)
 
@@ -168,6 +186,10 @@ class VideoFlow(Flow[VideoInfo]):
             "segments": len(segments),
             "size_bytes": (await asyncio.to_thread(store.stat, files.video)).size,
         }
+        if plate_tracks is not None:
+            video.update(
+                plate_tracks=track_count(plate_tracks), plate_model=plate_model, plate_detect_every=plate_every
+            )
         preset = task.options.preset.value if task.options.preset else DEFAULT_VIDEO_PRESET
         return TaskOutput({"video": video, "preset": preset, "model": model}, timings=tuple(timings))
 
@@ -203,6 +225,9 @@ class VideoFlow(Flow[VideoInfo]):
     ) -> pb.JobOptions:
         options = job_options_message(task.kind, task.options)
         options.kind = to_proto(kind)
+        if kind is JobKind.BLUR_VIDEO:  # it hides the plates listed per frame; it finds none
+            options.plates = False
+            options.ClearField("plate_threshold")
         if not options.preset:
             options.preset = DEFAULT_VIDEO_PRESET
         options.video.CopyFrom(
@@ -270,17 +295,33 @@ def _detections_of(result: pb.JobResult) -> dict[str, list[list[float]]]:
     return {str(frame.frame): [[f.x1, f.y1, f.x2, f.y2, f.confidence] for f in frame.faces] for frame in result.frames}
 
 
+def _plate_detections_of(result: pb.JobResult, plate_every: int) -> dict[str, list[list[float]]]:
+    """The plates of the frames the plate detector ran on (every ``plate_every``-th; the others list none)."""
+    return {
+        str(frame.frame): [[p.x1, p.y1, p.x2, p.y2, p.confidence] for p in frame.plates]
+        for frame in result.frames
+        if frame.frame % plate_every == 0
+    }
+
+
 def _as_arrays(stored: dict[str, list[list[float]]]) -> Detections:
     return {int(frame): np.array(faces, np.float32).reshape(-1, 5) for frame, faces in stored.items()}
 
 
-def _frame_faces(tracks: list[list[TrackedFace]], segment: SegmentPlan) -> list[pb.FrameFaces]:
+def _frame_faces(
+    tracks: list[list[TrackedFace]], segment: SegmentPlan, plate_tracks: list[list[TrackedFace]] | None = None
+) -> list[pb.FrameFaces]:
+    """What a blur-video job hides in each frame of the segment: the tracked faces (and plates)."""
     frames = []
     for index in range(segment.first_frame, min(segment.first_frame + segment.frame_count, len(tracks))):
-        if tracks[index]:
+        plates = plate_tracks[index] if plate_tracks is not None else []
+        if tracks[index] or plates:
             faces = [
                 pb.Face(x1=f.box[0], y1=f.box[1], x2=f.box[2], y2=f.box[3], confidence=f.confidence)
                 for f in tracks[index]
             ]
-            frames.append(pb.FrameFaces(frame=index, faces=faces))
+            hidden = [
+                pb.Plate(x1=p.box[0], y1=p.box[1], x2=p.box[2], y2=p.box[3], confidence=p.confidence) for p in plates
+            ]
+            frames.append(pb.FrameFaces(frame=index, faces=faces, plates=hidden))
     return frames

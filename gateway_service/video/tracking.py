@@ -219,24 +219,39 @@ def track_count(tracks: Sequence[Sequence[TrackedFace]]) -> int:
 
 
 def tracks_jsonl_lines(
-    tracks: Sequence[Sequence[TrackedFace]], fps: float, frame_size: tuple[int, int]
+    tracks: Sequence[Sequence[TrackedFace]],
+    fps: float,
+    frame_size: tuple[int, int],
+    plate_tracks: Sequence[Sequence[TrackedFace]] | None = None,
 ) -> Iterator[str]:
     """One JSON line per frame: its index, time and faces (integer boxes clipped to the ``frame_size`` (width,
-    height); a face with nothing left inside the frame is not listed)."""
+    height); a face with nothing left inside the frame is not listed); with ``plate_tracks``, its licence plates
+    too, listed the same way (``plate_area``, their own track ids)."""
     for index, faces in enumerate(tracks):
-        listed = []
-        for face in faces:
-            area = visible_area(face.box, frame_size)
-            if area is not None:
-                listed.append(
-                    {
-                        "track_id": face.track_id,
-                        "facial_area": list(area),
-                        "confidence": round(face.confidence, 4),
-                        "detected": face.detected,
-                    }
-                )
-        yield json.dumps({"frame": index, "time_s": round(index / fps, 3), "faces": listed}, separators=(",", ":"))
+        line: dict[str, object] = {
+            "frame": index,
+            "time_s": round(index / fps, 3),
+            "faces": _listed(faces, frame_size, "facial_area"),
+        }
+        if plate_tracks is not None:
+            line["plates"] = _listed(plate_tracks[index], frame_size, "plate_area")
+        yield json.dumps(line, separators=(",", ":"))
+
+
+def _listed(tracked: Sequence[TrackedFace], frame_size: tuple[int, int], area_name: str) -> list[dict[str, object]]:
+    listed = []
+    for face in tracked:
+        area = visible_area(face.box, frame_size)
+        if area is not None:
+            listed.append(
+                {
+                    "track_id": face.track_id,
+                    area_name: list(area),
+                    "confidence": round(face.confidence, 4),
+                    "detected": face.detected,
+                }
+            )
+    return listed
 
 
 def visible_area(

@@ -15,6 +15,7 @@ from gateway_service.api.intake import (
     CommonFields,
     MaskOption,
     ModeOption,
+    PlateFields,
     Wait,
     queue_each_image,
     ranged_form,
@@ -33,18 +34,20 @@ router = APIRouter(tags=["tasks"])
 @submit_route(router, "/detect_faces", "Find the faces in an image")
 async def detect_faces(
     fields: CommonFields,
+    plates: PlateFields,
     draw: Annotated[
         bool, Form(description="Also return the image with the boxes and landmarks drawn, as drawn_image (JPEG).")
     ] = False,
 ) -> Response:
     """Queue face detection; the answer is a task id to read the result with, at once (HTTP 202)."""
-    options = replace(fields.detection, draw=draw)
+    options = replace(fields.detection, draw=draw, plates=plates.plates, plate_threshold=plates.plate_threshold)
     return await queue_each_image(fields, TaskKind.DETECT, options)
 
 
 @submit_route(router, "/blur_faces", "Anonymize the faces in an image")
 async def blur_faces(
     fields: CommonFields,
+    plates: PlateFields,
     mode: ModeOption = None,
     mask: MaskOption = None,
     box_scale: Annotated[
@@ -71,6 +74,8 @@ async def blur_faces(
         box_scale=box_scale,
         spare_gallery=await check_gallery_option(fields.services, fields.caller, spare_gallery),
         only_gallery=await check_gallery_option(fields.services, fields.caller, only_gallery),
+        plates=plates.plates,
+        plate_threshold=plates.plate_threshold,
     )
     return await queue_each_image(fields, TaskKind.BLUR, options)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +29,7 @@ from gateway_service.api.intake import (
     CallbackUrl,
     MaskOption,
     ModeOption,
+    PlateFields,
     PresetOption,
     Threshold,
     Wait,
@@ -41,7 +43,7 @@ from gateway_service.api.intake import (
 )
 from gateway_service.api.schemas import ErrorBody, TaskAccepted
 from gateway_service.core.config import Settings
-from gateway_service.tasks.models import JobOptions, TaskKind, TaskStatus
+from gateway_service.tasks.models import TaskKind, TaskStatus
 from gateway_service.video.info import VideoInfo
 from gateway_service.video.probe import VideoLimits, VideoRejected, probe_video
 from gateway_service.video.storage import VideoMedia
@@ -73,6 +75,7 @@ _VIDEO_ERRORS = {
 async def blur_video(
     services: Services,
     caller: CurrentCaller,
+    plates: PlateFields,
     file: Annotated[UploadFile | None, File(description="The video: MP4, MOV, MKV, WebM or AVI.")] = None,
     mode: ModeOption = None,
     mask: MaskOption = None,
@@ -101,7 +104,7 @@ async def blur_video(
         size, info = await asyncio.to_thread(_store_upload, file, services.media, task_id, extension, settings)
     except VideoRejected as rejected:
         raise HTTPException(rejected.status_code, str(rejected)) from None
-    options = JobOptions(mode=mode, mask=mask, box_scale=box_scale, threshold=threshold, preset=preset, crf=crf)
+    options = replace(plates, mode=mode, mask=mask, box_scale=box_scale, threshold=threshold, preset=preset, crf=crf)
     # The input is in the media store: the task's Redis image is empty, its size and frames are shown.
     state = {"image_bytes": str(size), "frames_done": "0", "frames_total": str(info.frame_count)}
     await create_task(
