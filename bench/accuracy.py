@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.accuracy                      # everything (about an hour on 2 cores)
     .venv/bin/python -m bench.accuracy --stride 4 --configs 'yolov8n-face/*,ultralytics'
     .venv/bin/python -m bench.accuracy --datasets face_mask --misses yolov8n-face/balanced
+    .venv/bin/python -m bench.accuracy --datasets wider_train,face_mask --rotations 90,180,270 --stride 4
 
 Prints AP at IoU 0.5, precision and recall at each configuration's threshold, recall by face width and seconds
 per image (detector call only, single process, `--threads` per model), and writes the same as JSON (with each
@@ -46,7 +47,7 @@ def run_config(config: Config, dataset: Dataset, threads: int, progress: bool) -
     detect = config.build(threads)
     detections, seconds = [], []
     for index, sample in enumerate(dataset.samples):
-        image_bgr = cv2.imread(str(sample.path), cv2.IMREAD_COLOR)
+        image_bgr = sample.read_bgr(cv2.IMREAD_COLOR)
         image_rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
         if index == 0:
             detect(image_bgr, image_rgb)  # warm-up: first calls allocate and initialise
@@ -150,6 +151,27 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(rendered)
 
 
+def format_rotation_table(rows: list[dict]) -> str:
+    """For each configuration and data set: recall with the photos turned, and the faces found turned as a share of
+    those found upright (at the configuration's threshold)."""
+    upright = {(row["dataset"], row["config"]): row for row in rows if "@" not in row["dataset"]}
+    lines = ["| data set | configuration | R upright | R 90 | R 180 | R 270 | found turned / upright (90, 180, 270) |"]
+    lines.append("|---|---|---|---|---|---|---|")
+    for (dataset, config), base in upright.items():
+        turned = {
+            row["dataset"].split("@")[1]: row
+            for row in rows
+            if row["config"] == config and row["dataset"].startswith(dataset + "@")
+        }
+        if not turned:
+            continue
+        recalls = [turned[d]["recall"] if d in turned else None for d in ("90", "180", "270")]
+        shares = [f"{r / base['recall']:.3f}" if r is not None else "-" for r in recalls]
+        cells = [f"{r:.3f}" if r is not None else "-" for r in recalls]
+        lines.append(f"| {dataset} | {config} | {base['recall']:.3f} | {' | '.join(cells)} | {', '.join(shares)} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default="wider_train,face_mask")
@@ -161,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=OUT_DIR / "accuracy.json")
     parser.add_argument("--misses", default="", help="configurations whose missed faces go on a contact sheet")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument(
+        "--rotations", default="", help="also each data set with its photos turned, e.g. 90,180,270 (degrees)"
+    )
     args = parser.parse_args(argv)
 
     patterns = [p.strip() for p in args.configs.split(",") if p.strip()]
@@ -170,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     miss_patterns = [p.strip() for p in args.misses.split(",") if p.strip()]
 
     rows = []
-    for dataset_name in [d.strip() for d in args.datasets.split(",") if d.strip()]:
+    names = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    degrees = [r.strip() for r in args.rotations.split(",") if r.strip()]
+    for dataset_name in names + [f"{name}@{turn}" for name in names for turn in degrees]:
         dataset = subset(load_dataset(dataset_name), args.stride, args.limit, args.offset)
         for config in configs:
             run = run_config(config, dataset, args.threads, progress=not args.quiet)
@@ -189,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"missed faces: {stem}.jpg, {stem.name}_32px_up.jpg", file=sys.stderr)
 
     print(format_table(rows))
+    if any("@" in row["dataset"] for row in rows):
+        print("\n" + format_rotation_table(rows))
     meta = {
         "threads": args.threads,
         "stride": args.stride,

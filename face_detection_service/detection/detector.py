@@ -1,4 +1,5 @@
-"""The face detector the service runs: a primary model, optionally CenterFace, and a preset of how to use them."""
+"""The face detector the service runs: a primary model, optionally CenterFace and YuNet, and a preset of how to use
+them."""
 
 from __future__ import annotations
 
@@ -6,22 +7,52 @@ import cv2
 import numpy as np
 
 from .centerface import CenterFaceModel
-from .fusion import CENTERFACE_TO_YOLO, Look, Proposal, fuse, vote
+from .fusion import CENTERFACE_TO_YOLO, YUNET_TO_YOLO, Look, Proposal, fuse, vote
 from .presets import Preset
 from .tiling import FACE_LIMIT, Tile, TilePlan, plan_tiles, tile_to_image
+from .turns import mosaic, split_mosaic, turn, turned_back, upright_by_landmarks
 from .types import Detections, FaceModel
+from .yunet import YuNetModel
 
 CANDIDATE_SCORE = 0.05  # looks that are voted on report candidates down to this score
 # A tile holding a candidate scored in [low, high) gets a second, mirrored look; sure faces and near-certain
 # background need none (bench/ACCURACY.md: about 0.5 extra model passes per WIDER photo).
 SECOND_LOOK_SCORES = (0.1, 0.5)
+# The whole image gets a mirrored look (preset.mirror_unsure_whole) when it holds a candidate scored in
+# MIRROR_SCORES at least MIRROR_MIN_FACE px wide in the whole-image pass (a quarter of WIDER photos); that look is
+# then held to faces of that size and up (bench/ROTATION.md).
+MIRROR_SCORES = (0.05, 0.5)
+MIRROR_MIN_FACE = 16.0
+# YuNet sees the photo at the whole-image pass's scale and is held to faces of at least this many px there: below
+# that it finds too few faces for its silence to mean anything.
+YUNET_MIN_FACE = 24.0
+
+# Turned photos (preset.find_turned): the photo is taken as upright when the whole-image pass holds a face at least
+# SURE_UPRIGHT sure and every such face is upright by its landmarks (9 in 10 WIDER photos). Otherwise one model
+# pass over a mosaic of the photo turned 0/90/180/270 degrees weighs each way up by the summed scores of its faces
+# above EVIDENCE_SCORE; a turn that beats the photo as given there is checked by a whole-image pass turned that way,
+# and taken when it finds more (summed scores) than the pass as given. Faces at least KEEP_AS_GIVEN sure in the
+# photo as given are kept after a turn.
+SURE_UPRIGHT = 0.7
+EVIDENCE_SCORE = 0.3
+KEEP_AS_GIVEN = 0.5
+# preset.all_turns: the runner-up way up gets the full pipeline too when its whole-image pass finds at least this
+# share of what the best one finds.
+BOTH_WAYS = 0.5
 
 
 class FaceDetector:
-    def __init__(self, primary: FaceModel, input_size: int, centerface: FaceModel | None = None):
+    def __init__(
+        self,
+        primary: FaceModel,
+        input_size: int,
+        centerface: FaceModel | None = None,
+        yunet: YuNetModel | None = None,
+    ):
         self.primary = primary
         self.input_size = input_size
         self.centerface = centerface
+        self.yunet = yunet
 
     @property
     def name(self) -> str:
@@ -30,10 +61,16 @@ class FaceDetector:
     def fuses_centerface(self, preset: Preset) -> bool:
         return preset.fuse_centerface and self.centerface is not None and self.centerface is not self.primary
 
+    def votes_yunet(self, preset: Preset) -> bool:
+        return preset.yunet_vote and self.yunet is not None
+
     def model_name(self, preset: Preset) -> str:
+        names = [self.primary.name]
         if self.fuses_centerface(preset):
-            return f"{self.primary.name} + {self.centerface.name}"
-        return self.primary.name
+            names.append(self.centerface.name)
+        if self.votes_yunet(preset):
+            names.append(self.yunet.name)
+        return " + ".join(names)
 
     def tile_plan(self, width: int, height: int, preset: Preset) -> TilePlan | None:
         """The tiles `detect` would look at for an image of this size (after shrinking it to preset.max_side)."""
@@ -49,28 +86,94 @@ class FaceDetector:
         height, width = image.shape[:2]
 
         # Looks that are averaged need their weak candidates too: a face at 0.3 in one look and 0.1 in another.
-        collect = min(threshold, CANDIDATE_SCORE) if preset.second_look else threshold
+        collect = min(threshold, CANDIDATE_SCORE) if _votes(preset) else threshold
         whole = self._run(self.primary, image, collect)
-        plan = plan_tiles(width, height, self.input_size, preset.max_tiles, preset.tile_zoom)
-        faces = whole if plan is None else self._with_tiles(image, whole, plan, preset, collect)
-        faces = faces.above(threshold)
-        if self.fuses_centerface(preset):
-            # CenterFace is fully convolutional: one pass over the image at the tiles' scale sees what they see.
-            scale = plan.scale if plan is not None else 1.0
-            view = _resize_to(image, max(1, round(width * scale)), max(1, round(height * scale)))
-            found = self._run(self.centerface, view, threshold)
-            back = np.array([width / view.shape[1], height / view.shape[0]], np.float32)
-            faces = fuse([Proposal(faces), Proposal(found.rescaled(back, width, height), preferred=False)])
+        if preset.all_turns:
+            faces = self._every_way_up(image, whole, preset, collect, threshold)
+        else:
+            quarter_turns, turned_whole = (
+                self._upright_turn(image, whole, collect) if preset.find_turned else (0, whole)
+            )
+            if quarter_turns:
+                view = turn(image, quarter_turns)
+                found = self._pipeline(view, turned_whole, preset, collect, threshold)
+                found = turned_back(found, quarter_turns, width, height)
+                kept = whole.above(max(KEEP_AS_GIVEN, threshold))
+                faces = fuse([Proposal(found), Proposal(kept, preferred=False)])
+            else:
+                faces = self._pipeline(image, whole, preset, collect, threshold)
 
         if (height, width) == (full_height, full_width):
             return faces
         to_full = np.array([full_width / width, full_height / height], np.float32)
         return faces.rescaled(to_full, full_width, full_height)
 
-    def _with_tiles(
-        self, image: np.ndarray, whole: Detections, plan: TilePlan, preset: Preset, threshold: float
+    def _pipeline(
+        self, image: np.ndarray, whole: Detections, preset: Preset, collect: float, threshold: float
     ) -> Detections:
-        """The whole-image faces merged with those of the zoomed tiles (and, for a second look, mirrored tiles)."""
+        """The preset's looks at the image as it is (`whole`: its whole-image pass), above the threshold."""
+        height, width = image.shape[:2]
+        faces = self._looks(image, whole, preset, collect)
+        faces = faces.above(threshold)
+        if self.fuses_centerface(preset):
+            # CenterFace is fully convolutional: one pass over the image at the tiles' scale sees what they see.
+            plan = plan_tiles(width, height, self.input_size, preset.max_tiles, preset.tile_zoom)
+            scale = plan.scale if plan is not None else 1.0
+            view = _resize_to(image, max(1, round(width * scale)), max(1, round(height * scale)))
+            found = self._run(self.centerface, view, threshold)
+            back = np.array([width / view.shape[1], height / view.shape[0]], np.float32)
+            faces = fuse([Proposal(faces), Proposal(found.rescaled(back, width, height), preferred=False)])
+        return faces
+
+    def _every_way_up(
+        self, image: np.ndarray, whole: Detections, preset: Preset, collect: float, threshold: float
+    ) -> Detections:
+        """preset.all_turns: whole-image passes with the photo turned each of the four ways; the full pipeline the
+        way up whose pass finds most (and also the runner-up's, when it finds nearly as much); the other turned
+        passes' sure faces (people lying down, heads tipped over) fused in."""
+        height, width = image.shape[:2]
+        wholes = [whole] + [self._run(self.primary, turn(image, k), collect) for k in (1, 2, 3)]
+        evidence = [_evidence(found) for found in wholes]
+        main = max(range(4), key=lambda k: (evidence[k], k == 0))
+        runner_up = max((k for k in range(4) if k != main), key=lambda k: (evidence[k], k == 0))
+        both = evidence[runner_up] > 0 and evidence[runner_up] >= BOTH_WAYS * evidence[main]
+        proposals = []
+        for k in range(4):
+            if k == main or (k == runner_up and both):
+                found = self._pipeline(turn(image, k), wholes[k], preset, collect, threshold)
+            else:
+                found = wholes[k]
+            if k != main:
+                found = found.above(max(KEEP_AS_GIVEN, threshold))
+            proposals.append(Proposal(turned_back(found, k, width, height), preferred=k == main))
+        return fuse(proposals)
+
+    def _looks(self, image: np.ndarray, whole: Detections, preset: Preset, threshold: float) -> Detections:
+        """Every look of the preset at the image (as it is, upright), merged: by `fuse` or by `vote`."""
+        height, width = image.shape[:2]
+        plan = plan_tiles(width, height, self.input_size, preset.max_tiles, preset.tile_zoom)
+        looks = [Look(whole)]
+        if plan is not None:
+            looks += self._tile_looks(image, plan, preset, threshold)
+        if not _votes(preset):
+            return fuse([Proposal(look.detections) for look in looks])
+        to_whole = self.input_size / max(width, height)  # whole-image pass px per image px
+        if self.votes_yunet(preset):
+            view = _resize(image, to_whole)
+            found = self.yunet.detect(view, YUNET_TO_YOLO.inverse(threshold))
+            found = Detections(found.boxes, YUNET_TO_YOLO(found.scores), found.landmarks).above(threshold)
+            back = np.array([width / view.shape[1], height / view.shape[0]], np.float32)
+            looks.append(Look(found.rescaled(back, width, height), min_face=YUNET_MIN_FACE / to_whole))
+        if preset.mirror_unsure_whole:
+            low, high = MIRROR_SCORES
+            sides = np.maximum(whole.boxes[:, 2] - whole.boxes[:, 0], whole.boxes[:, 3] - whole.boxes[:, 1])
+            if ((whole.scores >= low) & (whole.scores < high) & (sides * to_whole >= MIRROR_MIN_FACE)).any():
+                mirrored = self._run(self.primary, np.ascontiguousarray(image[:, ::-1]), threshold).mirrored(width)
+                looks.append(Look(mirrored, min_face=MIRROR_MIN_FACE / to_whole))
+        return vote(looks)
+
+    def _tile_looks(self, image: np.ndarray, plan: TilePlan, preset: Preset, threshold: float) -> list[Look]:
+        """The zoomed tiles' faces (and, for a second look, mirrored tiles'), as looks at the whole image."""
         height, width = image.shape[:2]
         zoomed = _resize_to(image, plan.scaled_width, plan.scaled_height)
         to_image = np.array([width / plan.scaled_width, height / plan.scaled_height], np.float32)
@@ -84,11 +187,13 @@ class FaceDetector:
             return tile_to_image(found, tile, plan, self.input_size).rescaled(to_image, width, height)
 
         per_tile = [tile_faces(tile, mirrored=False) for tile in plan.tiles]
-        if not preset.second_look:
-            return fuse([Proposal(whole), *(Proposal(found) for found in per_tile)])
+        if not _votes(preset):
+            return [Look(found) for found in per_tile]
 
         largest_tile_face = FACE_LIMIT * self.input_size / plan.scale
-        looks = [Look(whole), Look(Detections.concat(per_tile), max_face=largest_tile_face)]
+        looks = [Look(Detections.concat(per_tile), max_face=largest_tile_face)]
+        if not preset.second_look:
+            return looks
         low, high = SECOND_LOOK_SCORES
         unsure = [
             tile
@@ -107,7 +212,23 @@ class FaceDetector:
             )
             mirrored = Detections.concat([tile_faces(tile, mirrored=True) for tile in unsure])
             looks.append(Look(mirrored, max_face=largest_tile_face, regions=regions))
-        return vote(looks)
+        return looks
+
+    def _upright_turn(self, image: np.ndarray, whole: Detections, threshold: float) -> tuple[int, Detections]:
+        """How many quarter turns (np.rot90) make the photo's faces upright, and the whole-image pass turned so."""
+        sure = whole.above(SURE_UPRIGHT)
+        if len(sure) and upright_by_landmarks(sure.landmarks).all():
+            return 0, whole
+        height, width = image.shape[:2]
+        turns = (0, 1, 2, 3)
+        canvas, cells = mosaic(image, turns, self.input_size)
+        per_turn = split_mosaic(self._run(self.primary, canvas, EVIDENCE_SCORE), cells, width, height)
+        evidence = [_evidence(found) for found in per_turn]
+        best = max(turns[1:], key=lambda k: evidence[k])
+        if evidence[best] <= max(evidence[0], _evidence(whole) / 2):
+            return 0, whole
+        turned = self._run(self.primary, turn(image, best), threshold)
+        return (best, turned) if _evidence(turned) > _evidence(whole) else (0, whole)
 
     @staticmethod
     def _run(model: FaceModel, image: np.ndarray, threshold: float) -> Detections:
@@ -116,6 +237,15 @@ class FaceDetector:
             found = model.detect(image, CENTERFACE_TO_YOLO.inverse(threshold))
             return Detections(found.boxes, CENTERFACE_TO_YOLO(found.scores), found.landmarks).above(threshold)
         return model.detect(image, threshold)
+
+
+def _votes(preset: Preset) -> bool:
+    return preset.second_look or preset.yunet_vote or preset.mirror_unsure_whole
+
+
+def _evidence(faces: Detections) -> float:
+    """How strongly a look says the photo is this way up: the summed scores of its fairly sure faces."""
+    return float(faces.scores[faces.scores >= EVIDENCE_SCORE].sum())
 
 
 def _resize(image: np.ndarray, scale: float, shrink_only: bool = False) -> np.ndarray:
