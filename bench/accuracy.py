@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from .common import SIZE_BUCKETS, Dataset, Evaluation, evaluate, face_coverage, load_dataset, subset, write_results
-from .detectors import COLLECT_THRESHOLD, Config, all_configs
+from .detectors import COLLECT_THRESHOLD, Config, DetectFn, all_configs
 from .misses import describe, face_table, write_contact_sheet
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
@@ -43,21 +43,27 @@ class Run:
     seconds: list[float]
 
 
-def run_config(config: Config, dataset: Dataset, threads: int, progress: bool) -> Run:
-    detect = config.build(threads)
-    detections, seconds = [], []
+def run_configs(
+    configs: list[Config], detectors: list[DetectFn], dataset: Dataset, progress: bool
+) -> list[Run]:
+    """Every configuration on every photo, taking turns photo by photo in an order that alternates (A B, then
+    B A), so load from other work on a shared machine falls on all of them alike and their seconds compare."""
+    runs = [Run(config, dataset, [], []) for config in configs]
     for index, sample in enumerate(dataset.samples):
         image_bgr = sample.read_bgr(cv2.IMREAD_COLOR)
         image_rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
-        if index == 0:
-            detect(image_bgr, image_rgb)  # warm-up: first calls allocate and initialise
-        started = time.perf_counter()
-        boxes, scores = detect(image_bgr, image_rgb)
-        seconds.append(time.perf_counter() - started)
-        detections.append((np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32)))
+        order = range(len(runs)) if index % 2 == 0 else reversed(range(len(runs)))
+        for which in order:
+            detect, run = detectors[which], runs[which]
+            if index == 0:
+                detect(image_bgr, image_rgb)  # warm-up: first calls allocate and initialise
+            started = time.perf_counter()
+            boxes, scores = detect(image_bgr, image_rgb)
+            run.seconds.append(time.perf_counter() - started)
+            run.detections.append((np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32)))
         if progress and (index + 1) % 50 == 0:
-            print(f"  {config.name} {dataset.name}: {index + 1}/{len(dataset.samples)}", file=sys.stderr)
-    return Run(config, dataset, detections, seconds)
+            print(f"  {dataset.name}: {index + 1}/{len(dataset.samples)}", file=sys.stderr)
+    return runs
 
 
 def operating_points(curve: list[tuple[float, float, float]]) -> dict[str, dict | None]:
@@ -193,14 +199,15 @@ def main(argv: list[str] | None = None) -> int:
     if not configs:
         parser.error(f"no configuration matches {args.configs!r}; known: {', '.join(c.name for c in all_configs())}")
     miss_patterns = [p.strip() for p in args.misses.split(",") if p.strip()]
+    detectors = [config.build(args.threads) for config in configs]
 
     rows = []
     names = [d.strip() for d in args.datasets.split(",") if d.strip()]
     degrees = [r.strip() for r in args.rotations.split(",") if r.strip()]
     for dataset_name in names + [f"{name}@{turn}" for name in names for turn in degrees]:
         dataset = subset(load_dataset(dataset_name), args.stride, args.limit, args.offset)
-        for config in configs:
-            run = run_config(config, dataset, args.threads, progress=not args.quiet)
+        for run in run_configs(configs, detectors, dataset, progress=not args.quiet):
+            config = run.config
             wants_sheet = any(fnmatch.fnmatchcase(config.name, p) for p in miss_patterns)
             evaluation = evaluate(dataset.samples, run.detections, keep_matches=wants_sheet)
             row = summarize(run, evaluation)

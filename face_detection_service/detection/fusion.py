@@ -42,6 +42,14 @@ class Look:
     regions: tuple[tuple[float, float, float, float], ...] | None = None  # x1, y1, x2, y2; None: whole image
     min_face: float = 0.0  # px: faces smaller than this are too small for this look to be held to them
 
+    def votes_on(self, box: np.ndarray, seen: float) -> bool:
+        """Whether this look's score (`seen`, 0 if it did not see the face) counts in the mean for a face here: it
+        is responsible for the face, or it saw a face too small to hold its silence against."""
+        side = max(box[2] - box[0], box[3] - box[1])
+        if side < self.min_face:
+            return seen > 0
+        return self.responsible_for(box)
+
     def responsible_for(self, box: np.ndarray) -> bool:
         side = max(box[2] - box[0], box[3] - box[1])
         if side < self.min_face or (self.max_face is not None and side > self.max_face):
@@ -125,7 +133,7 @@ def vote(looks: list[Look]) -> Detections:
     for seed, members in clusters:
         seed_box = combined.boxes[seed]
         seen = [float(combined.scores[members & (source == index)].max(initial=0.0)) for index in range(len(looks))]
-        votes = [score for score, look in zip(seen, looks, strict=True) if score > 0 or look.responsible_for(seed_box)]
+        votes = [score for score, look in zip(seen, looks, strict=True) if look.votes_on(seed_box, score)]
         weights = combined.scores[members] / combined.scores[members].sum()
         boxes.append(weights @ combined.boxes[members])
         landmarks.append(np.tensordot(weights, combined.landmarks[members], axes=1))

@@ -62,7 +62,15 @@ PRESETS: dict[str, Preset] = {
             mirror_unsure_whole=True,
             find_turned=True,
         ),
-        Preset("max_recall", score_threshold=0.18, max_side=1920, max_tiles=6, tile_zoom=2.5, fuse_centerface=True),
+        Preset(
+            "max_recall",
+            score_threshold=0.18,
+            max_side=1920,
+            max_tiles=6,
+            tile_zoom=2.5,
+            fuse_centerface=True,
+            all_turns=True,
+        ),
     )
 }
 assert tuple(PRESETS) == PRESET_NAMES, "the presets here and the API's PRESET_NAMES must match"

@@ -133,8 +133,7 @@ def test_both_faces_of_the_reference_photo_are_found_with_the_photo_turned(detec
     assert len(faces) == 2  # no false or duplicate boxes either
 
 
-@needs_model
-def test_the_fast_preset_does_not_turn_photos(detector, reference):
+def test_the_fast_preset_does_not_turn_photos():
     """Video runs fast on every few frames at 25+ fps: no extra passes there (a turned video is turned as a whole,
     by its rotation metadata, before detection)."""
     assert not PRESETS["fast"].find_turned and not PRESETS["fast"].all_turns
