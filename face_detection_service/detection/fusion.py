@@ -40,19 +40,9 @@ class Look:
     detections: Detections
     max_face: float | None = None  # px: the largest face this look reports; None: any size
     regions: tuple[tuple[float, float, float, float], ...] | None = None  # x1, y1, x2, y2; None: whole image
-    min_face: float = 0.0  # px: faces smaller than this are too small for this look to be held to them
-
-    def votes_on(self, box: np.ndarray, seen: float) -> bool:
-        """Whether this look's score (`seen`, 0 if it did not see the face) counts in the mean for a face here: it
-        is responsible for the face, or it saw a face too small to hold its silence against."""
-        side = max(box[2] - box[0], box[3] - box[1])
-        if side < self.min_face:
-            return seen > 0
-        return self.responsible_for(box)
 
     def responsible_for(self, box: np.ndarray) -> bool:
-        side = max(box[2] - box[0], box[3] - box[1])
-        if side < self.min_face or (self.max_face is not None and side > self.max_face):
+        if self.max_face is not None and max(box[2] - box[0], box[3] - box[1]) > self.max_face:
             return False
         if self.regions is None:
             return True
@@ -80,8 +70,6 @@ class LogitLinear:
 # CenterFace's scores on the YOLOv8n-face int8 scale, so one threshold means the same precision for both models.
 # Fitted by `python -m bench.calibrate` (Platt scaling of each model's true/false positives on wider_train).
 CENTERFACE_TO_YOLO = LogitLinear(slope=1.31, intercept=-0.34)
-# YuNet's the same way (`python -m bench.calibrate`, YuNet over the whole image at 640 px).
-YUNET_TO_YOLO = LogitLinear(slope=1.04, intercept=-1.44)
 
 
 def _clusters(parts: list[Detections]) -> tuple[Detections, np.ndarray, list[tuple[int, np.ndarray]]]:
@@ -132,8 +120,11 @@ def vote(looks: list[Look]) -> Detections:
     boxes, scores, landmarks = [], [], []
     for seed, members in clusters:
         seed_box = combined.boxes[seed]
-        seen = [float(combined.scores[members & (source == index)].max(initial=0.0)) for index in range(len(looks))]
-        votes = [score for score, look in zip(seen, looks, strict=True) if look.votes_on(seed_box, score)]
+        votes = [
+            float(combined.scores[members & (source == index)].max(initial=0.0))
+            for index, look in enumerate(looks)
+            if look.responsible_for(seed_box)
+        ]
         weights = combined.scores[members] / combined.scores[members].sum()
         boxes.append(weights @ combined.boxes[members])
         landmarks.append(np.tensordot(weights, combined.landmarks[members], axes=1))

