@@ -4,10 +4,14 @@
     balanced    (default) the whole image plus a grid of at most 4 tiles that see it up to twice as large, so
                 faces down to ~10 px in a 1024 px photo are found; tiles holding a face the model is unsure of
                 get a second, mirrored look, and faces are scored by the looks' agreement (fusion.vote);
-                about 5.5 model passes per photo.
+                a photo taken sideways or upside down is found (one pass over a mosaic of its four turns) and
+                looked at the right way up; about 6.5 model passes per photo.
     max_recall  the whole image, at most 6 tiles, and CenterFace over the image at the tiles' scale, fused with
-                CenterFace's scores mapped onto YOLO's; for when a missed face is unacceptable (several times
-                slower, and more false boxes).
+                CenterFace's scores mapped onto YOLO's, run the way up whose whole-image pass finds most of the
+                four turns (and sure faces of the other turns kept: people lying down); for when a missed face is
+                unacceptable (several times slower, and more false boxes).
+
+Video uses fast (DEFAULT_VIDEO_PRESET): a turned video is turned as a whole by its rotation metadata.
 
 Thresholds are read off each preset's own precision-recall curve (bench.accuracy over all 1,239 WIDER FACE
 images): the most recall at a floor of precision, since a missed face is a privacy leak but a photo full of
