@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.accuracy                      # everything (about an hour on 2 cores)
     .venv/bin/python -m bench.accuracy --stride 4 --configs 'yolov8n-face/*,ultralytics'
     .venv/bin/python -m bench.accuracy --datasets face_mask --misses yolov8n-face/balanced
+    .venv/bin/python -m bench.accuracy --datasets wider_train,face_mask --rotations 90,180,270 --stride 4
 
 Prints AP at IoU 0.5, precision and recall at each configuration's threshold, recall by face width and seconds
 per image (detector call only, single process, `--threads` per model), and writes the same as JSON (with each
@@ -23,7 +24,7 @@ import cv2
 import numpy as np
 
 from .common import SIZE_BUCKETS, Dataset, Evaluation, evaluate, face_coverage, load_dataset, subset, write_results
-from .detectors import COLLECT_THRESHOLD, Config, all_configs
+from .detectors import COLLECT_THRESHOLD, Config, DetectFn, all_configs
 from .misses import describe, face_table, write_contact_sheet
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
@@ -42,21 +43,25 @@ class Run:
     seconds: list[float]
 
 
-def run_config(config: Config, dataset: Dataset, threads: int, progress: bool) -> Run:
-    detect = config.build(threads)
-    detections, seconds = [], []
+def run_configs(configs: list[Config], detectors: list[DetectFn], dataset: Dataset, progress: bool) -> list[Run]:
+    """Every configuration on every photo, taking turns photo by photo in an order that alternates (A B, then
+    B A), so load from other work on a shared machine falls on all of them alike and their seconds compare."""
+    runs = [Run(config, dataset, [], []) for config in configs]
     for index, sample in enumerate(dataset.samples):
-        image_bgr = cv2.imread(str(sample.path), cv2.IMREAD_COLOR)
+        image_bgr = sample.read_bgr(cv2.IMREAD_COLOR)
         image_rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
-        if index == 0:
-            detect(image_bgr, image_rgb)  # warm-up: first calls allocate and initialise
-        started = time.perf_counter()
-        boxes, scores = detect(image_bgr, image_rgb)
-        seconds.append(time.perf_counter() - started)
-        detections.append((np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32)))
+        order = range(len(runs)) if index % 2 == 0 else reversed(range(len(runs)))
+        for which in order:
+            detect, run = detectors[which], runs[which]
+            if index == 0:
+                detect(image_bgr, image_rgb)  # warm-up: first calls allocate and initialise
+            started = time.perf_counter()
+            boxes, scores = detect(image_bgr, image_rgb)
+            run.seconds.append(time.perf_counter() - started)
+            run.detections.append((np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32)))
         if progress and (index + 1) % 50 == 0:
-            print(f"  {config.name} {dataset.name}: {index + 1}/{len(dataset.samples)}", file=sys.stderr)
-    return Run(config, dataset, detections, seconds)
+            print(f"  {dataset.name}: {index + 1}/{len(dataset.samples)}", file=sys.stderr)
+    return runs
 
 
 def operating_points(curve: list[tuple[float, float, float]]) -> dict[str, dict | None]:
@@ -113,6 +118,7 @@ def summarize(run: Run, evaluation: Evaluation) -> dict:
         "recall": recall,
         "recall_by_width": by_size,
         "recall_ge32": float((evaluation.face_match_score[large] >= threshold).mean()) if large.any() else None,
+        "missed_ge32": int((evaluation.face_match_score[large] < threshold).sum()),
         "seconds_per_image": float(np.mean(run.seconds)),
         "seconds_median": float(np.median(run.seconds)),
         "seconds_p90": float(np.percentile(run.seconds, 90)),
@@ -123,14 +129,19 @@ def summarize(run: Run, evaluation: Evaluation) -> dict:
 
 
 def format_table(rows: list[dict]) -> str:
+    """One line per data set and configuration; `vs was` is the speed against the same preset as it was before
+    issue 26 (`was/...`) on the same photos in the same run: its seconds / these (0.8: takes 1.25 times as long)."""
     size_names = [name for name, _, _ in SIZE_BUCKETS]
-    header = ["data set", "configuration", "thr", "AP50", "P", "R", "R>=32", *(f"R{n}" for n in size_names), "s/img"]
+    header = ["data set", "configuration", "thr", "AP50", "P", "R", "R>=32", "missed>=32"]
+    header += [*(f"R{n}" for n in size_names), "s/img", "vs was"]
+    seconds = {(row["dataset"], row["config"]): row["seconds_per_image"] for row in rows}
     lines = [header]
     for row in rows:
 
         def number(value: float | None) -> str:
             return "-" if value is None else f"{value:.3f}"
 
+        before = seconds.get((row["dataset"], "was/" + row["config"].removeprefix("was/")))
         lines.append(
             [
                 row["dataset"],
@@ -140,14 +151,46 @@ def format_table(rows: list[dict]) -> str:
                 number(row["precision"]),
                 number(row["recall"]),
                 number(row["recall_ge32"]),
+                str(row["missed_ge32"]),
                 *(number(row["recall_by_width"][n]) for n in size_names),
                 f"{row['seconds_per_image']:.3f}",
+                "-" if before is None else f"{before / row['seconds_per_image']:.2f}x",
             ]
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     rendered = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) + " |" for line in lines]
     rendered.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(rendered)
+
+
+def format_rotation_table(rows: list[dict]) -> str:
+    """For each configuration and data set: recall with the photos turned, the faces found turned as a share of
+    those found upright (at the configuration's threshold), and recall of faces >= 32 px each way up."""
+    upright = {(row["dataset"], row["config"]): row for row in rows if "@" not in row["dataset"]}
+    lines = [
+        "| data set | configuration | R upright | R 90 | R 180 | R 270 | found turned / upright (90, 180, 270) "
+        "| R>=32 (0, 90, 180, 270) |"
+    ]
+    lines.append("|---|---|---|---|---|---|---|---|")
+    for (dataset, config), base in upright.items():
+        turned = {
+            row["dataset"].split("@")[1]: row
+            for row in rows
+            if row["config"] == config and row["dataset"].startswith(dataset + "@")
+        }
+        if not turned:
+            continue
+        ways = [turned.get(d) for d in ("90", "180", "270")]
+        cells = [f"{row['recall']:.3f}" if row else "-" for row in ways]
+        shares = [f"{row['recall'] / base['recall']:.3f}" if row else "-" for row in ways]
+        large = [
+            f"{row['recall_ge32']:.3f}" if row and row["recall_ge32"] is not None else "-" for row in [base, *ways]
+        ]
+        lines.append(
+            f"| {dataset} | {config} | {base['recall']:.3f} | {' | '.join(cells)} | {', '.join(shares)} "
+            f"| {', '.join(large)} |"
+        )
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=OUT_DIR / "accuracy.json")
     parser.add_argument("--misses", default="", help="configurations whose missed faces go on a contact sheet")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument(
+        "--rotations", default="", help="also each data set with its photos turned, e.g. 90,180,270 (degrees)"
+    )
     args = parser.parse_args(argv)
 
     patterns = [p.strip() for p in args.configs.split(",") if p.strip()]
@@ -168,12 +214,15 @@ def main(argv: list[str] | None = None) -> int:
     if not configs:
         parser.error(f"no configuration matches {args.configs!r}; known: {', '.join(c.name for c in all_configs())}")
     miss_patterns = [p.strip() for p in args.misses.split(",") if p.strip()]
+    detectors = [config.build(args.threads) for config in configs]
 
     rows = []
-    for dataset_name in [d.strip() for d in args.datasets.split(",") if d.strip()]:
+    names = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    degrees = [r.strip() for r in args.rotations.split(",") if r.strip()]
+    for dataset_name in names + [f"{name}@{turn}" for name in names for turn in degrees]:
         dataset = subset(load_dataset(dataset_name), args.stride, args.limit, args.offset)
-        for config in configs:
-            run = run_config(config, dataset, args.threads, progress=not args.quiet)
+        for run in run_configs(configs, detectors, dataset, progress=not args.quiet):
+            config = run.config
             wants_sheet = any(fnmatch.fnmatchcase(config.name, p) for p in miss_patterns)
             evaluation = evaluate(dataset.samples, run.detections, keep_matches=wants_sheet)
             row = summarize(run, evaluation)
@@ -189,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"missed faces: {stem}.jpg, {stem.name}_32px_up.jpg", file=sys.stderr)
 
     print(format_table(rows))
+    if any("@" in row["dataset"] for row in rows):
+        print("\n" + format_rotation_table(rows))
     meta = {
         "threads": args.threads,
         "stride": args.stride,

@@ -30,8 +30,16 @@ TP, FP, IGNORED = 1, 0, -1
 class Sample:
     name: str
     path: Path
-    boxes: np.ndarray  # float32 [N, 4] x1, y1, x2, y2
+    boxes: np.ndarray  # float32 [N, 4] x1, y1, x2, y2 (in the photo as read_bgr gives it: turned if turned)
     invalid: np.ndarray  # bool [N]
+    quarter_turns: int = 0  # the photo is turned this many times 90 degrees counter-clockwise (np.rot90)
+
+    def read_bgr(self, flags: int = 1) -> np.ndarray:
+        """The photo (cv2.imread flags: 1 colour, 0 grey), turned as this sample says."""
+        import cv2
+
+        image = cv2.imread(str(self.path), flags)
+        return np.ascontiguousarray(np.rot90(image, self.quarter_turns)) if self.quarter_turns % 4 else image
 
 
 @dataclass(frozen=True)
@@ -71,8 +79,34 @@ def load_face_mask(root: Path) -> Dataset:
 
 
 def load_dataset(name: str) -> Dataset:
+    """A data set by name; `<name>@90`, `@180`, `@270`: its photos turned that many degrees counter-clockwise
+    (pixels turned, no EXIF orientation), boxes turned with them."""
+    base, _, degrees = name.partition("@")
     loaders = {"wider_train": load_wider, "face_mask": load_face_mask}
-    return loaders[name](DATASETS[name])
+    dataset = loaders[base](DATASETS[base])
+    return turned(dataset, int(degrees) // 90) if degrees else dataset
+
+
+def turned(dataset: Dataset, quarter_turns: int) -> Dataset:
+    """The data set with every photo turned `quarter_turns` x 90 degrees counter-clockwise, as np.rot90 turns it."""
+    from PIL import Image
+
+    k = quarter_turns % 4
+    if k == 0:
+        return dataset
+    samples = []
+    for sample in dataset.samples:
+        with Image.open(sample.path) as image:
+            width, height = image.size
+        x1, y1, x2, y2 = sample.boxes.T
+        if k == 1:  # (x, y) -> (y, width - x)
+            boxes = np.stack([y1, width - x2, y2, width - x1], axis=1)
+        elif k == 2:
+            boxes = np.stack([width - x2, height - y2, width - x1, height - y1], axis=1)
+        else:  # (x, y) -> (height - y, x)
+            boxes = np.stack([height - y2, x1, height - y1, x2], axis=1)
+        samples.append(Sample(sample.name, sample.path, boxes.astype(np.float32), sample.invalid, k))
+    return Dataset(f"{dataset.name}@{k * 90}", samples, dataset.precision_meaningful)
 
 
 def subset(dataset: Dataset, stride: int = 1, limit: int | None = None, offset: int = 0) -> Dataset:

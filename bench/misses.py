@@ -31,7 +31,7 @@ def face_table(dataset: Dataset, evaluation: Evaluation, threshold: float) -> li
     """Every valid face: its width, sharpness, whether it was found, and the best overlap of a kept detection."""
     faces = []
     for sample, match in zip(dataset.samples, evaluation.per_image, strict=True):
-        gray = cv2.imread(str(sample.path), cv2.IMREAD_GRAYSCALE)
+        gray = sample.read_bgr(cv2.IMREAD_GRAYSCALE)
         kept = match.boxes[match.scores >= threshold]
         for index in np.flatnonzero(~sample.invalid):
             box = sample.boxes[index]
@@ -80,7 +80,7 @@ def write_contact_sheet(faces: list[dict], path: Path, min_width: float = 0.0) -
     misses = [f for f in faces if not f["found"] and f["width"] >= min_width]
     rng = np.random.default_rng(0)
     shown = sorted((misses[i] for i in rng.permutation(len(misses))[:MAX_CELLS]), key=lambda m: m["width"])
-    cells = [_cell(cv2.imread(str(miss["sample"].path), cv2.IMREAD_COLOR), miss) for miss in shown]
+    cells = [_cell(miss["sample"].read_bgr(cv2.IMREAD_COLOR), miss) for miss in shown]
     blank = np.full((CELL, CELL, 3), 255, np.uint8)
     rows = [cells[i : i + COLUMNS] for i in range(0, len(cells), COLUMNS)]
     sheet = np.vstack([np.hstack(row + [blank] * (COLUMNS - len(row))) for row in rows]) if rows else blank

@@ -4,10 +4,14 @@
     balanced    (default) the whole image plus a grid of at most 4 tiles that see it up to twice as large, so
                 faces down to ~10 px in a 1024 px photo are found; tiles holding a face the model is unsure of
                 get a second, mirrored look, and faces are scored by the looks' agreement (fusion.vote);
-                about 5.5 model passes per photo.
+                a photo taken sideways or upside down is found (one pass over a mosaic of its four turns) and
+                looked at the right way up; about 6.5 model passes per photo.
     max_recall  the whole image, at most 6 tiles, and CenterFace over the image at the tiles' scale, fused with
-                CenterFace's scores mapped onto YOLO's; for when a missed face is unacceptable (several times
-                slower, and more false boxes).
+                CenterFace's scores mapped onto YOLO's, run the way up whose whole-image pass finds most of the
+                four turns (and sure faces of the other turns kept: people lying down); for when a missed face is
+                unacceptable (several times slower, and more false boxes).
+
+Video uses fast (DEFAULT_VIDEO_PRESET): a turned video is turned as a whole by its rotation metadata.
 
 Thresholds are read off each preset's own precision-recall curve (bench.accuracy over all 1,239 WIDER FACE
 images): the most recall at a floor of precision, since a missed face is a privacy leak but a photo full of
@@ -37,14 +41,34 @@ class Preset:
     # Tiles holding a face the model is unsure of are looked at again, mirrored, and each face is scored by the
     # mean of the looks responsible for it (fusion.vote) instead of the best one.
     second_look: bool = False
+    # Photos taken sideways or upside down (no EXIF orientation) are found and looked at the right way up.
+    find_turned: bool = False
+    # Look at the photo turned all four ways (whole-image passes), run the full preset the way up that finds most,
+    # and keep sure faces found any other way up: the thorough form of find_turned.
+    all_turns: bool = False
 
 
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
         Preset("fast", score_threshold=0.13, max_side=640),
-        Preset("balanced", score_threshold=0.18, max_side=1280, max_tiles=4, second_look=True),
-        Preset("max_recall", score_threshold=0.18, max_side=1920, max_tiles=6, tile_zoom=2.5, fuse_centerface=True),
+        Preset(
+            "balanced",
+            score_threshold=0.18,
+            max_side=1280,
+            max_tiles=4,
+            second_look=True,
+            find_turned=True,
+        ),
+        Preset(
+            "max_recall",
+            score_threshold=0.18,
+            max_side=1920,
+            max_tiles=6,
+            tile_zoom=2.5,
+            fuse_centerface=True,
+            all_turns=True,
+        ),
     )
 }
 assert tuple(PRESETS) == PRESET_NAMES, "the presets here and the API's PRESET_NAMES must match"
