@@ -378,8 +378,9 @@ class _WithoutAdvice(logging.Filter):
 def _last_convs(graph: object) -> list[str]:
     """The Convs that write the outputs: walking back from the graph's outputs through every node but a Conv, the
     Convs met first (each level's box-distribution and class-logit Convs) and the DFL's (the fixed 1x1 Conv, 16
-    channels to one, that turns box distributions into distances, walked through). Their int8 rounding would cost localisation and
-    scores: quantized, the class logits saturated near 0 (every plate scored 0.5 at most; recipe boxes-v1)."""
+    channels to one, that turns box distributions into distances, walked through). Their int8 rounding would cost
+    localisation and scores: quantized, the class logits saturated near 0 (every plate scored 0.5 at most; recipe
+    boxes-v1)."""
     from onnx import numpy_helper
 
     producers = {name: node for node in graph.node for name in node.output}  # type: ignore[attr-defined]
