@@ -241,7 +241,8 @@ def test_behind_a_face_service_without_plates_a_plate_task_fails_naming_the_sett
 ) -> None:
     face = FaceService(work_dir, FACE_PLATES="false", FACE_WORKERS="1").start()
     try:
-        gateway = make_gateway(redis_server.url, [face.address])
+        # Its own key prefix: the session's gateway on the same Redis must not take these tasks.
+        gateway = make_gateway(redis_server.url, [face.address], GATEWAY_KEY_PREFIX="noplates")
         with gateway.client() as api:
             refused = wait_for(api, submit(api, "blur_faces", car_and_faces, plates=True), 120)
             served = wait_for(api, submit(api, "blur_faces", car_and_faces), 120)
