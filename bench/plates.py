@@ -22,7 +22,7 @@ For each variant, at its threshold (``--threshold``, default the detector's):
   the ratio to the face detector's default preset on the same photos, timed interleaved, photo by photo.
 It also prints, for the variants, recall and false plates per photo by threshold, and the covered share by padding,
 the figures the defaults in ``face_detection_service/detection/plates.py`` are read from; JSON goes to
-bench/out/plates.json. Derived models are cached in bench/out/plate_models.
+bench/out/plates.json. Derived models are cached where the service keeps its own (``plate_cache_dir()``).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from face_detection_service.detection.plates import (
     Plates,
     cached_plate_model,
     pad_plate_boxes,
+    plate_cache_dir,
     resolve_plate_model,
 )
 from face_detection_service.detection.presets import DEFAULT_PRESET, PRESETS
@@ -68,7 +69,7 @@ THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
 PADDINGS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 MOSAICS = (2, 3)
 MOSAIC_SIDE = 1280  # mosaic canvas: each photo letterboxed into a cell of side MOSAIC_SIDE / n
-MODEL_CACHE = OUT_DIR / "plate_models"
+MODEL_CACHE = plate_cache_dir()  # the same recipe makes the same bytes: share the service's
 DEFAULT_VARIANTS = (
     "shipped,fp32-640,fp32-416,fp32-320,int8-640,int8-416,int8-320,fp32-640+look,int8-640+look,int8-640+look+rect"
 )

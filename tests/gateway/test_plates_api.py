@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fractions
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests.gateway.helpers import decode_image, iou, submit, wait_for
-from tests.stack import REFERENCE_IMAGE, SHARED, Stack
+from tests.stack import REFERENCE_IMAGE, SHARED, FaceService, Gateway, RedisServer, Stack
 from tests.videos import decoded_frames
 
 pytestmark = pytest.mark.timeout(300)
@@ -233,3 +234,19 @@ def _detail(pixels: np.ndarray) -> float:
     """Mean absolute Laplacian of the grey image: what blurring or pixelating removes."""
     grey = cv2.cvtColor(pixels.astype(np.uint8), cv2.COLOR_RGB2GRAY) if pixels.ndim == 3 else pixels
     return float(np.abs(cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F)).mean())
+
+
+def test_behind_a_face_service_without_plates_a_plate_task_fails_naming_the_setting_and_faces_still_work(
+    work_dir: Path, redis_server: RedisServer, make_gateway: Callable[..., Gateway], car_and_faces: bytes
+) -> None:
+    face = FaceService(work_dir, FACE_PLATES="false", FACE_WORKERS="1").start()
+    try:
+        # Its own key prefix: the session's gateway on the same Redis must not take these tasks.
+        gateway = make_gateway(redis_server.url, [face.address], GATEWAY_KEY_PREFIX="noplates")
+        with gateway.client() as api:
+            refused = wait_for(api, submit(api, "blur_faces", car_and_faces, plates=True), 120)
+            served = wait_for(api, submit(api, "blur_faces", car_and_faces), 120)
+    finally:
+        face.stop()
+    assert refused["status"] == "FAILURE" and "FACE_PLATES=false" in refused["error"], refused
+    assert served["status"] == "SUCCESS" and len(served["faces"]) == 2
