@@ -199,6 +199,10 @@ def format_rotation_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def format_preset_table(rows: list[dict]) -> str:
     """The README's table: each preset as main shipped it (`was/`) and as it is now, upright and turned (a run with
     `--rotations 90,180,270` over wider_train and face_mask; rows of several runs' JSON may be joined)."""
@@ -219,7 +223,9 @@ def format_preset_table(rows: list[dict]) -> str:
 
             def shares(dataset: str, upright: dict) -> str:
                 turned = [by.get((f"{dataset}@{d}", config)) for d in turns]  # noqa: B023
-                return " / ".join(f"{t['recall'] / upright['recall']:.2f}" if t else "-" for t in turned)
+                return " / ".join(
+                    f"{t['recall'] / upright['recall']:.2f}" if t and upright["recall"] else "-" for t in turned
+                )
 
             def worst(dataset: str) -> str:
                 turned = [by.get((f"{dataset}@{d}", config)) for d in turns]  # noqa: B023
@@ -230,11 +236,11 @@ def format_preset_table(rows: list[dict]) -> str:
             for dataset, row in (("wider_train", wider), ("face_mask", mask)):
                 before = by.get((dataset, f"was/yolov8n-face/{preset}"))
                 speed.append(f"{before['seconds_per_image'] / row['seconds_per_image']:.2f}x" if before else "-")
-            sizes = " / ".join(f"{wider['recall_by_width'][name]:.3f}" for name, _, _ in SIZE_BUCKETS)
+            sizes = " / ".join(_number(wider["recall_by_width"][name]) for name, _, _ in SIZE_BUCKETS)
             lines.append(
-                f"| {preset} | {version} | {wider['precision']:.3f} "
-                f"| {wider['recall_ge32']:.3f} ({wider['missed_ge32']}) "
-                f"| {mask['recall_ge32']:.3f} ({mask['missed_ge32']}) "
+                f"| {preset} | {version} | {_number(wider['precision'])} "
+                f"| {_number(wider['recall_ge32'])} ({wider['missed_ge32']}) "
+                f"| {_number(mask['recall_ge32'])} ({mask['missed_ge32']}) "
                 f"| {sizes} | {shares('wider_train', wider)} | {shares('face_mask', mask)} "
                 f"| {worst('wider_train')}, {worst('face_mask')} "
                 f"| {wider['seconds_per_image']:.2f}, {mask['seconds_per_image']:.2f} | {', '.join(speed)} |"
