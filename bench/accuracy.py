@@ -3,17 +3,23 @@
     .venv/bin/python -m bench.accuracy                      # everything (about an hour on 2 cores)
     .venv/bin/python -m bench.accuracy --stride 4 --configs 'yolov8n-face/*,ultralytics'
     .venv/bin/python -m bench.accuracy --datasets face_mask --misses yolov8n-face/balanced
-    .venv/bin/python -m bench.accuracy --datasets wider_train,face_mask --rotations 90,180,270 --stride 4
+    .venv/bin/python -m bench.accuracy --stride 16 --rotations 90,180,270 \
+        --configs 'was/yolov8n-face/*,yolov8n-face/fast,yolov8n-face/balanced' --json bench/out/turned.json
+    .venv/bin/python -m bench.accuracy --preset-table bench/out/turned.json [more runs' JSON]
 
 Prints AP at IoU 0.5, precision and recall at each configuration's threshold, recall by face width and seconds
 per image (detector call only, single process, `--threads` per model), and writes the same as JSON (with each
-configuration's precision-recall curve) to bench/out/accuracy.json.
+configuration's precision-recall curve) to bench/out/accuracy.json. The configurations take turns photo by photo,
+so their seconds compare within a run. `--rotations` adds each data set turned (`wider_train@90`, ...) and a table
+of what is found turned against upright; with `was/` configurations (the presets before issue 26) it also prints
+the README's per-preset table.
 """
 
 from __future__ import annotations
 
 import argparse
 import fnmatch
+import json
 import platform
 import sys
 import time
@@ -193,6 +199,55 @@ def format_rotation_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def format_preset_table(rows: list[dict]) -> str:
+    """The README's table: each preset as main shipped it (`was/`) and as it is now, upright and turned (a run with
+    `--rotations 90,180,270` over wider_train and face_mask; rows of several runs' JSON may be joined)."""
+    by = {(row["dataset"], row["config"]): row for row in rows}
+    turns = ("90", "180", "270")
+    lines = [
+        "| preset | version | P (WIDER) | R>=32 WIDER (missed) | R>=32 face_mask (missed) "
+        "| R<16 / 16-32 / 32-96 / >=96 (WIDER) | found turned / upright, 90 / 180 / 270: WIDER | face_mask "
+        "| R>=32 turned, worst way (WIDER, face_mask) | s/photo WIDER, face_mask | speed vs today |",
+        "|---|---|---:|---:|---:|---|---|---|---|---|---:|",
+    ]
+    presets = dict.fromkeys(row["config"].removeprefix("was/").split("/")[-1] for row in rows)
+    for preset in presets:
+        for version, config in (("today (main)", f"was/yolov8n-face/{preset}"), ("issue 26", f"yolov8n-face/{preset}")):
+            wider, mask = by.get(("wider_train", config)), by.get(("face_mask", config))
+            if wider is None or mask is None:
+                continue
+
+            def shares(dataset: str, upright: dict) -> str:
+                turned = [by.get((f"{dataset}@{d}", config)) for d in turns]  # noqa: B023
+                return " / ".join(
+                    f"{t['recall'] / upright['recall']:.2f}" if t and upright["recall"] else "-" for t in turned
+                )
+
+            def worst(dataset: str) -> str:
+                turned = [by.get((f"{dataset}@{d}", config)) for d in turns]  # noqa: B023
+                values = [t["recall_ge32"] for t in turned if t and t["recall_ge32"] is not None]
+                return f"{min(values):.3f}" if values else "-"
+
+            speed = []
+            for dataset, row in (("wider_train", wider), ("face_mask", mask)):
+                before = by.get((dataset, f"was/yolov8n-face/{preset}"))
+                speed.append(f"{before['seconds_per_image'] / row['seconds_per_image']:.2f}x" if before else "-")
+            sizes = " / ".join(_number(wider["recall_by_width"][name]) for name, _, _ in SIZE_BUCKETS)
+            lines.append(
+                f"| {preset} | {version} | {_number(wider['precision'])} "
+                f"| {_number(wider['recall_ge32'])} ({wider['missed_ge32']}) "
+                f"| {_number(mask['recall_ge32'])} ({mask['missed_ge32']}) "
+                f"| {sizes} | {shares('wider_train', wider)} | {shares('face_mask', mask)} "
+                f"| {worst('wider_train')}, {worst('face_mask')} "
+                f"| {wider['seconds_per_image']:.2f}, {mask['seconds_per_image']:.2f} | {', '.join(speed)} |"
+            )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default="wider_train,face_mask")
@@ -207,7 +262,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rotations", default="", help="also each data set with its photos turned, e.g. 90,180,270 (degrees)"
     )
+    parser.add_argument(
+        "--preset-table", nargs="+", type=Path, help="only print the README's preset table from these runs' JSON"
+    )
     args = parser.parse_args(argv)
+    if args.preset_table:
+        print(
+            format_preset_table([row for path in args.preset_table for row in json.loads(path.read_text())["results"]])
+        )
+        return 0
 
     patterns = [p.strip() for p in args.configs.split(",") if p.strip()]
     configs = [c for c in all_configs() if any(fnmatch.fnmatchcase(c.name, p) for p in patterns)]
@@ -240,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(rows))
     if any("@" in row["dataset"] for row in rows):
         print("\n" + format_rotation_table(rows))
+    if any(row["config"].startswith("was/") for row in rows):
+        print("\n" + format_preset_table(rows))
     meta = {
         "threads": args.threads,
         "stride": args.stride,

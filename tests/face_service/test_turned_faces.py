@@ -169,7 +169,7 @@ def test_a_turned_crowd_photo_sent_to_the_service_comes_back_with_the_faces_foun
 
 
 @needs_model
-@pytest.mark.parametrize("quarter_turns", [1, 2])
+@pytest.mark.parametrize("quarter_turns", [1, 2, 3])
 def test_a_turned_photo_sent_to_the_service_comes_back_with_its_faces_hidden(
     client: FaceServiceClient, reference, quarter_turns
 ):
