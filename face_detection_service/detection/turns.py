@@ -76,11 +76,14 @@ def mosaic(image: np.ndarray, quarter_turns: tuple[int, ...], side: int) -> tupl
     canvas = np.full((side, side, image.shape[2]), MOSAIC_PAD_VALUE, image.dtype)
     height, width = image.shape[:2]
     scale = cell / max(width, height)
+    # Shrunk once, then turned: turning the full-size photo three times cost as much as the model pass.
+    shrunk = cv2.resize(
+        image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+    )
     cells = []
     for index, k in enumerate(quarter_turns):
-        turned = turn(image, k)
-        new_w, new_h = max(1, round(turned.shape[1] * scale)), max(1, round(turned.shape[0] * scale))
-        small = cv2.resize(turned, (new_w, new_h), interpolation=cv2.INTER_AREA)
+        small = turn(shrunk, k)
+        new_h, new_w = small.shape[:2]
         x, y = (index % 2) * cell, (index // 2) * cell
         left, top = x + (cell - new_w) // 2, y + (cell - new_h) // 2
         canvas[top : top + new_h, left : left + new_w] = small
