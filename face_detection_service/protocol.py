@@ -47,7 +47,7 @@ def job_spec(options: pb.JobOptions, default_preset: str) -> JobSpec:
     try:
         kind = from_proto(JobKind, options.kind)
         if kind is None or kind.is_video:
-            raise ValueError("job kind must be DETECT, BLUR or EMBED")
+            raise ValueError(f"job kind must be {JobKind.named(video=False)}")
         if (options.faces_given or options.faces) and kind is not JobKind.BLUR:
             raise ValueError("faces / faces_given are for blur jobs only")
         if (options.plates or options.HasField("plate_threshold")) and kind is JobKind.EMBED:
@@ -74,7 +74,7 @@ def video_job_spec(options: pb.JobOptions, encoder_preset: str, max_pixels: int)
     try:
         kind = from_proto(JobKind, options.kind)
         if kind is None or not kind.is_video:
-            raise ValueError("job kind must be DETECT_VIDEO or BLUR_VIDEO")
+            raise ValueError(f"job kind must be {JobKind.named(video=True)}")
         if options.faces_given or options.faces:
             raise ValueError("faces / faces_given are for blur jobs only (video jobs list faces in video.frames)")
         segment = _segment(options.video, max_pixels)

@@ -28,6 +28,12 @@ class JobKind(str, Enum):
         """The one answer to "is this a video job?": it works on a video segment, not on images."""
         return self in (JobKind.DETECT_VIDEO, JobKind.BLUR_VIDEO)
 
+    @classmethod
+    def named(cls, video: bool) -> str:
+        """The proto names of the image (or video) job kinds, for a message: "DETECT, BLUR or EMBED"."""
+        names = [kind.name for kind in cls if kind.is_video == video]
+        return f"{', '.join(names[:-1])} or {names[-1]}"
+
 
 class TaskKind(str, Enum):
     """What a user asked the API for; each task runs one or more face-service jobs of its ``job_kind``."""
@@ -43,11 +49,20 @@ class TaskKind(str, Enum):
     @property
     def job_kind(self) -> JobKind:
         """The kind of the task's main job (a video task also runs DETECT_VIDEO jobs first)."""
-        return {
-            TaskKind.DETECT: JobKind.DETECT,
-            TaskKind.BLUR: JobKind.BLUR,
-            TaskKind.BLUR_VIDEO: JobKind.BLUR_VIDEO,
-        }.get(self, JobKind.EMBED)
+        return _MAIN_JOB_KINDS[self]
+
+
+# Every task kind names its job kind here: a kind added to TaskKind without a line here fails its first use (and the
+# vocabulary test) instead of quietly running embed jobs.
+_MAIN_JOB_KINDS = {
+    TaskKind.DETECT: JobKind.DETECT,
+    TaskKind.BLUR: JobKind.BLUR,
+    TaskKind.EMBED: JobKind.EMBED,
+    TaskKind.VERIFY: JobKind.EMBED,
+    TaskKind.ENROLL: JobKind.EMBED,
+    TaskKind.IDENTIFY: JobKind.EMBED,
+    TaskKind.BLUR_VIDEO: JobKind.BLUR_VIDEO,
+}
 
 
 class Mode(str, Enum):
