@@ -70,6 +70,7 @@ import tempfile
 import time
 import types
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -347,29 +348,28 @@ def rule_score(a: PhotoFaces | None, b: PhotoFaces | None, first: str, second: s
     return None if other is None else float(probe @ other)
 
 
-def rule_scores(folds: list[list[Pair]], faces: dict[Path, PhotoFaces | None], first: str, second: str):
+def fold_scores(folds: list[list[Pair]], score: Callable[[Pair], float | None], unscored: float = -1.0):
+    """Per fold, as five_fold takes them: each pair's score (``unscored`` where ``score`` gives None: a side
+    without a face), whether it is the same person, and whether it was scored."""
     scores, same, valid = [], [], []
     for fold in folds:
-        values = [rule_score(faces.get(pair.a), faces.get(pair.b), first, second) for pair in fold]
-        scores.append(np.asarray([-1.0 if v is None else v for v in values]))
+        values = [score(pair) for pair in fold]
+        scores.append(np.asarray([unscored if v is None else v for v in values]))
         same.append(np.asarray([p.same for p in fold]))
         valid.append(np.asarray([v is not None for v in values]))
     return scores, same, valid
 
 
+def rule_scores(folds: list[list[Pair]], faces: dict[Path, PhotoFaces | None], first: str, second: str):
+    return fold_scores(folds, lambda pair: rule_score(faces.get(pair.a), faces.get(pair.b), first, second))
+
+
 def verification_scores(folds: list[list[Pair]], vectors: dict[Path, np.ndarray | None]):
-    scores, same, valid = [], [], []
-    for fold in folds:
-        s, v = [], []
-        for pair in fold:
-            a, b = vectors.get(pair.a), vectors.get(pair.b)
-            ok = a is not None and b is not None
-            s.append(float(a @ b) if ok else -1.0)
-            v.append(ok)
-        scores.append(np.asarray(s))
-        same.append(np.asarray([p.same for p in fold]))
-        valid.append(np.asarray(v))
-    return scores, same, valid
+    def similarity(pair: Pair) -> float | None:
+        a, b = vectors.get(pair.a), vectors.get(pair.b)
+        return None if a is None or b is None else float(a @ b)
+
+    return fold_scores(folds, similarity)
 
 
 def verify_api_check(runner, folds, photo_faces, count: int, preset: str, rng: random.Random) -> dict:
@@ -478,17 +478,12 @@ def dlib_report(folds: list[list[Pair]], encodings: dict[str, tuple[list[float] 
     """face_recognition compares encodings by Euclidean distance (same person below 0.6): score = -distance."""
     report = {}
     for label, which in (("hog", 0), ("hog_else_centre_box", 1)):
-        scores, same, valid = [], [], []
-        for fold in folds:
-            s, v = [], []
-            for pair in fold:
-                a, b = encodings[str(pair.a)][which], encodings[str(pair.b)][which]
-                ok = a is not None and b is not None
-                s.append(-float(np.linalg.norm(np.subtract(a, b))) if ok else -10.0)
-                v.append(ok)
-            scores.append(np.asarray(s))
-            same.append(np.asarray([p.same for p in fold]))
-            valid.append(np.asarray(v))
+
+        def minus_distance(pair: Pair, which: int = which) -> float | None:
+            a, b = encodings[str(pair.a)][which], encodings[str(pair.b)][which]
+            return None if a is None or b is None else -float(np.linalg.norm(np.subtract(a, b)))
+
+        scores, same, valid = fold_scores(folds, minus_distance, unscored=-10.0)
         entry = five_fold(scores, same, valid)
         entry["accuracy_at_tolerance_0.6"] = rates_at(*(np.concatenate(x) for x in (scores, same, valid)), -0.6)[
             "accuracy"

@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -106,18 +106,33 @@ class SoakReport:
         return asdict(self) | {"memory_bounded": self.memory_bounded}
 
 
+def in_turn(inputs: Sequence[Input], worker: int, workers: int, stop_at: float) -> Iterator[Input]:
+    """Worker ``worker``'s share of ``inputs`` (every ``workers``-th, starting at its own number), round and round
+    until the monotonic clock reaches ``stop_at``."""
+    n = worker
+    while time.monotonic() < stop_at:
+        yield inputs[n % len(inputs)]
+        n += workers
+
+
 def outcome(api: httpx.Client, item: Input) -> str:
     """What the user got: the HTTP status at upload, or the task's final status (or 'timeout')."""
     answer = api.post(f"/{item.endpoint}", files={"file": ("soak.jpg", item.data, "image/jpeg")})
     if answer.status_code != 202:
         return str(answer.status_code)
-    task_id = answer.json()["task_id"]
-    deadline = time.monotonic() + RESULT_WAIT_SECONDS
+    task = final_task(api, answer.json()["task_id"], RESULT_WAIT_SECONDS, poll_wait=10)
+    return "timeout" if task is None else task["status"]
+
+
+def final_task(api: httpx.Client, task_id: str, seconds: float, poll_wait: float) -> dict | None:
+    """The task once it has finished (SUCCESS or FAILURE), long-polling ``poll_wait`` seconds at a time; None when
+    it has not finished within ``seconds``."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        body = api.get(f"/task_result/{task_id}", params={"wait": 10}).json()
-        if body["status"] in ("SUCCESS", "FAILURE"):
-            return body["status"]
-    return "timeout"
+        task = api.get(f"/task_result/{task_id}", params={"wait": poll_wait}).json()
+        if task["status"] in ("SUCCESS", "FAILURE"):
+            return task
+    return None
 
 
 def run_soak(
@@ -136,10 +151,7 @@ def run_soak(
 
     def load(worker: int) -> None:
         with stack.gateway.client(timeout=RESULT_WAIT_SECONDS + 10) as api:
-            n = worker
-            while time.monotonic() < stop_at:
-                item = inputs[n % len(inputs)]
-                n += concurrency
+            for item in in_turn(inputs, worker, concurrency, stop_at):
                 try:
                     got = outcome(api, item)
                 except httpx.HTTPError as error:

@@ -42,11 +42,15 @@ def load_gt(root: Path = WIDER) -> dict:
     return json.loads((root / "gt.json").read_text())
 
 
-def photo(key: str, gt: dict, root: Path = WIDER) -> Photo:
-    entry = gt[key]
+def _valid_boxes(entry: dict) -> np.ndarray:
+    """A GT entry's boxes [N, 4] (x1, y1, x2, y2), those marked invalid left out."""
     boxes = np.array(entry["boxes"], dtype=np.float64).reshape(-1, 4)
     invalid = np.array(entry.get("invalid", [0] * len(boxes)), dtype=bool).reshape(-1)
-    return Photo(root / "images" / key, boxes[~invalid])
+    return boxes[~invalid]
+
+
+def photo(key: str, gt: dict, root: Path = WIDER) -> Photo:
+    return Photo(root / "images" / key, _valid_boxes(gt[key]))
 
 
 def pick_photos(gt: dict, count: int, seed: int, min_faces: int = 3, min_width: float = 26.0) -> list[str]:
@@ -54,9 +58,8 @@ def pick_photos(gt: dict, count: int, seed: int, min_faces: int = 3, min_width: 
     (>= MIN_FACE px once the window zooms in by ~1.25x or more)."""
     by_event: dict[str, list[str]] = {}
     for key, entry in sorted(gt.items()):
-        boxes = np.array(entry["boxes"], dtype=np.float64).reshape(-1, 4)
-        invalid = np.array(entry.get("invalid", [0] * len(boxes)), dtype=bool).reshape(-1)
-        widths = (boxes[:, 2] - boxes[:, 0])[~invalid]
+        boxes = _valid_boxes(entry)
+        widths = boxes[:, 2] - boxes[:, 0]
         if (widths >= min_width).sum() >= min_faces and len(widths) <= 12:
             by_event.setdefault(key.split("/")[0], []).append(key)
     rng = np.random.default_rng(seed)
@@ -160,10 +163,7 @@ def write_mp4(path: Path, frames: Iterator[np.ndarray], fps: int, size: tuple[in
         if audio_s > 0:
             sound = container.add_stream("aac", rate=AUDIO_RATE, layout="mono")
         for index, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts = index
-            frame.time_base = Fraction(1, fps)
-            container.mux(video.encode(frame))
+            _mux(container, video, av.VideoFrame.from_ndarray(rgb, format="rgb24"), index, fps)
         container.mux(video.encode())
         if sound is not None:
             samples = round(audio_s * AUDIO_RATE)
@@ -174,10 +174,15 @@ def write_mp4(path: Path, frames: Iterator[np.ndarray], fps: int, size: tuple[in
                 tone = (0.2 * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.float32)[None, :]
                 frame = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
                 frame.sample_rate = AUDIO_RATE
-                frame.pts = start
-                frame.time_base = Fraction(1, AUDIO_RATE)
-                container.mux(sound.encode(frame))
+                _mux(container, sound, frame, start, AUDIO_RATE)
             container.mux(sound.encode())
+
+
+def _mux(container, stream, frame, pts: int, rate: int) -> None:
+    """Encode one frame, stamped at ``pts`` in ticks of 1/``rate`` s, into its stream and the file."""
+    frame.pts = pts
+    frame.time_base = Fraction(1, rate)
+    container.mux(stream.encode(frame))
 
 
 def read_frames(path: Path) -> Iterator[np.ndarray]:

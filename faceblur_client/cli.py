@@ -25,10 +25,11 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from faceblur_client.client import DEFAULT_URL, VIDEO_TIMEOUT_SECONDS, FaceBlurClient, JobKind, TaskOutcome
 from faceblur_client.errors import FaceBlurError, GatewayUnreachable
@@ -42,6 +43,7 @@ UNREACHABLE_MESSAGES = ("cannot reach the FaceBlur gateway", "no answer from the
 EXIT_OK, EXIT_FAILED, EXIT_TROUBLE = 0, 1, 2
 DEFAULT_BATCH_SIZE = 32  # the gateway's default GATEWAY_MAX_FILES_PER_REQUEST
 BATCH_MAX_BYTES = 16 * 1024 * 1024  # below the gateway's default upload limit (20 MiB) for all files together
+Number = TypeVar("Number", int, float)
 
 
 # Each command's one-line help (in `faceblur --help`) and its description (in `faceblur COMMAND --help`), in the
@@ -458,25 +460,27 @@ def _reason(error: Exception) -> str:
     return str(error)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+def _number_in(
+    name: str, convert: Callable[[str], Number], low: Number, high: Number | None = None
+) -> Callable[[str], Number]:
+    """An argparse type: the text `convert`ed, refused unless it is from `low` to `high` (no upper bound when None);
+    `name` is the one argparse shows for text that is no number ("invalid _crf value: 'x'")."""
+
+    def parse(text: str) -> Number:
+        value = convert(text)
+        if high is None and value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low:g}")
+        if high is not None and not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}")
+        return value
+
+    parse.__name__ = name
+    return parse
 
 
-def _crf(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 51:
-        raise argparse.ArgumentTypeError("must be between 0 and 51")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError("must be between 0 and 1")
-    return value
+_positive_int = _number_in("_positive_int", int, 1)
+_crf = _number_in("_crf", int, 0, 51)
+_fraction = _number_in("_fraction", float, 0.0, 1.0)
 
 
 if __name__ == "__main__":

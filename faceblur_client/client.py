@@ -5,6 +5,7 @@ a video (upload it, follow its progress in frames, download the MP4 and its per-
 from __future__ import annotations
 
 import base64
+import contextlib
 import email.utils
 import json
 import shutil
@@ -514,44 +515,47 @@ class FaceBlurClient:
             headers["Content-Length"] = str(content_length)
         while True:
             request = urllib.request.Request(url, data=body, headers=headers, method=method)  # type: ignore[arg-type]
-            try:
-                with urllib.request.urlopen(request, timeout=timeout or self.request_timeout) as response:
-                    return json.load(response)
-            except urllib.error.HTTPError as error:
-                pause = _retry_after(error.headers.get("Retry-After"))
-                if retry_busy and error.code in RETRYABLE_STATUSES and time.monotonic() + pause < give_up_at:
-                    error.close()
-                    time.sleep(pause)
-                    continue
-                raise ApiError(error.code, _error_detail(error)) from None
-            except urllib.error.URLError as error:
-                raise GatewayUnreachable(f"cannot reach the FaceBlur gateway at {self.url}: {error.reason}") from None
-            except (TimeoutError, ConnectionError) as error:
-                raise GatewayUnreachable(f"no answer from the FaceBlur gateway at {self.url}: {error}") from None
-            except json.JSONDecodeError:
-                raise GatewayUnreachable(f"{url} did not answer with JSON: is this a FaceBlur gateway?") from None
+            with self._gateway_errors():
+                try:
+                    with urllib.request.urlopen(request, timeout=timeout or self.request_timeout) as response:
+                        return json.load(response)
+                except urllib.error.HTTPError as error:
+                    pause = _retry_after(error.headers.get("Retry-After"))
+                    if retry_busy and error.code in RETRYABLE_STATUSES and time.monotonic() + pause < give_up_at:
+                        error.close()
+                        time.sleep(pause)
+                        continue
+                    raise
+                except json.JSONDecodeError:
+                    raise GatewayUnreachable(f"{url} did not answer with JSON: is this a FaceBlur gateway?") from None
 
     def _download(self, path: str, output: str | Path | IO[bytes] | None) -> bytes | Path | None:
         """GET a file (not JSON): streamed to `output` (a path, returned, or a file object), else its bytes."""
         url = f"{self.url}/{path}"
         headers = self._headers(None) | {"Accept": "*/*"}
         request = urllib.request.Request(url, headers=headers, method="GET")
+        with self._gateway_errors(), urllib.request.urlopen(request, timeout=self.request_timeout) as response:
+            if output is None:
+                return response.read()
+            if isinstance(output, str | Path):
+                target = Path(output)
+                partial = target.with_name(f".{target.name}.part")
+                try:
+                    with partial.open("wb") as sink:
+                        shutil.copyfileobj(response, sink, DOWNLOAD_CHUNK_BYTES)
+                    partial.replace(target)
+                finally:
+                    partial.unlink(missing_ok=True)
+                return target
+            shutil.copyfileobj(response, output, DOWNLOAD_CHUNK_BYTES)
+            return None
+
+    @contextlib.contextmanager
+    def _gateway_errors(self) -> Iterator[None]:
+        """The gateway's refusals (HTTP errors) as ApiError; a gateway that cannot be reached or does not answer
+        as GatewayUnreachable."""
         try:
-            with urllib.request.urlopen(request, timeout=self.request_timeout) as response:
-                if output is None:
-                    return response.read()
-                if isinstance(output, str | Path):
-                    target = Path(output)
-                    partial = target.with_name(f".{target.name}.part")
-                    try:
-                        with partial.open("wb") as sink:
-                            shutil.copyfileobj(response, sink, DOWNLOAD_CHUNK_BYTES)
-                        partial.replace(target)
-                    finally:
-                        partial.unlink(missing_ok=True)
-                    return target
-                shutil.copyfileobj(response, output, DOWNLOAD_CHUNK_BYTES)
-                return None
+            yield
         except urllib.error.HTTPError as error:
             raise ApiError(error.code, _error_detail(error)) from None
         except urllib.error.URLError as error:

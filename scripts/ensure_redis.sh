@@ -10,19 +10,9 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 wheel_dir="$root/.venv/redis-server"
 wheel_binary="$wheel_dir/redis_server/bin/redis-server"
+source "$root/scripts/first_binary.sh"
 
-if [ -n "${REDIS_SERVER_BIN:-}" ]; then
-    echo "$REDIS_SERVER_BIN"
-    exit 0
-fi
-if command -v redis-server >/dev/null; then
-    command -v redis-server
-    exit 0
-fi
-if [ -x "$wheel_binary" ]; then
-    echo "$wheel_binary"
-    exit 0
-fi
+first_binary "${REDIS_SERVER_BIN:-}" redis-server "$wheel_binary" && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     if "$root/scripts/apt_install.sh" redis-server && command -v redis-server >/dev/null; then

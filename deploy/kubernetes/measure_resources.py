@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO_ROOT))
 import cv2  # noqa: E402
 import httpx  # noqa: E402
 
-from bench.soak import mixed_inputs  # noqa: E402
+from bench.soak import final_task, in_turn, mixed_inputs  # noqa: E402
 from tests.stack import REFERENCE_IMAGE, Stack  # noqa: E402
 from tests.videos import write_clip  # noqa: E402
 
@@ -128,12 +128,10 @@ class Sampler:
 
 
 def finish(api: httpx.Client, task_id: str, limit: float = 600) -> str:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        record = api.get(f"/task_result/{task_id}", params={"wait": 30}).json()
-        if record["status"] in ("SUCCESS", "FAILURE"):
-            return record["status"] + ("" if record["status"] == "SUCCESS" else f" ({record.get('error')})")
-    return "timeout"
+    record = final_task(api, task_id, limit, poll_wait=30)
+    if record is None:
+        return "timeout"
+    return record["status"] + ("" if record["status"] == "SUCCESS" else f" ({record.get('error')})")
 
 
 def post(api: httpx.Client, endpoint: str, name: str, data: bytes, **form: str) -> str:
@@ -151,10 +149,7 @@ def image_mix(api_factory, seconds: float, clients: int = 4) -> dict:
 
     def load(worker: int) -> None:
         with api_factory() as api:
-            n = worker
-            while time.monotonic() < stop_at:
-                item = inputs[n % len(inputs)]
-                n += clients
+            for item in in_turn(inputs, worker, clients, stop_at):
                 got = post(api, item.endpoint, "photo.jpg", item.data)
                 with lock:
                     outcomes[got] = outcomes.get(got, 0) + 1
