@@ -137,6 +137,13 @@ def face_services_become(api: httpx.Client, expected: Callable[[], Iterable[str]
         time.sleep(1)
 
 
+def post_video(api: httpx.Client, clip: Path) -> str:
+    """POST the clip to /blur_video; returns the task id (and checks the answer was 202 Accepted)."""
+    answer = api.post("/blur_video", files={"file": (clip.name, clip.read_bytes(), "video/mp4")})
+    assert answer.status_code == 202, answer.text
+    return answer.json()["task_id"]
+
+
 def wait_for_blurred_video(api: httpx.Client, task_id: str, frames: int) -> dict:
     """The video task once done, checked: SUCCESS with ``frames`` frames and the sound kept, and its video an MP4
     of the size the result gives."""

@@ -28,6 +28,7 @@ from tests.containers.stacks import (
     ComposeStack,
     face_services_become,
     podman_compose,
+    post_video,
     processes,
     restarted,
     running_stack,
@@ -35,7 +36,6 @@ from tests.containers.stacks import (
     wait_for_health,
 )
 from tests.gateway.helpers import metrics, reference_jpeg, submit, wait_for
-from tests.video_tasks import post_video
 
 REFERENCE_IMAGE = SHARED / "data" / "reference" / "test.jpg"
 

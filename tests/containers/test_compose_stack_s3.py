@@ -27,6 +27,7 @@ from tests.containers.stacks import (
     face_services_become,
     inspect_container,
     podman_compose,
+    post_video,
     processes,
     restarted,
     running_stack,
@@ -34,7 +35,6 @@ from tests.containers.stacks import (
     wait_for_health,
 )
 from tests.gateway.helpers import metrics, reference_jpeg, submit, wait_for, wait_until
-from tests.video_tasks import post_video, under_way
 
 REPLICAS = 3
 MEDIA_URL = "s3://faceblur/media"  # docker-compose.s3.yml's GATEWAY_MEDIA_URL and FACE_MEDIA_URL
@@ -99,6 +99,13 @@ def volumes(container: str) -> set[str]:
 
 def files_under(container: str, directory: str) -> list[str]:
     return podman_compose.podman("exec", container, "find", directory, "-type", "f").split()
+
+
+def under_way(api: httpx.Client, task_id: str) -> bool:
+    body = api.get(f"/task_result/{task_id}").json()
+    progress = body.get("progress") or {}
+    assert body["status"] in ("PENDING", "RUNNING"), body
+    return body["status"] == "RUNNING" and 0 < progress.get("frames_done", 0) < progress.get("frames_total", 0)
 
 
 def test_the_gateway_finds_the_three_replicas_by_name(compose_stack: ComposeStack, api: httpx.Client) -> None:
