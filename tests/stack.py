@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -38,6 +39,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def first_executable(candidates: Sequence[str | Path | None], missing: str) -> str:
+    """The first candidate that is an executable file; RuntimeError(``missing``) if none is."""
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    raise RuntimeError(missing)
+
+
 def find_redis_server() -> str:
     """REDIS_SERVER_BIN, else redis-server on PATH, else one scripts/ensure_redis.sh unpacked from PyPI."""
     candidates = [
@@ -46,12 +55,10 @@ def find_redis_server() -> str:
         REPO_ROOT / ".venv/redis-server/redis_server/bin/redis-server",
         REPO_ROOT / ".run/bin/redis-server",
     ]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    raise RuntimeError(
+    return first_executable(
+        candidates,
         "no redis-server binary: the gateway tests run a real Redis. Install one (apt-get install redis-server, "
-        "or scripts/ensure_redis.sh) or point REDIS_SERVER_BIN at it."
+        "or scripts/ensure_redis.sh) or point REDIS_SERVER_BIN at it.",
     )
 
 

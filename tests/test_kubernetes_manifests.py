@@ -100,6 +100,17 @@ def rendered(tree: Path) -> dict[str, list[dict]]:
     return objects
 
 
+@pytest.fixture()
+def objects(rendered: dict[str, list[dict]], request: pytest.FixtureRequest) -> list[dict]:
+    """The rendered objects of the target the test runs for (see ``for_targets``)."""
+    return rendered[request.param]
+
+
+def for_targets(targets: list[str]) -> pytest.MarkDecorator:
+    """Runs the test once for each target, its ``objects`` that target's rendered objects."""
+    return pytest.mark.parametrize("objects", targets, indirect=True)
+
+
 def plain_files() -> list[Path]:
     """Manifests applied as they are, outside any kustomization."""
     return sorted((KUBERNETES / "tools").glob("*.yaml"))
@@ -246,10 +257,9 @@ def test_the_validator_rejects_what_it_should() -> None:
         kubernetes_validate.validate(deployment, KUBERNETES_VERSIONS[0], strict=True)
 
 
-@pytest.mark.parametrize("target", TARGETS)
-def test_every_name_an_object_refers_to_is_rendered_with_it(rendered: dict[str, list[dict]], target: str) -> None:
+@for_targets(TARGETS)
+def test_every_name_an_object_refers_to_is_rendered_with_it(objects: list[dict]) -> None:
     """ConfigMaps, Secrets and claims by their generated names, Services' selectors, budgets, autoscalers."""
-    objects = rendered[target]
     names = {(o["kind"], o["metadata"]["name"]) for o in objects}
     for workload in workloads(objects):
         spec = pod_spec(workload)
@@ -341,11 +351,8 @@ def test_the_images_entry_renames_both_images(tree: Path) -> None:
 # --- The face service: headless Service, found by the gateway with dns:/// -----------------------------------------
 
 
-@pytest.mark.parametrize("target", TARGETS)
-def test_the_face_service_is_headless_and_the_gateway_names_it_with_dns(
-    rendered: dict[str, list[dict]], target: str
-) -> None:
-    objects = rendered[target]
+@for_targets(TARGETS)
+def test_the_face_service_is_headless_and_the_gateway_names_it_with_dns(objects: list[dict]) -> None:
     service = one(objects, "Service", "face-service")
     assert service["spec"]["clusterIP"] == "None"
     face = one(objects, "Deployment", "face-service")
@@ -472,10 +479,9 @@ def test_every_container_runs_as_non_root_with_a_read_only_root(rendered: dict[s
                 assert spec["securityContext"]["fsGroup"] == group  # the volumes are writable for the image's group
 
 
-@pytest.mark.parametrize("target", TARGETS)
-def test_the_services_write_only_to_volumes(rendered: dict[str, list[dict]], target: str) -> None:
+@for_targets(TARGETS)
+def test_the_services_write_only_to_volumes(objects: list[dict]) -> None:
     """With a read-only root: /tmp and the media directory are volumes, the model directory a read-only one."""
-    objects = rendered[target]
     values = settings(objects)
     media = values["GATEWAY_MEDIA_DIR"]
     assert media == values["FACE_MEDIA_DIR"]
@@ -508,9 +514,8 @@ def known_settings() -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("target", TARGETS)
-def test_every_setting_is_one_the_services_read(rendered: dict[str, list[dict]], target: str) -> None:
-    objects = rendered[target]
+@for_targets(TARGETS)
+def test_every_setting_is_one_the_services_read(objects: list[dict]) -> None:
     known = known_settings()
     keys = set(settings(objects)) | set().union(*secret_keys(objects).values())
     unknown = {key for key in keys if key not in known and not key.startswith("AWS_")}
@@ -596,9 +601,8 @@ def test_the_base_shares_the_media_on_a_read_write_many_claim(rendered: dict[str
     assert "media-s3" in (KUBERNETES / "base" / "storage.yaml").read_text()  # says what removes the need
 
 
-@pytest.mark.parametrize("target", [t for t in TARGETS if t.endswith(("media-s3", "-s3-keda-model-image"))])
-def test_media_s3_shares_no_volume_and_keeps_the_keys_in_a_secret(rendered: dict[str, list[dict]], target: str) -> None:
-    objects = rendered[target]
+@for_targets([t for t in TARGETS if t.endswith(("media-s3", "-s3-keda-model-image"))])
+def test_media_s3_shares_no_volume_and_keeps_the_keys_in_a_secret(objects: list[dict]) -> None:
     values = settings(objects)
     assert values["GATEWAY_MEDIA_URL"] == values["FACE_MEDIA_URL"]
     assert re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]+[a-z0-9](/[\w./-]+)?", values["GATEWAY_MEDIA_URL"])
@@ -661,14 +665,11 @@ def test_the_base_scales_the_face_service_on_cpu(rendered: dict[str, list[dict]]
     assert 1 <= autoscaler["spec"]["minReplicas"] <= autoscaler["spec"]["maxReplicas"]
 
 
-@pytest.mark.parametrize("target", [t for t in TARGETS if "keda" in t])
-def test_keda_scaled_object_has_its_required_fields_and_watches_the_job_stream(
-    rendered: dict[str, list[dict]], target: str
-) -> None:
+@for_targets([t for t in TARGETS if "keda" in t])
+def test_keda_scaled_object_has_its_required_fields_and_watches_the_job_stream(objects: list[dict]) -> None:
     """ScaledObject is KEDA's custom resource, outside the Kubernetes schemas: its required fields, checked here."""
     from gateway_service.tasks.keys import RedisKeys
 
-    objects = rendered[target]
     scaled = one(objects, "ScaledObject", "face-service")
     assert scaled["apiVersion"] == "keda.sh/v1alpha1"
     assert scaled["metadata"]["namespace"] == NAMESPACE

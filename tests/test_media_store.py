@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import re
-import subprocess
 import threading
 import time
 import tracemalloc
@@ -35,7 +33,7 @@ from faceblur_proto.media_store import (
 from faceblur_proto.media_store.blocks import BlockReader
 from faceblur_proto.media_store.s3 import S3Store
 from tests.s3 import SeaweedS3
-from tests.stack import REPO_ROOT, free_port
+from tests.stack import free_port
 
 MiB = 1024 * 1024
 PART = 5 * MiB  # S3's smallest part; the tests' multipart threshold and part size
@@ -601,14 +599,3 @@ def test_a_directory_that_cannot_be_written_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(MediaStoreError, match=r"could not write tasks/x/plan\.json"):
         store.put_json("tasks/x/plan.json", [])
     assert store.list_under("") == []
-
-
-def test_seaweedfs_provisioning_prints_a_working_weed() -> None:
-    found = subprocess.run(
-        [REPO_ROOT / "scripts" / "ensure_seaweedfs.sh"], capture_output=True, text=True, timeout=600, check=True
-    )
-    binary = found.stdout.strip()
-
-    version = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=30, check=True).stdout
-    major, minor = (int(part) for part in re.search(r"version \S+ (\d+)\.(\d+)", version).groups())
-    assert (major, minor) >= (4, 48), version  # weed mini with -bucket, and its S3 checked here

@@ -203,15 +203,25 @@ def test_bench_requirements_include_everything_the_tests_need() -> None:
     assert {"bench.txt", "dev.txt", "face-service.txt", "gateway.txt"} <= included
 
 
-def test_redis_provisioning_prints_a_working_redis_server() -> None:
-    found = subprocess.run(
-        [REPO_ROOT / "scripts" / "ensure_redis.sh"], capture_output=True, text=True, timeout=600, check=True
-    )
+@pytest.mark.parametrize(
+    ("script", "version_flag", "version_pattern", "oldest"),
+    [
+        # Streams with consumer groups and XCLAIM JUSTID
+        ("ensure_redis.sh", "--version", r"v=(\d+)\.(\d+)", (6, 0)),
+        # weed mini with -bucket, and its S3 checked in tests/test_media_store.py
+        ("ensure_seaweedfs.sh", "version", r"version \S+ (\d+)\.(\d+)", (4, 48)),
+    ],
+    ids=["redis-server", "weed"],
+)
+def test_provisioning_prints_a_working_binary(
+    script: str, version_flag: str, version_pattern: str, oldest: tuple[int, int]
+) -> None:
+    found = subprocess.run([REPO_ROOT / "scripts" / script], capture_output=True, text=True, timeout=600, check=True)
     binary = found.stdout.strip()
 
-    version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10, check=True).stdout
-    major, minor = (int(part) for part in re.search(r"v=(\d+)\.(\d+)", version).groups())
-    assert (major, minor) >= (6, 0), version  # Streams with consumer groups and XCLAIM JUSTID
+    version = subprocess.run([binary, version_flag], capture_output=True, text=True, timeout=30, check=True).stdout
+    major, minor = (int(part) for part in re.search(version_pattern, version).groups())
+    assert (major, minor) >= oldest, version
 
 
 def make_target_prerequisites(target: str) -> list[str]:

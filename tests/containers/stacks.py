@@ -14,13 +14,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.gateway.helpers import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "containers"))
@@ -109,6 +111,55 @@ def wait_for_health(stack: ComposeStack, service: str, timeout: float = 90) -> s
             break
         time.sleep(1)
     return status
+
+
+def restarted(inspect: Callable[[], dict], before: dict, timeout: float = 60) -> dict:
+    """``inspect()`` (a container's `podman inspect`) once its RestartCount has moved past ``before``'s, or the last
+    one after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    after = before
+    while after["RestartCount"] == before["RestartCount"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+        after = inspect()
+    return after
+
+
+def face_services_become(api: httpx.Client, expected: Callable[[], Iterable[str]], timeout: float = 120) -> dict:
+    """/readyz's face services once they are exactly the ``expected()`` addresses (asked again each time: a
+    restarted replica may come back under another), each SERVING."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = api.get("/readyz").json()["face_services"]
+        wanted = dict.fromkeys(expected(), "SERVING")
+        if seen == wanted:
+            return seen
+        assert time.monotonic() < deadline, f"/readyz lists {seen}, not {set(wanted)} SERVING"
+        time.sleep(1)
+
+
+def post_video(api: httpx.Client, clip: Path) -> str:
+    """POST the clip to /blur_video; returns the task id (and checks the answer was 202 Accepted)."""
+    answer = api.post("/blur_video", files={"file": (clip.name, clip.read_bytes(), "video/mp4")})
+    assert answer.status_code == 202, answer.text
+    return answer.json()["task_id"]
+
+
+def wait_for_blurred_video(api: httpx.Client, task_id: str, frames: int) -> dict:
+    """The video task once done, checked: SUCCESS with ``frames`` frames and the sound kept, and its video an MP4
+    of the size the result gives."""
+    task = wait_for(api, task_id, timeout=240)
+    assert task["status"] == "SUCCESS", task
+    assert task["result"]["frames"] == frames and task["result"]["audio"] is True
+    video = api.get(task["result"]["video_url"])
+    assert video.status_code == 200 and video.content[4:8] == b"ftyp"
+    assert len(video.content) == task["result"]["size_bytes"]
+    return task
+
+
+def processes(container: str) -> tuple[str, list[list[str]]]:
+    """`podman top` of the container: its text, and a row per process (user, host user, pid, args)."""
+    top = podman_compose.podman("top", container, "user", "huser", "pid", "args")
+    return top, [line.split(None, 3) for line in top.splitlines()[1:] if line.strip()]
 
 
 @contextmanager

@@ -15,7 +15,6 @@ import base64
 import io
 import json
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,8 +26,13 @@ from tests.containers.stacks import (
     NON_ROOT_USER,
     SHARED,
     ComposeStack,
+    face_services_become,
     podman_compose,
+    post_video,
+    processes,
+    restarted,
     running_stack,
+    wait_for_blurred_video,
     wait_for_health,
 )
 from tests.gateway.helpers import metrics, reference_jpeg, submit, wait_for
@@ -42,18 +46,10 @@ pytestmark = pytest.mark.timeout(1200)
 
 @pytest.fixture(scope="module")
 def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeStack]:
-    """docker-compose.yml's stack as it is (tests/containers/stacks.py: built, started, then down -v)."""
+    """docker-compose.yml's stack as it is (tests/containers/stacks.py: built, started, then down -v); the
+    conftest's ``api`` is its client."""
     with running_stack(tmp_path_factory.mktemp("podman"), podman_compose.COMPOSE_FILES) as stack:
         yield stack
-
-
-@pytest.fixture()
-def api(compose_stack: ComposeStack, request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=compose_stack.url, timeout=60) as client:
-        yield client
-    report = getattr(request.node, "report_call", None)
-    if report is None or report.failed:
-        print(compose_stack.logs())
 
 
 def test_readyz_reports_redis_and_the_face_service_ready(api: httpx.Client) -> None:
@@ -90,17 +86,9 @@ def test_a_video_round_trip_through_the_shared_media_volume(api: httpx.Client, t
     """Upload (gateway), segments (face service), result (gateway): all through the `media` named volume."""
     from tests.videos import write_clip
 
-    clip = write_clip(tmp_path / "clip.mp4", seconds=1, size=(320, 180))
-    answer = api.post("/blur_video", files={"file": ("clip.mp4", clip.read_bytes(), "video/mp4")})
-    assert answer.status_code == 202, answer.text
+    task_id = post_video(api, write_clip(tmp_path / "clip.mp4", seconds=1, size=(320, 180)))
 
-    task = wait_for(api, answer.json()["task_id"], timeout=240)
-
-    assert task["status"] == "SUCCESS", task
-    assert task["result"]["frames"] == 25 and task["result"]["audio"] is True
-    video = api.get(task["result"]["video_url"])
-    assert video.status_code == 200 and video.content[4:8] == b"ftyp"
-    assert len(video.content) == task["result"]["size_bytes"]
+    wait_for_blurred_video(api, task_id, frames=25)
 
 
 @pytest.mark.parametrize("service", ["face-service", "gateway", "redis"])
@@ -110,12 +98,11 @@ def test_healthchecks_report_healthy(compose_stack: ComposeStack, service: str) 
 
 @pytest.mark.parametrize("service", APP_SERVICES)
 def test_every_process_of_the_service_runs_as_the_non_root_user(compose_stack: ComposeStack, service: str) -> None:
-    top = podman_compose.podman("top", compose_stack.container(service), "user", "huser", "pid", "args")
-    processes = [line.split(None, 3) for line in top.splitlines()[1:] if line.strip()]
+    top, rows = processes(compose_stack.container(service))
 
-    assert processes
-    assert {user for user, *_ in processes} == {NON_ROOT_USER}, top
-    assert "0" not in {host_user for _, host_user, *_ in processes}, top
+    assert rows
+    assert {user for user, *_ in rows} == {NON_ROOT_USER}, top
+    assert "0" not in {host_user for _, host_user, *_ in rows}, top
 
 
 def test_face_service_killed_with_tasks_queued_is_restarted_and_every_task_succeeds(
@@ -126,11 +113,7 @@ def test_face_service_killed_with_tasks_queued_is_restarted_and_every_task_succe
 
     os.kill(before["State"]["Pid"], 9)  # the container's main process: python -m face_detection_service
 
-    deadline = time.monotonic() + 60
-    after = before
-    while after["RestartCount"] == before["RestartCount"] and time.monotonic() < deadline:
-        time.sleep(0.5)
-        after = compose_stack.inspect("face-service")
+    after = restarted(lambda: compose_stack.inspect("face-service"), before)
     assert after["RestartCount"] > before["RestartCount"], "the restart policy did not bring the face service back"
     tasks = [wait_for(api, task_id, timeout=240) for task_id in task_ids]
     assert [task["status"] for task in tasks] == ["SUCCESS"] * len(tasks), tasks
@@ -151,18 +134,11 @@ def test_scaled_face_service_replicas_are_found_by_name_and_share_the_jobs(
         networks = [json.loads(podman_compose.podman("inspect", i))[0]["NetworkSettings"]["Networks"] for i in ids]
         return {f"{net['IPAddress']}:50051" for each in networks for net in each.values()}
 
-    def face_services_become(expected: set[str], timeout: float = 120) -> dict:
-        deadline = time.monotonic() + timeout
-        while (seen := api.get("/readyz").json()["face_services"]) != dict.fromkeys(expected, "SERVING"):
-            assert time.monotonic() < deadline, f"/readyz lists {seen}, not {expected} SERVING"
-            time.sleep(1)
-        return seen
-
     try:
         compose_stack.compose("up", "--detach", "--no-recreate", "--scale", "face-service=2", timeout=300)
         scaled = replica_addresses()
         assert len(scaled) == 2, scaled
-        face_services_become(scaled)
+        face_services_become(api, lambda: scaled)
         task_ids = [submit(api, "detect_faces", reference_jpeg()) for _ in range(10)]
         tasks = [wait_for(api, task_id, timeout=240) for task_id in task_ids]
         assert [task["status"] for task in tasks] == ["SUCCESS"] * len(tasks), tasks
@@ -171,4 +147,4 @@ def test_scaled_face_service_replicas_are_found_by_name_and_share_the_jobs(
             assert sent.get(f"faceblur_gateway_face_service_jobs_total{{address={address}}}", 0) >= 1, sent
     finally:
         compose_stack.compose("up", "--detach", "--no-recreate", "--scale", "face-service=1", timeout=300)
-    face_services_become(replica_addresses())
+    face_services_become(api, replica_addresses)

@@ -14,7 +14,6 @@ test_compose_stack.py, whose stack is down before this one starts.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,9 +24,14 @@ from tests.containers.stacks import (
     APP_SERVICES,
     NON_ROOT_USER,
     ComposeStack,
+    face_services_become,
     inspect_container,
     podman_compose,
+    post_video,
+    processes,
+    restarted,
     running_stack,
+    wait_for_blurred_video,
     wait_for_health,
 )
 from tests.gateway.helpers import metrics, reference_jpeg, submit, wait_for, wait_until
@@ -54,7 +58,8 @@ print("\\n".join(sorted(stored.key.removeprefix(directory + "/") for stored in s
 
 
 @pytest.fixture(scope="module")
-def s3_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeStack]:
+def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeStack]:
+    """docker-compose.yml with the S3 override and three face services (the conftest's ``api`` is its client)."""
     with running_stack(
         tmp_path_factory.mktemp("podman-s3"),
         podman_compose.S3_COMPOSE_FILES,
@@ -62,15 +67,6 @@ def s3_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeStack]
         face_services=REPLICAS,
     ) as stack:
         yield stack
-
-
-@pytest.fixture()
-def api(s3_stack: ComposeStack, request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=s3_stack.url, timeout=60) as client:
-        yield client
-    report = getattr(request.node, "report_call", None)
-    if report is None or report.failed:
-        print(s3_stack.logs())
 
 
 def replica_addresses(stack: ComposeStack) -> dict[str, str]:
@@ -112,22 +108,16 @@ def under_way(api: httpx.Client, task_id: str) -> bool:
     return body["status"] == "RUNNING" and 0 < progress.get("frames_done", 0) < progress.get("frames_total", 0)
 
 
-def post_video(api: httpx.Client, clip: Path) -> str:
-    answer = api.post("/blur_video", files={"file": (clip.name, clip.read_bytes(), "video/mp4")})
-    assert answer.status_code == 202, answer.text
-    return answer.json()["task_id"]
-
-
-def test_the_gateway_finds_the_three_replicas_by_name(s3_stack: ComposeStack, api: httpx.Client) -> None:
-    addresses = set(replica_addresses(s3_stack).values())
+def test_the_gateway_finds_the_three_replicas_by_name(compose_stack: ComposeStack, api: httpx.Client) -> None:
+    addresses = set(replica_addresses(compose_stack).values())
 
     assert len(addresses) == REPLICAS
     assert api.get("/readyz").json()["face_services"] == dict.fromkeys(addresses, "SERVING")
 
 
-def test_the_media_are_in_the_bucket_and_no_volume_is_shared(s3_stack: ComposeStack) -> None:
-    gateway = s3_stack.container("gateway")
-    faces = s3_stack.containers("face-service")
+def test_the_media_are_in_the_bucket_and_no_volume_is_shared(compose_stack: ComposeStack) -> None:
+    gateway = compose_stack.container("gateway")
+    faces = compose_stack.containers("face-service")
 
     assert environment(gateway)["GATEWAY_MEDIA_URL"] == MEDIA_URL
     assert all(environment(face)["FACE_MEDIA_URL"] == MEDIA_URL for face in faces)
@@ -137,59 +127,55 @@ def test_the_media_are_in_the_bucket_and_no_volume_is_shared(s3_stack: ComposeSt
     assert not any(name.endswith("_media") for each in mounted for name in each), mounted
 
 
-def test_a_video_goes_through_the_bucket(s3_stack: ComposeStack, api: httpx.Client, tmp_path: Path) -> None:
+def test_a_video_goes_through_the_bucket(compose_stack: ComposeStack, api: httpx.Client, tmp_path: Path) -> None:
     from tests.videos import write_clip
 
     task_id = post_video(api, write_clip(tmp_path / "clip.mp4", seconds=2, size=(320, 180)))
-    task = wait_for(api, task_id, timeout=240)
+    wait_for_blurred_video(api, task_id, frames=50)
 
-    assert task["status"] == "SUCCESS", task
-    assert task["result"]["frames"] == 50 and task["result"]["audio"] is True
-    video = api.get(task["result"]["video_url"])
-    assert video.status_code == 200 and video.content[4:8] == b"ftyp"
-    assert len(video.content) == task["result"]["size_bytes"]
-    gateway = s3_stack.container("gateway")
+    gateway = compose_stack.container("gateway")
     stored = podman_compose.podman("exec", gateway, "python", "-c", LIST_TASK_OBJECTS, task_id).split()
     assert stored == ["faces.jsonl", "video.mp4"]
     # The gateway's and the face services' scratch directories were left empty.
-    for container in (gateway, *s3_stack.containers("face-service")):
+    for container in (gateway, *compose_stack.containers("face-service")):
         assert files_under(container, SCRATCH) == [], container
 
 
-def test_a_batch_of_images_succeeds_and_every_replica_served_jobs(s3_stack: ComposeStack, api: httpx.Client) -> None:
+def test_a_batch_of_images_succeeds_and_every_replica_served_jobs(
+    compose_stack: ComposeStack, api: httpx.Client
+) -> None:
     task_ids = [submit(api, "detect_faces" if i % 2 else "blur_faces", reference_jpeg()) for i in range(18)]
 
     tasks = [wait_for(api, task_id, timeout=240) for task_id in task_ids]
 
     assert [task["status"] for task in tasks] == ["SUCCESS"] * len(tasks), tasks
     assert all(len(task.get("faces") or task["result"]) == 2 for task in tasks)
-    sent = jobs_sent(s3_stack)
-    for address in replica_addresses(s3_stack).values():
+    sent = jobs_sent(compose_stack)
+    for address in replica_addresses(compose_stack).values():
         assert sent.get(address, 0) >= 1, sent
 
 
 @pytest.mark.parametrize("service", ["seaweedfs", "redis", "gateway"])
-def test_healthchecks_report_healthy(s3_stack: ComposeStack, service: str) -> None:
-    assert wait_for_health(s3_stack, service) == "healthy", s3_stack.logs()
+def test_healthchecks_report_healthy(compose_stack: ComposeStack, service: str) -> None:
+    assert wait_for_health(compose_stack, service) == "healthy", compose_stack.logs()
 
 
-def test_every_face_service_replica_reports_healthy(s3_stack: ComposeStack) -> None:
-    for container in s3_stack.containers("face-service"):
+def test_every_face_service_replica_reports_healthy(compose_stack: ComposeStack) -> None:
+    for container in compose_stack.containers("face-service"):
         assert (inspect_container(container)["State"].get("Health") or {}).get("Status") == "healthy", container
 
 
 @pytest.mark.parametrize("service", [*APP_SERVICES, "seaweedfs"])
-def test_every_process_runs_as_a_non_root_user(s3_stack: ComposeStack, service: str) -> None:
-    for container in s3_stack.containers(service):
-        top = podman_compose.podman("top", container, "user", "huser", "pid", "args")
-        processes = [line.split(None, 3) for line in top.splitlines()[1:] if line.strip()]
-        assert processes
-        assert {user for user, *_ in processes} <= {NON_ROOT_USER, "seaweed", SEAWEEDFS_USER}, top
-        assert "0" not in {host_user for _, host_user, *_ in processes}, top
+def test_every_process_runs_as_a_non_root_user(compose_stack: ComposeStack, service: str) -> None:
+    for container in compose_stack.containers(service):
+        top, rows = processes(container)
+        assert rows
+        assert {user for user, *_ in rows} <= {NON_ROOT_USER, "seaweed", SEAWEEDFS_USER}, top
+        assert "0" not in {host_user for _, host_user, *_ in rows}, top
 
 
 def test_a_replica_killed_with_9_in_the_middle_of_a_video_and_the_video_still_succeeds(
-    s3_stack: ComposeStack, api: httpx.Client, tmp_path: Path
+    compose_stack: ComposeStack, api: httpx.Client, tmp_path: Path
 ) -> None:
     """Runs last. Twelve seconds of video, its segments on all three replicas. As soon as one is done (RUNNING,
     0 < frames_done < frames_total), the main process of the replica that took most jobs of this video is killed:
@@ -198,11 +184,11 @@ def test_a_replica_killed_with_9_in_the_middle_of_a_video_and_the_video_still_su
     from tests.videos import write_clip
 
     clip = write_clip(tmp_path / "long.mp4", seconds=12, size=(320, 180))
-    addresses = replica_addresses(s3_stack)
-    before = jobs_sent(s3_stack)
+    addresses = replica_addresses(compose_stack)
+    before = jobs_sent(compose_stack)
     task_id = post_video(api, clip)
     wait_until(lambda: under_way(api, task_id), 180, "segments of the video done")
-    during = jobs_sent(s3_stack)
+    during = jobs_sent(compose_stack)
     taken = {c: during.get(address, 0) - before.get(address, 0) for c, address in addresses.items()}
     busiest = max(taken, key=taken.__getitem__)  # the replica sent the most jobs of this video
     assert taken[busiest] > 0, (before, during)
@@ -216,16 +202,7 @@ def test_a_replica_killed_with_9_in_the_middle_of_a_video_and_the_video_still_su
     assert task["result"]["frames"] == 300
     video = api.get(task["result"]["video_url"])
     assert video.status_code == 200 and len(video.content) == task["result"]["size_bytes"]
-    deadline = time.monotonic() + 60
-    after = victim
-    while after["RestartCount"] == victim["RestartCount"] and time.monotonic() < deadline:
-        time.sleep(0.5)
-        after = inspect_container(busiest)
+    after = restarted(lambda: inspect_container(busiest), victim)
     assert after["RestartCount"] > victim["RestartCount"], "the restart policy did not bring the replica back"
     # All three serve again (the restarted one under its address, found again by name).
-    deadline = time.monotonic() + 180
-    while (seen := api.get("/readyz").json()["face_services"]) != dict.fromkeys(
-        replica_addresses(s3_stack).values(), "SERVING"
-    ):
-        assert time.monotonic() < deadline, seen
-        time.sleep(1)
+    face_services_become(api, lambda: replica_addresses(compose_stack).values(), timeout=180)

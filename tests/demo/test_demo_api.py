@@ -7,17 +7,12 @@ from pathlib import Path
 import cv2
 import pytest
 
-from tests.demo.conftest import DemoApp
+from tests.demo.conftest import shopping_list
 from tests.stack import REFERENCE_IMAGE
 
 gradio_client = pytest.importorskip("gradio_client", reason="pip install -r requirements/demo.txt")
 
 DEFAULTS = {"preset": "balanced", "threshold": 0, "mode": "blur", "mask": "ellipse", "box_scale": 1.4}
-
-
-@pytest.fixture(scope="module")
-def page(demo_app: DemoApp) -> gradio_client.Client:
-    return gradio_client.Client(demo_app.url, verbose=False)
 
 
 def process(page: gradio_client.Client, photo: Path, action: str, **options: object) -> tuple:
@@ -28,7 +23,6 @@ def process(page: gradio_client.Client, photo: Path, action: str, **options: obj
     )  # fmt: skip
 
 
-@pytest.mark.usefixtures("demo_logs")
 def test_blur_shows_the_anonymized_photo_the_drawn_faces_and_the_json(page: gradio_client.Client) -> None:
     anonymized, detected, face_count, details = process(page, REFERENCE_IMAGE, "blur", mode="pixelate")
 
@@ -40,7 +34,6 @@ def test_blur_shows_the_anonymized_photo_the_drawn_faces_and_the_json(page: grad
     assert "bytes, base64" in details["result"]  # the image is shown, not dumped into the JSON
 
 
-@pytest.mark.usefixtures("demo_logs")
 def test_detect_shows_the_faces_without_an_anonymized_photo(page: gradio_client.Client) -> None:
     anonymized, detected, face_count, details = process(page, REFERENCE_IMAGE, "detect", preset="fast")
 
@@ -49,10 +42,8 @@ def test_detect_shows_the_faces_without_an_anonymized_photo(page: gradio_client.
     assert details["preset"] == "fast" and set(details["result"]) == {"face_1", "face_2"}
 
 
-@pytest.mark.usefixtures("demo_logs")
 def test_a_file_that_is_not_an_image_gets_a_clear_message(page: gradio_client.Client, tmp_path: Path) -> None:
-    notes = tmp_path / "notes.jpg"
-    notes.write_text("shopping list: milk, eggs")
+    notes = shopping_list(tmp_path / "notes.jpg")
 
     with pytest.raises(gradio_client.exceptions.AppError, match=r"notes\.jpg: .*not a supported image.*JPEG"):
         process(page, notes, "blur")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.demo.conftest import DemoApp
 from tests.stack import SHARED
 
 gradio_client = pytest.importorskip("gradio_client", reason="pip install -r requirements/demo.txt")
@@ -12,11 +11,8 @@ gradio_client = pytest.importorskip("gradio_client", reason="pip install -r requ
 CAR = SHARED / "data" / "plates_dev" / "images" / "eu" / "eu5.jpg"
 
 
-@pytest.mark.usefixtures("demo_logs")
 @pytest.mark.parametrize("plates", [True, False])
-def test_the_plates_checkbox_lists_and_hides_the_plates(demo_app: DemoApp, plates: bool) -> None:
-    page = gradio_client.Client(demo_app.url, verbose=False)
-
+def test_the_plates_checkbox_lists_and_hides_the_plates(page: gradio_client.Client, plates: bool) -> None:
     anonymized, _, _, details = page.predict(
         gradio_client.handle_file(str(CAR)), "blur", "balanced", 0, "blur", "ellipse", 1.4, plates,
         api_name="/process",

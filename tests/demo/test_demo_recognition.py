@@ -10,8 +10,8 @@ import pytest
 from faceblur_demo.backends import RECOGNITION_NEEDS_GATEWAY, LocalBackend
 from faceblur_demo.options import DemoError
 
-from tests.demo.conftest import DemoApp
-from tests.stack import FACE_MODEL, REPO_ROOT
+from tests.demo.conftest import markdown_shown
+from tests.stack import REPO_ROOT
 
 gradio_client = pytest.importorskip("gradio_client", reason="pip install -r requirements/demo.txt")
 
@@ -22,12 +22,6 @@ def lfw(person: str, number: int) -> str:
     return str(LFW / person / f"{person}_{number:04d}.jpg")
 
 
-@pytest.fixture(scope="module")
-def page(demo_app: DemoApp) -> gradio_client.Client:
-    return gradio_client.Client(demo_app.url, verbose=False)
-
-
-@pytest.mark.usefixtures("demo_logs")
 def test_enrolled_people_stay_visible_and_the_others_are_blurred(page: gradio_client.Client) -> None:
     gallery = f"demo-test-{uuid.uuid4().hex[:8]}"
     photo = gradio_client.handle_file(lfw("Colin_Powell", 2))
@@ -46,7 +40,6 @@ def test_enrolled_people_stay_visible_and_the_others_are_blurred(page: gradio_cl
         assert all(face["anonymized"] is not colin_hidden for face in faces.values() if face["subject"] is None)
 
 
-@pytest.mark.usefixtures("demo_logs")
 def test_a_missing_name_or_an_unknown_gallery_gets_a_clear_message(page: gradio_client.Client) -> None:
     photo = gradio_client.handle_file(lfw("Colin_Powell", 1))
 
@@ -56,16 +49,9 @@ def test_a_missing_name_or_an_unknown_gallery_gets_a_clear_message(page: gradio_
         page.predict(f"nobody-{uuid.uuid4().hex[:8]}", photo, "spare", api_name="/blur_by_gallery")
 
 
-def test_in_process_the_tab_says_recognition_needs_a_gateway() -> None:
-    gr = pytest.importorskip("gradio")
+def test_in_process_the_tab_says_recognition_needs_a_gateway(local_backend: LocalBackend) -> None:
     from faceblur_demo.recognition import recognition_tab
-    from faceblur_demo.ui import ResultFiles
 
-    local = LocalBackend(FACE_MODEL, threads=1)
-    with gr.Blocks() as tab:
-        recognition_tab(local, ResultFiles())
-
-    shown = [block.value for block in tab.blocks.values() if isinstance(block, gr.Markdown)]
-    assert shown == [RECOGNITION_NEEDS_GATEWAY]
+    assert markdown_shown(recognition_tab, local_backend) == [RECOGNITION_NEEDS_GATEWAY]
     with pytest.raises(DemoError, match="needs a running FaceBlur gateway"):
-        local.enroll("staff", "Ada", b"", "ada.jpg")
+        local_backend.enroll("staff", "Ada", b"", "ada.jpg")

@@ -10,19 +10,12 @@ import pytest
 from faceblur_demo.backends import VIDEO_NEEDS_GATEWAY, LocalBackend
 from faceblur_demo.options import DemoError, Request
 
-from tests.demo.conftest import DemoApp
-from tests.stack import FACE_MODEL
+from tests.demo.conftest import markdown_shown, shopping_list
 from tests.videos import write_clip
 
 gradio_client = pytest.importorskip("gradio_client", reason="pip install -r requirements/demo.txt")
 
 
-@pytest.fixture(scope="module")
-def page(demo_app: DemoApp) -> gradio_client.Client:
-    return gradio_client.Client(demo_app.url, verbose=False)
-
-
-@pytest.mark.usefixtures("demo_logs")
 def test_a_video_comes_back_anonymized_as_a_playable_mp4(page: gradio_client.Client, tmp_path: Path) -> None:
     clip = write_clip(tmp_path / "clip.mov", seconds=1, size=(320, 180))
 
@@ -39,10 +32,8 @@ def test_a_video_comes_back_anonymized_as_a_playable_mp4(page: gradio_client.Cli
     assert details["options"]["mode"] == "pixelate"
 
 
-@pytest.mark.usefixtures("demo_logs")
 def test_a_file_that_is_not_a_video_gets_a_clear_message(page: gradio_client.Client, tmp_path: Path) -> None:
-    notes = tmp_path / "notes.mp4"
-    notes.write_text("shopping list: milk, eggs")
+    notes = shopping_list(tmp_path / "notes.mp4")
 
     with pytest.raises(gradio_client.exceptions.AppError, match=r"notes\.mp4: "):
         page.predict(
@@ -50,16 +41,9 @@ def test_a_file_that_is_not_a_video_gets_a_clear_message(page: gradio_client.Cli
         )
 
 
-def test_in_process_the_tab_says_videos_need_a_gateway(tmp_path: Path) -> None:
-    gr = pytest.importorskip("gradio")
-    from faceblur_demo.ui import ResultFiles
+def test_in_process_the_tab_says_videos_need_a_gateway(local_backend: LocalBackend, tmp_path: Path) -> None:
     from faceblur_demo.video import video_tab
 
-    local = LocalBackend(FACE_MODEL, threads=1)
-    with gr.Blocks() as tab:
-        video_tab(local, ResultFiles())
-
-    shown = [block.value for block in tab.blocks.values() if isinstance(block, gr.Markdown)]
-    assert shown == [VIDEO_NEEDS_GATEWAY]
+    assert markdown_shown(video_tab, local_backend) == [VIDEO_NEEDS_GATEWAY]
     with pytest.raises(DemoError, match="start the demo with"):
-        local.blur_video(tmp_path / "clip.mp4", tmp_path / "out.mp4", Request("blur"), lambda done, total: None)
+        local_backend.blur_video(tmp_path / "clip.mp4", tmp_path / "out.mp4", Request("blur"), lambda done, total: None)

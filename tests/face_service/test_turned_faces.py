@@ -3,32 +3,23 @@ faces lying on their side. Real photos, the real models (YOLOv8n-face, CenterFac
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 
 from face_detection_service.client import FaceServiceClient
-from face_detection_service.detection.detector import FaceDetector
-from face_detection_service.detection.geometry import iou_matrix
-from face_detection_service.detection.loader import load_detector
 from face_detection_service.detection.presets import PRESETS
 from face_detection_service.detection.turns import mosaic, split_mosaic, turn, turned_back
 from face_detection_service.detection.types import Detections
+from tests.stack import FACE_MODEL, SHARED
 
-from .faces import decode
+from .faces import decode, found, reference_boxes
+from .support import REFERENCE_IMAGE
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("FACEBLUR_SHARED", REPO_ROOT.parent / "shared"))
-MODEL = Path(os.environ.get("FACE_MODEL", SHARED / "models" / "yolov8n-face_int8.tflite"))
-REFERENCE = SHARED / "data" / "reference"
 FACE_MASK = SHARED / "data" / "face_mask"
 
 needs_model = pytest.mark.skipif(
-    not MODEL.is_file() or not (FACE_MASK / "images").is_dir(), reason=f"model or data not found under {SHARED}"
+    not FACE_MODEL.is_file() or not (FACE_MASK / "images").is_dir(), reason=f"model or data not found under {SHARED}"
 )
 
 
@@ -46,24 +37,14 @@ def turned_boxes(boxes: np.ndarray, quarter_turns: int, width: int, height: int)
 
 
 @pytest.fixture(scope="module")
-def detector() -> FaceDetector:
-    return load_detector(MODEL, threads=2)
-
-
-@pytest.fixture(scope="module")
 def reference() -> tuple[np.ndarray, np.ndarray]:
     """The reference photo (BGR) and its two documented face boxes."""
-    image = cv2.imread(str(REFERENCE / "test.jpg"))
-    documented = json.loads((REFERENCE / "expected_detect.json").read_text())["result"]
-    return image, np.array([face["facial_area"] for face in documented.values()], np.float32)
+    image = cv2.imread(str(REFERENCE_IMAGE))
+    return image, np.array(reference_boxes(), np.float32)
 
 
 def laplacian_energy(image: np.ndarray) -> float:
     return float(np.abs(cv2.Laplacian(image, cv2.CV_32F)).mean())
-
-
-def found(truth: np.ndarray, faces: Detections, min_iou: float = 0.5) -> int:
-    return int((iou_matrix(truth, faces.boxes).max(axis=1) >= min_iou).sum()) if len(faces) else 0
 
 
 # --- geometry, no model -------------------------------------------------------------------------------------------
@@ -93,7 +74,7 @@ def test_a_mosaic_cell_maps_its_faces_back_to_the_photo():
     assert canvas.shape == (640, 640, 3) and len(cells) == 4
 
     boxes = []
-    for cell in cells:  # where the marked region landed in each cell, found the way a detector would
+    for cell in cells:  # where the marked region landed in each cell, found the way a face_detector would
         window = canvas[cell.y : cell.y + cell.size, cell.x : cell.x + cell.size, 0]
         ys, xs = np.nonzero(window > 127)
         boxes.append([cell.x + xs.min(), cell.y + ys.min(), cell.x + xs.max() + 1, cell.y + ys.max() + 1])
@@ -112,12 +93,14 @@ def test_a_mosaic_cell_maps_its_faces_back_to_the_photo():
 @needs_model
 @pytest.mark.parametrize("preset", ["balanced", "max_recall"])
 @pytest.mark.parametrize("quarter_turns", [1, 2, 3])
-def test_both_faces_of_the_reference_photo_are_found_with_the_photo_turned(detector, reference, preset, quarter_turns):
+def test_both_faces_of_the_reference_photo_are_found_with_the_photo_turned(
+    face_detector, reference, preset, quarter_turns
+):
     image, documented = reference
     height, width = image.shape[:2]
     turned = cv2.cvtColor(turn(image, quarter_turns), cv2.COLOR_BGR2RGB)
 
-    faces = detector.detect(turned, PRESETS[preset])
+    faces = face_detector.detect(turned, PRESETS[preset])
 
     truth = turned_boxes(documented, quarter_turns, width, height)
     assert found(truth, faces) == 2
@@ -132,14 +115,14 @@ def test_the_fast_preset_does_not_turn_photos():
 
 @needs_model
 @pytest.mark.parametrize("quarter_turns", [1, 2, 3])
-def test_a_crowd_photo_turned_loses_few_of_the_faces_found_upright(detector, quarter_turns):
+def test_a_crowd_photo_turned_loses_few_of_the_faces_found_upright(face_detector, quarter_turns):
     """A street crowd of small masked faces (face_mask); before issue 26 balanced found 2-4 of its 23 faces turned."""
     image = cv2.cvtColor(cv2.imread(str(FACE_MASK / "images" / "maksssksksss11.jpg")), cv2.COLOR_BGR2RGB)
     height, width = image.shape[:2]
-    upright = detector.detect(image, PRESETS["balanced"])
+    upright = face_detector.detect(image, PRESETS["balanced"])
     assert len(upright) >= 15
 
-    turned = detector.detect(turn(image, quarter_turns), PRESETS["balanced"])
+    turned = face_detector.detect(turn(image, quarter_turns), PRESETS["balanced"])
 
     assert found(upright.boxes, turned_back(turned, quarter_turns, width, height)) >= 0.9 * len(upright)
 
@@ -147,11 +130,11 @@ def test_a_crowd_photo_turned_loses_few_of_the_faces_found_upright(detector, qua
 @needs_model
 @pytest.mark.parametrize("quarter_turns", [1, 2, 3])
 def test_a_turned_crowd_photo_sent_to_the_service_comes_back_with_the_faces_found_upright_hidden(
-    client: FaceServiceClient, detector, quarter_turns
+    client: FaceServiceClient, face_detector, quarter_turns
 ):
     image = cv2.imread(str(FACE_MASK / "images" / "maksssksksss11.jpg"))
     height, width = image.shape[:2]
-    upright = detector.detect(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), PRESETS["balanced"])
+    upright = face_detector.detect(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), PRESETS["balanced"])
     turned = turn(image, quarter_turns)
     png = cv2.imencode(".png", turned)[1].tobytes()  # no EXIF orientation
 

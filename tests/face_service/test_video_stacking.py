@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from face_detection_service.detection.types import Detections
 from face_detection_service.video.stacking import split, stack
@@ -33,13 +34,19 @@ def test_each_face_returns_to_its_frame_in_its_pixels() -> None:
     np.testing.assert_allclose(bottom.landmarks[0, 0], [550, 130])
 
 
-def test_a_box_across_the_join_goes_to_the_frame_of_its_centre_clipped_to_it() -> None:
-    top, bottom = split(faces((10, 650, 110, 760)), True, 1280, 720)
-    assert len(bottom) == 0
-    np.testing.assert_allclose(top.boxes, [[10, 650, 110, 720]])
-
-
-def test_side_by_side_faces_shift_left() -> None:
-    left, right = split(faces((700, 10, 800, 110)), False, 608, 1080)
-    assert len(left) == 0
-    np.testing.assert_allclose(right.boxes, [[92, 10, 192, 110]])
+@pytest.mark.parametrize(
+    ("box", "vertical", "size", "frame", "expected"),
+    [
+        # A box across the join goes to the frame of its centre, clipped to it.
+        ((10, 650, 110, 760), True, (1280, 720), 0, [10, 650, 110, 720]),
+        # Side by side, a face in the second frame shifts left by a frame's width.
+        ((700, 10, 800, 110), False, (608, 1080), 1, [92, 10, 192, 110]),
+    ],
+    ids=["across-the-join", "side-by-side"],
+)
+def test_a_single_face_goes_to_one_frame_only(
+    box: tuple[float, float, float, float], vertical: bool, size: tuple[int, int], frame: int, expected: list[float]
+) -> None:
+    frames = split(faces(box), vertical, *size)
+    assert len(frames[1 - frame]) == 0
+    np.testing.assert_allclose(frames[frame].boxes, [expected])
