@@ -18,23 +18,6 @@ from faceblur_proto.vocabulary import DEFAULT_BOX_SCALE, DEFAULT_MASK, DEFAULT_M
 
 from .detection.geometry import clip_boxes, scale_boxes
 
-# The face is blurred at this working size (pixels across); blurring a shrunk copy is as strong and far cheaper.
-BLUR_WORKING_SIZE = 64
-# Gaussian sigma as a fraction of the face size: about deface's box blur of half the face size. A stronger blur
-# does not make blurred faces less recognizable: it leaves a smooth face-shaped blob, and SFace matches blobs to
-# poor photos (bench/recognition.py, 509 WIDER faces >= 32 px below the verify threshold, hard-edged ellipse: 1/6
-# 97.5 %, 1/4 97.3 %, 1/2 95.1 %; fading the blob to its mean colour: worse). A weaker one keeps detail a video
-# leak test sees. With the soft edge, in process on 400 WIDER photos (1,087 faces), faces left at or above the
-# threshold: sigma 1/8 19, 1/6 14, 1/5 21, 1/4 27; feather 0.15 19, 0.4 15; box_scale 1.3 23, 1.5 17; working size
-# 32 12, 24 15; a stronger vertical or horizontal blur 20-21; averaging the blob with its mirror 25; filling it from
-# the surrounding band 18-22; also hiding the region the landmarks span 13-16. These defaults sit at the optimum.
-# What those faces measure is SFace's answer to a featureless face, not identity: filling the ellipse with flat
-# grey or the face's mean colour (nothing of the face left) leaves 52 and 50 at or above it, the blur darkened to
-# 10 % 46; only an exact-black fill leaves 2, as SFace maps an all-zero input far from every face. On all 1,239
-# photos (3,517 faces, 46 at or above), 40 of those originals match 4 to 2,449 other people's blurs as well, and a
-# face's own blur is the nearest to its original for 0.17 % of faces (chance: 0.03 %).
-BLUR_SIGMA_FRACTION = 1 / 6
-PIXELATE_BLOCKS_ACROSS = 8
 # An ellipse fades out over a band this much wider than the ellipse it hides completely. A hard edge is detail of
 # its own: a neighbour's edge crossing a face already hidden, or the face's own edge where its tracked box sits a
 # little off the face, left 20-38 % of the face's detail. bench/video_bench.py, face-frames keeping over 20 %
@@ -107,6 +90,25 @@ def _blend(region: np.ndarray, hidden: np.ndarray, alpha: np.ndarray, rest: np.n
     weight = alpha if region.ndim == 2 else alpha[..., None]
     original = region.astype(np.float32)
     region[...] = np.rint(original + (hidden.astype(np.float32) - original) * weight)
+
+
+# The face is blurred at this working size (pixels across); blurring a shrunk copy is as strong and far cheaper.
+BLUR_WORKING_SIZE = 64
+# Gaussian sigma as a fraction of the face size: about deface's box blur of half the face size. A stronger blur
+# does not make blurred faces less recognizable: it leaves a smooth face-shaped blob, and SFace matches blobs to
+# poor photos (bench/recognition.py, 509 WIDER faces >= 32 px below the verify threshold, hard-edged ellipse: 1/6
+# 97.5 %, 1/4 97.3 %, 1/2 95.1 %; fading the blob to its mean colour: worse). A weaker one keeps detail a video
+# leak test sees. With the soft edge, in process on 400 WIDER photos (1,087 faces), faces left at or above the
+# threshold: sigma 1/8 19, 1/6 14, 1/5 21, 1/4 27; feather 0.15 19, 0.4 15; box_scale 1.3 23, 1.5 17; working size
+# 32 12, 24 15; a stronger vertical or horizontal blur 20-21; averaging the blob with its mirror 25; filling it from
+# the surrounding band 18-22; also hiding the region the landmarks span 13-16. These defaults sit at the optimum.
+# What those faces measure is SFace's answer to a featureless face, not identity: filling the ellipse with flat
+# grey or the face's mean colour (nothing of the face left) leaves 52 and 50 at or above it, the blur darkened to
+# 10 % 46; only an exact-black fill leaves 2, as SFace maps an all-zero input far from every face. On all 1,239
+# photos (3,517 faces, 46 at or above), 40 of those originals match 4 to 2,449 other people's blurs as well, and a
+# face's own blur is the nearest to its original for 0.17 % of faces (chance: 0.03 %).
+BLUR_SIGMA_FRACTION = 1 / 6
+PIXELATE_BLOCKS_ACROSS = 8
 
 
 def _hide(region: np.ndarray, mode: Mode, solid_value: int = 0) -> np.ndarray:

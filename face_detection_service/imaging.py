@@ -22,8 +22,6 @@ Image.MAX_IMAGE_PIXELS = None  # the service enforces its own limit, with a clea
 SUPPORTED_FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff", "GIF": "gif"}
 # Formats we can write back; anything else (GIF, TIFF, BMP) is returned as PNG, losslessly.
 ENCODABLE_FORMATS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
-JPEG_QUALITY = 95
-EXIF_ORIENTATION_TAG = 0x0112
 
 
 class ImageError(ValueError):
@@ -126,6 +124,9 @@ def output_format(input_format: str) -> str:
     return input_format if input_format in ENCODABLE_FORMATS else "png"
 
 
+JPEG_QUALITY = 95
+
+
 def encode(image: np.ndarray, image_format: str, icc_profile: bytes | None = None) -> bytes:
     """Encode in `image_format` (from `output_format`): JPEG at high quality, PNG and WebP losslessly, with the
     colour profile if one is given and no other metadata."""
@@ -142,6 +143,9 @@ def encode(image: np.ndarray, image_format: str, icc_profile: bytes | None = Non
     if not ok:
         raise RuntimeError(f"could not encode the result as {image_format}")
     return with_color_profile(encoded.tobytes(), image_format, icc_profile)
+
+
+EXIF_ORIENTATION_TAG = 0x0112
 
 
 def _exif_orientation(probe: Image.Image) -> int:

@@ -251,18 +251,25 @@ def result_messages(job_id: str, preset_name: str, output: JobResult, queue_ms: 
     embeddings = output.embeddings if output.embeddings is not None else [None] * len(output.faces)
     faces = face_messages(output.faces, embeddings, output.sharpness)
     result = pb.JobResult(
+        **_result_fields(output, preset_name, queue_ms),
         faces=faces,
-        image_width=output.width,
-        image_height=output.height,
-        model=output.model,
-        preset=preset_name,
         image_format=output.image_format,
-        timings=pb.StageTimings(queue_ms=queue_ms, **output.timings_ms),
         embedding_model=output.embedding_model,
         plates=plate_messages(output.plates),
-        plate_model=output.plate_model,
     )
     return result_responses(job_id, result, output.image)
+
+
+def _result_fields(output: JobResult | VideoJobResult, preset_name: str, queue_ms: float) -> dict[str, Any]:
+    """What image and video results report alike: the picture's size, the models and preset used, the timings."""
+    return {
+        "image_width": output.width,
+        "image_height": output.height,
+        "model": output.model,
+        "preset": preset_name,
+        "timings": pb.StageTimings(queue_ms=queue_ms, **output.timings_ms),
+        "plate_model": output.plate_model,
+    }
 
 
 def face_messages(
@@ -298,16 +305,11 @@ def video_result_messages(
 ) -> list[pb.JobResponse]:
     """The one message that answers a video job: the faces of each detected frame and the frames done."""
     result = pb.JobResult(
-        image_width=output.width,
-        image_height=output.height,
-        model=output.model,
-        preset=preset_name,
-        timings=pb.StageTimings(queue_ms=queue_ms, **output.timings_ms),
+        **_result_fields(output, preset_name, queue_ms),
         frames=[
             pb.FrameFaces(frame=index, faces=face_messages(faces), plates=plate_messages(output.plates.get(index)))
             for index, faces in output.frames
         ],
         frames_done=output.frames_done,
-        plate_model=output.plate_model,
     )
     return result_responses(job_id, result, None)

@@ -20,7 +20,7 @@ from .config import Settings
 from .detection.plates import PlateModelError, check_plate_model
 from .recognition.embedder import EmbeddingModelError, bundled_sface_path, load_embedder
 from .servicer import FaceDetectionServicer
-from .workers import WorkerPool
+from .workers import OnFirstUse, WorkerPool
 
 log = logging.getLogger("face_detection_service")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["FaceDetection"].full_name
@@ -73,17 +73,14 @@ def check_plates(settings: Settings) -> str | None:
 async def start(settings: Settings) -> RunningServer:
     check_embedding_model(settings.embedding_model)
     plate_setting = check_plates(settings)
-    pool = WorkerPool(
-        settings.model_path,
-        settings.threads_per_worker,
-        settings.workers,
-        settings.queue_size,
+    later = OnFirstUse(
         settings.embedding_model,
         settings.media_store_url,
         settings.scratch_dir,
         plate_setting,
         settings.plate_threshold,
     )
+    pool = WorkerPool(settings.model_path, settings.threads_per_worker, settings.workers, settings.queue_size, later)
     model_name = await pool.start()
     servicer = FaceDetectionServicer(settings, pool, model_name)
     server = grpc.aio.server(

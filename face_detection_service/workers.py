@@ -15,6 +15,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,81 +34,80 @@ from .video.jobs import DetectVideoSpec, VideoJobResult, VideoJobSpec
 from .video.media import run_stored_video_job
 
 T = TypeVar("T")
+M = TypeVar("M", PlateDetector, FaceEmbedder)  # a model loaded on a worker's first job that needs it
 
 log = logging.getLogger(__name__)
 
+
+@dataclass(frozen=True)
+class OnFirstUse:
+    """What a worker opens on its first job that needs it, not at start."""
+
+    # The face-recognition model (FACE_EMBEDDING_MODEL), loaded on the first embed job, so a service that never
+    # embeds pays no memory or start time for it (the server checks the file once at start, so a bad setting still
+    # fails early).
+    embedding_model: str = ""
+    # The media store of video jobs (FACE_MEDIA_URL), opened on the first video job, so image jobs never touch it
+    # (nor import boto3), and FACE_SCRATCH_DIR for the local files of its segments.
+    media_url: str = ""
+    scratch_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
+    # The plate model, loaded on the first job with plates (the server checked it at start): FACE_PLATE_MODEL and
+    # FACE_PLATE_THRESHOLD; None with FACE_PLATES=false.
+    plate_setting: str | None = None
+    plate_threshold: float = 0.0
+
+
 _detector: FaceDetector | None = None  # the model instance of this worker process
-# The face-recognition model is loaded on this worker's first embed job, so a service that never embeds pays no
-# memory or start time for it (the server checks the file once at start, so a bad setting still fails early).
-_embedder: FaceEmbedder | None = None
-_embedding_model = ""  # FACE_EMBEDDING_MODEL
 _threads = 1
-# The media store of video jobs, opened on this worker's first video job, so image jobs never touch it (nor import
-# boto3): FACE_MEDIA_URL, and FACE_SCRATCH_DIR for the local files of its segments.
-_media_url = ""
-_scratch_dir = Path()
-_media_store: MediaStore | None = None
-# The plate model, loaded on this worker's first job with plates (the server checked it at start): FACE_PLATE_MODEL
-# and FACE_PLATE_THRESHOLD; None with FACE_PLATES=false.
-_plate_setting: str | None = None
-_plate_threshold = 0.0
-_plate_detector: PlateDetector | None = None
+_later = OnFirstUse()
 
 
 class Overloaded(RuntimeError):
     pass
 
 
-def load_worker_model(
-    model_path: Path | None,
-    threads: int,
-    embedding_model: str = "",
-    media_url: str = "",
-    scratch_dir: Path | None = None,
-    plate_setting: str | None = None,
-    plate_threshold: float = 0.0,
-) -> None:
+def load_worker_model(model_path: Path | None, threads: int, later: OnFirstUse | None = None) -> None:
     """Process initializer: load this worker's detector once, and note which recognition model, plate model and
     media store to open later."""
-    global _detector, _embedding_model, _threads, _media_url, _scratch_dir, _plate_setting, _plate_threshold
+    global _detector, _threads, _later
     # Ctrl-C reaches the whole process group; the parent decides when workers stop, after jobs in flight.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # OpenCV's pool would start a thread per core in every worker; the workers already fill the cores.
     cv2.setNumThreads(threads)
     _detector = load_detector(model_path, threads)
-    _embedding_model, _threads = embedding_model, threads
-    _media_url, _scratch_dir = media_url, scratch_dir or Path(tempfile.gettempdir())
-    _plate_setting, _plate_threshold = plate_setting, plate_threshold
+    _threads, _later = threads, later or OnFirstUse()
 
 
+# The models and the media store a worker opens on its first job that needs them, then keeps (one per process).
+
+
+@cache
 def worker_plate_detector() -> PlateDetector:
     """This worker's plate detector, loaded on first use; PlatesUnavailable with FACE_PLATES=false."""
-    global _plate_detector
-    if _plate_setting is None:
+    setting, threshold = _later.plate_setting, _later.plate_threshold
+    if setting is None:
         raise PlatesUnavailable("this face service does not detect licence plates (FACE_PLATES=false)")
-    if _plate_detector is None:
-        started = time.perf_counter()
-        _plate_detector = load_plate_detector(_plate_setting, _threads, _plate_threshold)
-        log.info("loaded the plate model %s in %.0f ms", _plate_detector.name, (time.perf_counter() - started) * 1000)
-    return _plate_detector
+    return _timed_load("plate model", lambda: load_plate_detector(setting, _threads, threshold))
 
 
+@cache
 def worker_embedder() -> FaceEmbedder:
     """This worker's face-recognition model, loaded on first use."""
-    global _embedder
-    if _embedder is None:
-        started = time.perf_counter()
-        _embedder = load_embedder(_embedding_model, _threads)
-        log.info("loaded the embedding model %s in %.0f ms", _embedder.name, (time.perf_counter() - started) * 1000)
-    return _embedder
+    return _timed_load("embedding model", lambda: load_embedder(_later.embedding_model, _threads))
 
 
+@cache
 def worker_media_store() -> MediaStore:
     """This worker's media store (FACE_MEDIA_URL), opened on first use."""
-    global _media_store
-    if _media_store is None:
-        _media_store = open_media_store(_media_url, setting="FACE_MEDIA_URL")
-    return _media_store
+    return open_media_store(_later.media_url, setting="FACE_MEDIA_URL")
+
+
+def _timed_load(kind: str, load: Callable[[], M]) -> M:
+    """``load()``, logging how long it took (it delays the worker's first job that needs the model)."""
+    started = time.perf_counter()
+    model = load()
+    log.info("loaded the %s %s in %.0f ms", kind, model.name, (time.perf_counter() - started) * 1000)
+    return model
 
 
 def worker_model_name() -> str:
@@ -129,7 +130,7 @@ def run_video_job_in_worker(spec: VideoJobSpec, enqueued_at: float) -> tuple[Vid
     assert _detector is not None
     waited = time.time() - enqueued_at
     plates = worker_plate_detector() if isinstance(spec, DetectVideoSpec) and spec.plates else None
-    return run_stored_video_job(spec, worker_media_store(), _scratch_dir, _detector, _threads, plates), waited
+    return run_stored_video_job(spec, worker_media_store(), _later.scratch_dir, _detector, _threads, plates), waited
 
 
 class WorkerPool:
@@ -139,11 +140,7 @@ class WorkerPool:
         threads: int,
         workers: int,
         queue_size: int,
-        embedding_model: str = "",
-        media_url: str = "",
-        scratch_dir: Path | None = None,
-        plate_setting: str | None = None,
-        plate_threshold: float = 0.0,
+        later: OnFirstUse | None = None,
     ):
         self.workers = workers
         self.queue_size = queue_size
@@ -151,7 +148,7 @@ class WorkerPool:
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=load_worker_model,
-            initargs=(model_path, threads, embedding_model, media_url, scratch_dir, plate_setting, plate_threshold),
+            initargs=(model_path, threads, later),
         )
         self._pending = 0  # queued + running; only touched on the event loop thread
         self._idle = asyncio.Event()

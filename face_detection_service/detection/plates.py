@@ -41,7 +41,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..model_runtime import cpu_session, installed_package_dir, model_file_setting, sha256_file
+from ..model_runtime import WheelModel, cpu_session, model_file_setting, sha256_file
 from .geometry import clip_boxes, iou_matrix
 from .yolo import decode_predictions, letterbox
 
@@ -87,6 +87,11 @@ class PlateModelError(RuntimeError):
     """The plate model is missing or unusable; the message names FACE_PLATE_MODEL or the file."""
 
 
+PLATEDET = WheelModel(
+    PLATEDET_PACKAGE, PLATEDET_FILE, PLATEDET_SHA256, PLATEDET_INSTALL, "FACE_PLATE_MODEL", PlateModelError
+)
+
+
 @dataclass(frozen=True)
 class Plates:
     """Plates found in one image, in that image's pixels: boxes float32 [N, 4] (x1, y1, x2, y2), scores [N]."""
@@ -124,21 +129,14 @@ def pad_plate_boxes(boxes: np.ndarray, padding: float) -> np.ndarray:
 
 def bundled_platedet_path() -> Path | None:
     """platedet.onnx as shipped by the ``platedet`` wheel, if it is installed."""
-    folder = installed_package_dir(PLATEDET_PACKAGE)
-    return None if folder is None else folder / PLATEDET_FILE
+    return PLATEDET.bundled_path()
 
 
 def check_platedet_file(path: Path) -> Path:
     """``path`` if it is the exact platedet.onnx expected; PlateModelError naming the file otherwise."""
     if not path.is_file():
         raise PlateModelError(f"plate model {path}: no such file ({PLATEDET_INSTALL})")
-    digest = sha256_file(path)
-    if digest != PLATEDET_SHA256:
-        raise PlateModelError(
-            f"plate model {path} is not the expected platedet file (sha256 {digest}, expected {PLATEDET_SHA256}); "
-            f"reinstall it ({PLATEDET_INSTALL}) or set FACE_PLATE_MODEL"
-        )
-    return path
+    return PLATEDET.checked(path, f"plate model {path}", "platedet")
 
 
 def resolve_plate_model(setting: str) -> Path:
@@ -148,12 +146,7 @@ def resolve_plate_model(setting: str) -> Path:
         if path.suffix.lower() != ".onnx":
             raise PlateModelError(f"FACE_PLATE_MODEL={setting}: expected an .onnx file")
         return path
-    path = bundled_platedet_path()
-    if path is None or not path.is_file():
-        raise PlateModelError(
-            f"FACE_PLATE_MODEL is unset and the default plate model is not installed ({PLATEDET_INSTALL}); "
-            "install it or point FACE_PLATE_MODEL at a YOLOv8-style plate model (.onnx)"
-        )
+    path = PLATEDET.installed(bundled_platedet_path(), "plate model", "a YOLOv8-style plate model (.onnx)")
     return check_platedet_file(path)
 
 

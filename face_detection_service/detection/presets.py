@@ -48,31 +48,26 @@ class Preset:
     all_turns: bool = False
 
 
-PRESETS: dict[str, Preset] = {
-    preset.name: preset
-    for preset in (
-        Preset("fast", score_threshold=0.13, max_side=640),
-        Preset(
-            "balanced",
-            score_threshold=0.18,
-            max_side=1280,
-            max_tiles=4,
-            second_look=True,
-            find_turned=True,
-        ),
-        Preset(
-            "max_recall",
-            score_threshold=0.18,
-            max_side=1920,
-            max_tiles=6,
-            tile_zoom=2.5,
-            fuse_centerface=True,
-            all_turns=True,
-        ),
-    )
-}
+def by_name(*presets: Preset) -> dict[str, Preset]:
+    """Presets keyed by their names, in the order given."""
+    return {preset.name: preset for preset in presets}
+
+
+PRESETS = by_name(
+    Preset("fast", score_threshold=0.13, max_side=640),
+    Preset("balanced", score_threshold=0.18, max_side=1280, max_tiles=4, second_look=True, find_turned=True),
+    Preset(
+        "max_recall",
+        score_threshold=0.18,
+        max_side=1920,
+        max_tiles=6,
+        tile_zoom=2.5,
+        fuse_centerface=True,
+        all_turns=True,
+    ),
+)
 assert tuple(PRESETS) == PRESET_NAMES, "the presets here and the API's PRESET_NAMES must match"
-__all__ = ["DEFAULT_PRESET", "PRESETS", "Preset", "get_preset"]
+__all__ = ["DEFAULT_PRESET", "PRESETS", "Preset", "by_name", "get_preset"]
 
 
 def get_preset(name: str) -> Preset:

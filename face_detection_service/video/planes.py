@@ -14,11 +14,6 @@ import numpy as np
 
 from ..anonymize import AnonymizeOptions, anonymize
 
-# SOLID mode in YUV: luma 16 is black in the limited range almost every video uses; chroma 128 is "no colour"
-# (0 would paint the face green).
-SOLID_LUMA = 16
-SOLID_CHROMA = 128
-
 
 @dataclass(frozen=True)
 class Yuv420:
@@ -63,6 +58,12 @@ def upright_rgb(frame: av.VideoFrame, turns: int) -> np.ndarray:
     """The frame as RGB [H, W, 3] uint8, upright: what the detector sees."""
     rgb = frame.to_ndarray(format="rgb24")
     return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
+
+
+# SOLID mode in YUV: luma 16 is black in the limited range almost every video uses; chroma 128 is "no colour"
+# (0 would paint the face green).
+SOLID_LUMA = 16
+SOLID_CHROMA = 128
 
 
 def hide_faces(planes: Yuv420, boxes: np.ndarray, options: AnonymizeOptions) -> Yuv420:
