@@ -1,7 +1,8 @@
-"""Fixtures the gateway's video tests share (the stack, its gateway and clients are tests/conftest.py's)."""
+"""Fixtures the gateway tests share (the stack, its gateway and clients are tests/conftest.py's)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,6 +10,12 @@ import pytest
 
 from tests.stack import Gateway, Stack
 from tests.videos import write_clip
+
+
+@pytest.fixture()
+def prefix() -> str:
+    """A Redis key prefix (tasks, job stream) of the test's own."""
+    return f"t-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.stack import REFERENCE_IMAGE
+from tests.stack import REFERENCE_IMAGE, FaceService, free_port
 from tests.videos import decoded_frames
 
 FINAL = {"SUCCESS", "FAILURE"}
@@ -144,6 +144,13 @@ def metrics(url: str) -> dict[str, float]:
             labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
             found[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
     return found
+
+
+def face_service_with_metrics(work_dir: Path, **env: str) -> tuple[FaceService, str]:
+    """A face service started with its Prometheus endpoint on a free port; returns it and that endpoint's URL."""
+    port = free_port()
+    face = FaceService(work_dir, FACE_METRICS_PORT=str(port), **env).start()
+    return face, f"http://127.0.0.1:{port}/metrics"
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
