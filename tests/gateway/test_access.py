@@ -17,7 +17,7 @@ import pytest
 
 from gateway_service.tasks.keys import RedisKeys
 from tests.conftest import TEST_GATEWAY_ENV
-from tests.gateway.helpers import small_jpeg, submit, wait_for
+from tests.gateway.helpers import blur_video, small_jpeg, submit, wait_for
 from tests.stack import Gateway, Stack
 from tests.videos import write_clip
 
@@ -76,20 +76,12 @@ def test_a_task_is_visible_only_to_the_key_that_created_it(keyed: tuple[Gateway,
 
 
 def test_a_video_and_its_faces_file_are_visible_only_to_the_key_that_made_them(
-    stack: Stack, make_gateway: Callable[..., Gateway], tmp_path: Path
+    make_stack_gateway: Callable[..., Gateway], tmp_path: Path
 ) -> None:
-    gateway = make_gateway(
-        stack.redis.url,
-        [stack.face.address],
-        GATEWAY_API_KEYS="alpha,beta",
-        GATEWAY_KEY_PREFIX=f"videos-{uuid.uuid4().hex[:6]}",
-        **stack.gateway_media_env,  # the face service's media (directory or S3 store), as in the stack
-    )
+    gateway = make_stack_gateway(GATEWAY_API_KEYS="alpha,beta", GATEWAY_KEY_PREFIX=f"videos-{uuid.uuid4().hex[:6]}")
     clip = write_clip(tmp_path / "clip.mp4", seconds=1.0, size=(320, 180), audio=False)
     with client(gateway, Authorization="Bearer alpha") as alpha, client(gateway, **{"X-API-Key": "beta"}) as beta:
-        response = alpha.post("/blur_video", files={"file": ("clip.mp4", clip.read_bytes(), "video/mp4")})
-        assert response.status_code == 202, response.text
-        finished = wait_for(alpha, response.json()["task_id"], timeout=120)
+        finished = blur_video(alpha, clip, timeout=120)
         assert finished["status"] == "SUCCESS", finished
         for url in (finished["result"]["video_url"], finished["result"]["faces_url"]):
             assert alpha.get(url).status_code == 200

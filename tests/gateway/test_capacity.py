@@ -8,28 +8,32 @@ cores, so each job is slower, which only makes the jobs in flight easier to see.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from gateway_service.tasks.keys import RedisKeys
-from tests.gateway.helpers import metrics, small_jpeg, submit, wait_for, wait_for_all, wait_until
-from tests.stack import FaceService, Gateway, RedisServer, free_port
+from tests.gateway.helpers import (
+    face_service_with_metrics,
+    metrics,
+    small_jpeg,
+    submit,
+    wait_for,
+    wait_for_all,
+    wait_until,
+)
+from tests.stack import FaceService, Gateway, RedisServer
 
 WORKERS = 16
 QUEUE_SIZE = 8  # the face service takes at most 16 + 8 jobs; more would be refused (RESOURCE_EXHAUSTED)
 
 
 def test_one_dispatcher_keeps_16_face_workers_busy_within_the_services_queue(
-    work_dir: Path, redis_server: RedisServer, make_gateway: Callable[..., Gateway]
+    work_dir: Path, redis_server: RedisServer, make_gateway: Callable[..., Gateway], prefix: str
 ) -> None:
-    face_metrics_port = free_port()
-    face = FaceService(
-        work_dir, FACE_WORKERS=str(WORKERS), FACE_QUEUE_SIZE=str(QUEUE_SIZE), FACE_METRICS_PORT=str(face_metrics_port)
-    ).start()
+    face, face_url = face_service_with_metrics(work_dir, FACE_WORKERS=str(WORKERS), FACE_QUEUE_SIZE=str(QUEUE_SIZE))
     try:
-        gateway = make_gateway(redis_server.url, [face.address], GATEWAY_KEY_PREFIX=f"cap-{uuid.uuid4().hex[:8]}")
-        gateway_url, face_url = f"{gateway.url}/metrics", f"http://127.0.0.1:{face_metrics_port}/metrics"
+        gateway = make_gateway(redis_server.url, [face.address], GATEWAY_KEY_PREFIX=prefix)
+        gateway_url = f"{gateway.url}/metrics"
         expected_limit = WORKERS + 4  # a quarter more than the workers (capacity.py)
         wait_until(
             lambda: metrics(gateway_url)["faceblur_gateway_dispatcher_in_flight_limit"] == expected_limit,
@@ -63,9 +67,8 @@ def test_one_dispatcher_keeps_16_face_workers_busy_within_the_services_queue(
 
 
 def test_the_gateway_runs_several_http_and_dispatcher_processes_with_one_metrics_view(
-    redis_server: RedisServer, make_gateway: Callable[..., Gateway], work_dir: Path
+    redis_server: RedisServer, make_gateway: Callable[..., Gateway], work_dir: Path, prefix: str
 ) -> None:
-    prefix = f"procs-{uuid.uuid4().hex[:8]}"
     face = FaceService(work_dir, FACE_WORKERS="2").start()
     try:
         gateway = make_gateway(

@@ -75,12 +75,6 @@ def own_stack(make_stack: Callable[..., Stack]) -> Stack:
     return make_stack()
 
 
-@pytest.fixture()
-def prefix() -> str:
-    """A Redis key prefix (tasks, job stream) of the test's own."""
-    return f"t-{uuid.uuid4().hex[:8]}"
-
-
 def test_tasks_survive_a_face_service_crash(own_stack: Stack) -> None:
     with own_stack.gateway.client() as api:
         task_ids, held = submit_to_a_hung_face_service(own_stack, api)

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.gateway.helpers import small_jpeg, submit, wait_for
-from tests.stack import FaceService, Gateway, RedisServer, free_port
+from tests.gateway.helpers import face_service_with_metrics, small_jpeg, submit, wait_for
+from tests.stack import Gateway, RedisServer
 
 
 def samples(text: str) -> dict[tuple[str, frozenset], float]:
@@ -28,8 +28,7 @@ def value(metrics: dict, name: str, **labels: str) -> float:
 def test_both_services_export_metrics_and_json_logs_name_the_task(
     work_dir: Path, redis_server: RedisServer, make_gateway: Callable[..., Gateway]
 ) -> None:
-    metrics_port = free_port()
-    face = FaceService(work_dir, FACE_METRICS_PORT=str(metrics_port), FACE_LOG_FORMAT="json").start()
+    face, face_metrics_url = face_service_with_metrics(work_dir, FACE_LOG_FORMAT="json")
     try:
         gateway = make_gateway(
             redis_server.url, [face.address], GATEWAY_KEY_PREFIX="observability", GATEWAY_LOG_FORMAT="json"
@@ -39,7 +38,7 @@ def test_both_services_export_metrics_and_json_logs_name_the_task(
             assert wait_for(api, task_id)["status"] == "SUCCESS"
             response = api.get("/metrics")
         gateway_metrics = samples(response.text)
-        face_metrics = samples(httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text)
+        face_metrics = samples(httpx.get(face_metrics_url, timeout=5).text)
         face_log = face.log_tail(400)
     finally:
         face.stop()

@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.gateway.helpers import decode_image, iou, submit, wait_for
+from tests.gateway.helpers import blur_video, decode_image, download_video, iou, submit, wait_for
 from tests.stack import REFERENCE_IMAGE, SHARED, FaceService, Gateway, RedisServer, Stack
 from tests.videos import decoded_frames
 
@@ -44,21 +44,22 @@ def car_and_faces() -> bytes:
     return encoded.tobytes()
 
 
+def with_and_without_plates(stack: Stack, endpoint: str, image: bytes) -> dict[bool, dict]:
+    """The image through ``endpoint`` with plates=true (True) and without the option (False), once each."""
+    with stack.gateway.client() as api:
+        with_plates = submit(api, endpoint, image, plates=True)
+        without = submit(api, endpoint, image)
+        return {True: wait_for(api, with_plates, 120), False: wait_for(api, without, 120)}
+
+
 @pytest.fixture(scope="module")
 def detected(stack: Stack, car_and_faces: bytes) -> dict[bool, dict]:
-    """The photo detected with plates=true and without the option, once each."""
-    with stack.gateway.client() as api:
-        with_plates = submit(api, "detect_faces", car_and_faces, plates=True)
-        without = submit(api, "detect_faces", car_and_faces)
-        return {True: wait_for(api, with_plates, 120), False: wait_for(api, without, 120)}
+    return with_and_without_plates(stack, "detect_faces", car_and_faces)
 
 
 @pytest.fixture(scope="module")
 def blurred(stack: Stack, car_and_faces: bytes) -> dict[bool, dict]:
-    with stack.gateway.client() as api:
-        with_plates = submit(api, "blur_faces", car_and_faces, plates=True)
-        without = submit(api, "blur_faces", car_and_faces)
-        return {True: wait_for(api, with_plates, 120), False: wait_for(api, without, 120)}
+    return with_and_without_plates(stack, "blur_faces", car_and_faces)
 
 
 def test_detect_with_plates_lists_the_plate_beside_the_same_faces(detected: dict[bool, dict]) -> None:
@@ -182,11 +183,7 @@ def plate_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def plate_video(stack: Stack, plate_clip: Path) -> dict:
     with stack.gateway.client() as api:
-        response = api.post(
-            "/blur_video", files={"file": ("car.mp4", plate_clip.read_bytes(), "video/mp4")}, data={"plates": "true"}
-        )
-        assert response.status_code == 202, response.text
-        return wait_for(api, response.json()["task_id"], timeout=240)
+        return blur_video(api, plate_clip, plates=True)
 
 
 def test_a_plate_is_tracked_through_a_video_in_one_track_listed_in_every_frame(
@@ -212,8 +209,7 @@ def test_a_plate_is_tracked_through_a_video_in_one_track_listed_in_every_frame(
 def test_every_frame_of_the_video_has_its_plate_hidden(
     api: httpx.Client, plate_video: dict, plate_clip: Path, tmp_path: Path
 ) -> None:
-    output = tmp_path / "out.mp4"
-    output.write_bytes(api.get(plate_video["result"]["video_url"]).content)
+    output = download_video(api, plate_video, tmp_path / "out.mp4")
     before, after = decoded_frames(plate_clip), decoded_frames(output)
     assert len(before) == len(after) == CLIP_FRAMES
     for frame, (original, hidden) in enumerate(zip(before, after, strict=True)):
@@ -222,8 +218,7 @@ def test_every_frame_of_the_video_has_its_plate_hidden(
 
 
 def test_a_video_without_plates_has_no_plates_in_its_faces_file(api: httpx.Client, plate_clip: Path) -> None:
-    response = api.post("/blur_video", files={"file": ("car.mp4", plate_clip.read_bytes(), "video/mp4")})
-    body = wait_for(api, response.json()["task_id"], timeout=240)
+    body = blur_video(api, plate_clip)
     assert body["status"] == "SUCCESS", body
     assert not {"plate_tracks", "plate_model"} & set(body["result"])
     lines = [json.loads(line) for line in api.get(body["result"]["faces_url"]).text.splitlines()]

@@ -12,7 +12,14 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.gateway.helpers import reference_jpeg, submit, wait_for
+from tests.gateway.helpers import (
+    assert_head_answers_as_get_does,
+    blur_video,
+    download_video,
+    reference_jpeg,
+    submit,
+    wait_for,
+)
 from tests.stack import Stack
 from tests.videos import decoded_frames, packets, write_clip, write_resizing_clip
 
@@ -20,17 +27,10 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_clip(tmp_path_factory.mktemp("clips") / "walk.mp4", seconds=2.0, fps=25, size=(480, 270))
-
-
-@pytest.fixture(scope="module")
 def finished(stack: Stack, clip: Path) -> dict:
     """One video task, run once for the tests of its outcome."""
     with stack.gateway.client() as api:
-        response = api.post("/blur_video", files={"file": ("walk.mp4", clip.read_bytes(), "video/mp4")})
-        assert response.status_code == 202, response.text
-        return wait_for(api, response.json()["task_id"], timeout=240)
+        return blur_video(api, clip)
 
 
 def test_a_video_task_ends_with_the_video_described(finished: dict) -> None:
@@ -65,8 +65,7 @@ def test_the_output_keeps_frames_rate_duration_size_and_the_audio_packets(
 
 
 def test_every_frame_has_its_faces_hidden(api: httpx.Client, finished: dict, clip: Path, tmp_path: Path) -> None:
-    output = tmp_path / "out.mp4"
-    output.write_bytes(api.get(finished["result"]["video_url"]).content)
+    output = download_video(api, finished, tmp_path / "out.mp4")
     tracks = [json.loads(line) for line in api.get(finished["result"]["faces_url"]).text.splitlines()]
     before, after = decoded_frames(clip), decoded_frames(output)
     for frame, (original, hidden) in enumerate(zip(before, after, strict=True)):
@@ -122,13 +121,7 @@ def test_a_range_in_a_unit_other_than_bytes_is_ignored(api: httpx.Client, finish
 
 def test_head_answers_the_headers_of_the_file_without_its_body(api: httpx.Client, finished: dict) -> None:
     for url in (finished["result"]["video_url"], finished["result"]["faces_url"]):
-        full = api.get(url)
-        head = api.head(url)
-        assert head.status_code == 200, (url, head.status_code)
-        assert head.content == b""
-        assert head.headers["content-length"] == str(len(full.content))
-        assert head.headers["accept-ranges"] == "bytes"
-        assert head.headers["content-type"] == full.headers["content-type"]
+        assert_head_answers_as_get_does(api, url)
     assert api.head("/task_result/no-such-task/video").status_code == 404
 
 
@@ -143,14 +136,11 @@ def test_a_video_whose_resolution_changes_mid_stream_comes_out_whole_at_its_firs
     api: httpx.Client, tmp_path: Path
 ) -> None:
     clip = write_resizing_clip(tmp_path / "resizing.ts", [(480, 270), (640, 360)])
-    response = api.post("/blur_video", files={"file": ("resizing.ts", clip.read_bytes(), "video/mp2t")})
-    assert response.status_code == 202, response.text
-    finished = wait_for(api, response.json()["task_id"], timeout=240)
+    finished = blur_video(api, clip, content_type="video/mp2t")
 
     assert finished["status"] == "SUCCESS", finished
     assert (finished["result"]["frames"], finished["result"]["width"], finished["result"]["height"]) == (50, 480, 270)
-    output = tmp_path / "out.mp4"
-    output.write_bytes(api.get(finished["result"]["video_url"]).content)
+    output = download_video(api, finished, tmp_path / "out.mp4")
     assert [frame.shape for frame in decoded_frames(output)] == [(270, 480, 3)] * 50
     tracks = [json.loads(line) for line in api.get(finished["result"]["faces_url"]).text.splitlines()]
     after_the_change = [face["facial_area"] for line in tracks[25:] for face in line["faces"]]
@@ -164,9 +154,7 @@ def test_faces_that_pan_in_and_out_are_listed_only_where_they_are_in_the_frame(
     tracker carries them past the edges (so the blur misses no frame of them); the faces file lists what is in
     the frame: boxes clipped to it, none wholly outside it."""
     clip = write_clip(tmp_path / "pan.mp4", seconds=2.0, fps=25, size=(240, 270), audio=False)
-    response = api.post("/blur_video", files={"file": ("pan.mp4", clip.read_bytes(), "video/mp4")})
-    assert response.status_code == 202, response.text
-    finished = wait_for(api, response.json()["task_id"], timeout=240)
+    finished = blur_video(api, clip)
     assert finished["status"] == "SUCCESS", finished
 
     lines = [json.loads(line) for line in api.get(finished["result"]["faces_url"]).text.splitlines()]
@@ -182,12 +170,10 @@ def test_a_long_video_is_cut_into_segments_of_at_most_the_longest_segment(
     """So that every job of a long video ends within GATEWAY_VIDEO_SEGMENT_TIMEOUT_SECONDS, however few workers."""
     stack = make_stack(GATEWAY_VIDEO_SEGMENT_MAX_FRAMES="5")
     with stack.gateway.client() as api:
-        response = api.post("/blur_video", files={"file": ("walk.mp4", clip.read_bytes(), "video/mp4")})
-        finished = wait_for(api, response.json()["task_id"], timeout=240)
+        finished = blur_video(api, clip)
         assert finished["status"] == "SUCCESS", finished
         assert finished["result"]["segments"] >= 10  # 50 frames, none of the segments over 5
-        output = tmp_path / "out.mp4"
-        output.write_bytes(api.get(finished["result"]["video_url"]).content)
+        output = download_video(api, finished, tmp_path / "out.mp4")
     assert len(decoded_frames(output)) == len(decoded_frames(clip)) == 50
 
 

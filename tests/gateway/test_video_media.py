@@ -121,10 +121,8 @@ def audio_only(path: Path) -> Path:
         for index in range(20):
             frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
             frame.sample_rate, frame.pts = SAMPLE_RATE, index * 1024
-            for packet in sound.encode(frame):
-                output.mux(packet)
-        for packet in sound.encode(None):
-            output.mux(packet)
+            output.mux(sound.encode(frame))
+        output.mux(sound.encode(None))
     return path
 
 
@@ -158,13 +156,11 @@ def encode_segment(input_path: Path, info: VideoInfo, plan: SegmentPlan, output_
             upright = av.VideoFrame.from_ndarray(image, format="rgb24")
             upright.pts = frame.pts
             upright.time_base = time_base
-            for packet in encoder.encode(upright):
-                output.mux(packet)
+            output.mux(encoder.encode(upright))
             written += 1
             if written == plan.frame_count:
                 break
-        for packet in encoder.encode(None):
-            output.mux(packet)
+        output.mux(encoder.encode(None))
     assert written == plan.frame_count
     return output_path
 
@@ -530,10 +526,8 @@ def test_a_failing_join_leaves_no_file(clips: SimpleNamespace, tmp_path: Path) -
         encoder.width, encoder.height, encoder.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         encoder.codec_context.options = {"preset": "ultrafast", "bf": "0", "crf": "40", "profile": "main"}
         for frame in source.decode(video=0):
-            for packet in encoder.encode(frame):
-                out.mux(packet)
-        for packet in encoder.encode(None):
-            out.mux(packet)
+            out.mux(encoder.encode(frame))
+        out.mux(encoder.encode(None))
 
     cases = [
         ([], "no segments"),

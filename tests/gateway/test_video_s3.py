@@ -17,7 +17,17 @@ from faceblur_proto.media import TaskMedia
 from gateway_service.tasks.keys import RedisKeys
 from gateway_service.video.storage import VideoMedia
 from tests.conftest import TEST_GATEWAY_ENV
-from tests.gateway.helpers import reference_jpeg, submit, wait_for, wait_until
+from tests.gateway.helpers import (
+    assert_head_answers_as_get_does,
+    assert_whole_video,
+    download_video,
+    part_done,
+    reference_jpeg,
+    start_video,
+    submit,
+    wait_for,
+    wait_for_state,
+)
 from tests.stack import Gateway, Stack
 from tests.videos import decoded_frames, write_clip
 
@@ -26,11 +36,6 @@ pytestmark = pytest.mark.timeout(400)
 # Several segments per video, so there are work files to see and a store failure lands mid-video.
 S3_ENV = TEST_GATEWAY_ENV | {"GATEWAY_VIDEO_SEGMENT_MAX_FRAMES": "10"}
 STORE = "media store s3://faceblur-media/faceblur"  # how every error about the store names it
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_clip(tmp_path_factory.mktemp("clips") / "walk.mp4", seconds=2.0, fps=25, size=(480, 270))
 
 
 @pytest.fixture(scope="module")
@@ -45,16 +50,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = Stack(tmp_path_factory.mktemp("s3-stack"), media="s3", **S3_ENV).start()
     yield running
     running.stop()
-
-
-def post_video(api: httpx.Client, clip: Path) -> httpx.Response:
-    return api.post("/blur_video", files={"file": (clip.name, clip.read_bytes(), "video/mp4")})
-
-
-def start_video(api: httpx.Client, clip: Path) -> str:
-    response = post_video(api, clip)
-    assert response.status_code == 202, response.text
-    return response.json()["task_id"]
 
 
 def files_in(directory: Path) -> list[Path]:
@@ -91,9 +86,7 @@ def test_a_video_goes_through_the_bucket_and_leaves_no_file_in_either_scratch_di
     # Each service worked in its own scratch directory, and left nothing there.
     assert stack.gateway_scratch.is_dir() and stack.face_scratch.is_dir()
     assert files_in(stack.gateway_scratch) == [] and files_in(stack.face_scratch) == []
-    output = tmp_path / "out.mp4"
-    output.write_bytes(api.get(video_task["result"]["video_url"]).content)
-    assert len(decoded_frames(output)) == 50
+    assert len(decoded_frames(download_video(api, video_task, tmp_path / "out.mp4"))) == 50
     assert video_task["result"]["segments"] == 5
 
 
@@ -125,24 +118,14 @@ def test_downloads_from_the_bucket_keep_ranges_and_head(api: httpx.Client, video
     other_unit = api.get(url, headers={"Range": "items=0-9"})
     assert (other_unit.status_code, other_unit.content) == (200, whole.content)
     for each in (url, faces_url):
-        full, head = api.get(each), api.head(each)
-        assert (head.status_code, head.content) == (200, b"")
-        assert head.headers["content-length"] == str(len(full.content))
-        assert head.headers["accept-ranges"] == "bytes"
-        assert head.headers["content-type"] == full.headers["content-type"]
+        assert_head_answers_as_get_does(api, each)
     assert api.head("/task_result/no-such-task/video").status_code == 404
 
 
 def test_with_redirects_get_answers_a_presigned_url_of_the_bucket_and_head_the_gateway(
-    stack: Stack, make_gateway: Callable[..., Gateway], api: httpx.Client, video_task: dict
+    stack: Stack, make_stack_gateway: Callable[..., Gateway], api: httpx.Client, video_task: dict
 ) -> None:
-    redirecting = make_gateway(
-        stack.redis.url,
-        [stack.face.address],
-        GATEWAY_MEDIA_REDIRECT="true",
-        GATEWAY_RUN_DISPATCHER="false",
-        **stack.gateway_media_env,
-    )
+    redirecting = make_stack_gateway(GATEWAY_MEDIA_REDIRECT="true", GATEWAY_RUN_DISPATCHER="false")
     assert stack.s3 is not None
     url, faces_url = video_task["result"]["video_url"], video_task["result"]["faces_url"]
     whole = api.get(url).content
@@ -184,16 +167,9 @@ def test_the_sweep_deletes_every_object_of_an_expired_task(stack: Stack, video_t
 # --- the store down ---------------------------------------------------------------------------------------------
 
 
-def wait_until_waiting_for_the_store(api: httpx.Client, task_id: str, timeout: float = 60) -> dict:
-    """Until the task is PENDING, waiting for the store (its retry_reason names it)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = api.get(f"/task_result/{task_id}").json()
-        if body["status"] == "PENDING" and STORE in (body.get("retry_reason") or ""):
-            return body
-        assert body["status"] in ("PENDING", "RUNNING"), body
-        time.sleep(0.05)
-    raise AssertionError(f"task {task_id} never waited for the store: {body}")
+def waiting_for_the_store(body: dict) -> bool:
+    """PENDING, waiting for the store (its retry_reason names it)."""
+    return body["status"] == "PENDING" and STORE in (body.get("retry_reason") or "")
 
 
 def test_the_store_down_at_upload_at_the_start_of_a_task_and_in_the_middle_of_a_video(
@@ -207,7 +183,7 @@ def test_the_store_down_at_upload_at_the_start_of_a_task_and_in_the_middle_of_a_
 
         # Down: a video upload is a 503 naming the store, and so is a download; images go on.
         stack.s3.kill()
-        refused = post_video(api, clip)
+        refused = api.post("/blur_video", files={"file": (clip.name, clip.read_bytes(), "video/mp4")})
         assert refused.status_code == 503, refused.text
         assert STORE in refused.json()["detail"] and stack.s3.endpoint in refused.json()["detail"]
         assert api.get(f"/task_result/{done}/video").status_code == 503
@@ -222,24 +198,20 @@ def test_the_store_down_at_upload_at_the_start_of_a_task_and_in_the_middle_of_a_
         waiting = start_video(api, clip)
         stack.s3.kill()
         stack.face.start()
-        wait_until_waiting_for_the_store(api, waiting)
+        wait_for_state(api, waiting, waiting_for_the_store, "waited for the store")
         time.sleep(2)
         assert api.get(f"/task_result/{waiting}").json()["status"] == "PENDING"
         stack.s3.start()
-        body = wait_for(api, waiting, timeout=240)
-        assert body["status"] == "SUCCESS", body
-        assert len(decoded_frames(save(api, body, tmp_path / "waited.mp4"))) == 50
+        assert_whole_video(api, wait_for(api, waiting, timeout=240), tmp_path / "waited.mp4", 50)
 
         # Killed in the middle of a video, restarted: the attempt is lost, the task waits for the store and
         # resumes from the segments already stored.
         task_id = start_video(api, long_clip)
-        wait_until(lambda: under_way(api, task_id), 120, "segments done")
+        wait_for_state(api, task_id, part_done, "got under way", timeout=120)
         stack.s3.kill()
-        wait_until_waiting_for_the_store(api, task_id)
+        wait_for_state(api, task_id, waiting_for_the_store, "waited for the store")
         stack.s3.start()
-        body = wait_for(api, task_id, timeout=300)
-        assert body["status"] == "SUCCESS", body
-        assert len(decoded_frames(save(api, body, tmp_path / "resumed.mp4"))) == 200
+        assert_whole_video(api, wait_for(api, task_id, timeout=300), tmp_path / "resumed.mp4", 200)
         assert stack.task_files(task_id) == ["faces.jsonl", "video.mp4"]
     assert files_in(stack.gateway_scratch) == [] and files_in(stack.face_scratch) == []
 
@@ -269,15 +241,3 @@ def test_a_store_that_stays_down_fails_the_task_naming_it_and_the_sweep_clears_i
 
         asyncio.run(VideoMedia(stack.media_store(), tmp_path).sweep_expired(task_exists, grace_seconds=0))
     assert stack.task_files(task_id) == []
-
-
-def under_way(api: httpx.Client, task_id: str) -> bool:
-    body = api.get(f"/task_result/{task_id}").json()
-    progress = body.get("progress") or {}
-    assert body["status"] in ("PENDING", "RUNNING"), body
-    return body["status"] == "RUNNING" and 0 < progress.get("frames_done", 0) < progress.get("frames_total", 0)
-
-
-def save(api: httpx.Client, body: dict, path: Path) -> Path:
-    path.write_bytes(api.get(body["result"]["video_url"]).content)
-    return path

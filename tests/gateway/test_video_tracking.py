@@ -19,6 +19,11 @@ def dets(*faces: list[float]) -> np.ndarray:
     return np.array(faces, dtype=np.float32).reshape(-1, 5)
 
 
+def detected_every(step: int, frames: int, found: dict[int, list[float]]) -> dict[int, np.ndarray]:
+    """The detector's output on every ``step``-th of ``frames`` frames: the face in ``found`` where it saw one."""
+    return {f: dets(found[f]) if f in found else dets() for f in range(0, frames, step)}
+
+
 def contains(outer: tuple[float, ...], inner: tuple[float, ...] | list[float], slack: float = 1e-6) -> bool:
     return (
         outer[0] <= inner[0] + slack
@@ -59,9 +64,7 @@ def test_a_single_detector_miss_is_bridged_when_detecting_every_frame():
 
 def test_look_behind_and_look_ahead_cover_frames_the_detector_did_not_see():
     # The detector runs on 0, 3, ..., 18; the face is found on 9, 12 and 15 only.
-    detections = {f: dets() for f in range(0, 19, 3)}
-    for f in (9, 12, 15):
-        detections[f] = dets(face(300, 200))
+    detections = detected_every(3, 19, {f: face(300, 200) for f in (9, 12, 15)})
     tracks = track_faces(detections, 30, 3, FPS)
     for frame in range(6, 19):  # it may be visible from just after frame 6 to just before frame 18
         assert len(covering(tracks[frame], face(300, 200))) == 1, frame
@@ -70,9 +73,7 @@ def test_look_behind_and_look_ahead_cover_frames_the_detector_did_not_see():
 
 def test_carried_boxes_follow_linear_motion_before_and_after_the_detections():
     # A face moving 8 px a frame to the right, detected on frames 12, 15, 18 (every 3rd frame).
-    detections = {f: dets() for f in range(0, 31, 3)}
-    for f in (12, 15, 18):
-        detections[f] = dets(face(100 + 8 * f, 300, size=50))
+    detections = detected_every(3, 31, {f: face(100 + 8 * f, 300, size=50) for f in (12, 15, 18)})
     tracks = track_faces(detections, 31, 3, FPS)
     for frame in range(9, 22):
         assert len(covering(tracks[frame], face(100 + 8 * frame, 300, size=50))) == 1, frame
