@@ -8,7 +8,7 @@ import os
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
@@ -101,8 +101,8 @@ class ByteStream:
 
 
 class ObjectReader(io.RawIOBase):
-    """The seeking half of a binary reader of one stored object of ``size`` bytes: a subclass reads from
-    ``_position`` (``readinto``) and may drop what it holds when a seek moves it (``_moved``)."""
+    """A seekable binary reader of one stored object of ``size`` bytes: a subclass fetches the bytes at
+    ``_position`` (``_read``) and may drop what it holds when a seek moves it (``_moved``)."""
 
     def __init__(self, size: int) -> None:
         super().__init__()
@@ -117,6 +117,19 @@ class ObjectReader(io.RawIOBase):
 
     def tell(self) -> int:
         return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._position >= self.size or not len(view):
+            return 0
+        data = self._read(len(view))
+        view[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    @abstractmethod
+    def _read(self, most: int) -> bytes:
+        """Up to ``most`` bytes from ``_position``, which is before the end (b"" ends the reading)."""
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         starts = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.size}
@@ -246,29 +259,55 @@ class MediaStore(ABC):
     def local_copy(self, key: str, temporary_dir: Path | None = None) -> Iterator[Path]:
         """A local file with ``key``'s bytes for the ``with`` block (read it, do not change it): downloaded to
         ``temporary_dir`` and deleted after; FileStore gives its own file."""
-        suffix = PurePosixPath(key).suffix
-        handle, name = tempfile.mkstemp(prefix=".media-", suffix=suffix, dir=temporary_dir)
-        os.close(handle)
-        path = Path(name)
-        try:
+        with _scratch_file(key, temporary_dir) as path:
             self.get_file(key, path)
             yield path
-        finally:
-            path.unlink(missing_ok=True)
 
     @contextmanager
     def local_output(self, key: str, temporary_dir: Path | None = None) -> Iterator[Path]:
         """A local path to write ``key``'s new content to during the ``with`` block; stored when the block ends
         without an exception (nothing is stored otherwise), and the local file deleted."""
-        suffix = PurePosixPath(check_key(key)).suffix
-        handle, name = tempfile.mkstemp(prefix=".media-", suffix=suffix, dir=temporary_dir)
-        os.close(handle)
-        path = Path(name)
-        try:
+        with _scratch_file(check_key(key), temporary_dir) as path:
             yield path
             self.put_file(key, path)
-        finally:
-            path.unlink(missing_ok=True)
+
+    # --- for the implementations ---------------------------------------------------------------------------------
+
+    @abstractmethod
+    def _failures(self, doing: str, key: str, missing_is_not_found: bool = False) -> AbstractContextManager[None]:
+        """A context in which the store's own errors become MediaStoreError / MediaStoreUnavailable naming the
+        store and what it was doing, and a missing object MediaNotFound where that is what a read means."""
+
+    @abstractmethod
+    def _ended_early(self, key: str, missing: int) -> MediaStoreError:
+        """The error for an object that ran out ``missing`` bytes before the end its size promised."""
+
+    def _chunks(self, key: str, body: BinaryIO, length: int, chunk_bytes: int, skip: int = 0) -> Iterator[bytes]:
+        """``length`` bytes of ``key`` from ``body``, at most ``chunk_bytes`` at a time, after dropping its first
+        ``skip`` bytes."""
+        while length > 0:
+            with self._failures("read", key):
+                chunk = body.read(min(chunk_bytes, skip or length))
+            if not chunk:
+                raise self._ended_early(key, length)
+            if skip:
+                skip -= len(chunk)
+                continue
+            length -= len(chunk)
+            yield chunk
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
+
+
+@contextmanager
+def _scratch_file(key: str, directory: Path | None) -> Iterator[Path]:
+    """A new empty local file in ``directory`` (the system's temporary one by default) with ``key``'s suffix, deleted
+    after the ``with`` block."""
+    handle, name = tempfile.mkstemp(prefix=".media-", suffix=PurePosixPath(key).suffix, dir=directory)
+    os.close(handle)
+    path = Path(name)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)

@@ -15,7 +15,6 @@ Memory: at most ``keep`` blocks (8 MiB by default) per reader. Reads past the en
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
 
 from faceblur_proto.media_store.base import MediaStore, ObjectReader
 
@@ -37,16 +36,9 @@ class BlockReader(ObjectReader):
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
         self.fetches = 0  # blocks fetched so far (each one ranged GET on S3)
 
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        if self._position >= self.size or not len(view):
-            return 0
+    def _read(self, most: int) -> bytes:
         number, offset = divmod(self._position, self._block_bytes)
-        block = self._block(number)
-        chunk = block[offset : offset + len(view)]
-        view[: len(chunk)] = chunk
-        self._position += len(chunk)
-        return len(chunk)
+        return self._block(number)[offset : offset + most]
 
     def _block(self, number: int) -> bytes:
         block = self._blocks.get(number)

@@ -11,7 +11,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import BinaryIO
 
@@ -40,6 +40,19 @@ def _temporary_beside(path: Path) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
 
 
+@contextmanager
+def _replacing(path: Path, replace_errors: AbstractContextManager[object] | None = None) -> Iterator[Path]:
+    """A hidden temporary file beside ``path`` to write during the ``with`` block, renamed onto ``path`` when the
+    block ends without an exception (in ``replace_errors``, if given) and deleted otherwise."""
+    temporary = _temporary_beside(path)
+    try:
+        yield temporary
+        with replace_errors or nullcontext():
+            os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 class FileStore(MediaStore):
     """The directory ``root`` (created on the first write)."""
 
@@ -66,35 +79,19 @@ class FileStore(MediaStore):
     def _write(self, key: str, blocks: Iterable[bytes]) -> None:
         """``blocks`` into a temporary file renamed onto ``key``'s. Errors of the blocks' source (a client that
         went away) are the caller's and pass unchanged; the store's own are MediaStoreError."""
-        path = self.path(key)
-        temporary = _temporary_beside(path)
-        with self._failures("write", key):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            out = open(temporary, "wb")  # noqa: SIM115 -- closed below
-        try:
+        with self.local_output(key) as temporary:
+            with self._failures("write", key):
+                out = open(temporary, "wb")  # noqa: SIM115 -- closed below
             with out:
                 for block in blocks:
                     with self._failures("write", key):
                         out.write(block)
-            with self._failures("write", key):
-                os.replace(temporary, path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
 
     # --- reading ---------------------------------------------------------------------------------------------
 
     def get_file(self, key: str, destination: Path) -> None:
-        destination = Path(destination)
-        with self.open(key) as source:
-            temporary = _temporary_beside(destination)
-            try:
-                with open(temporary, "wb") as out:
-                    shutil.copyfileobj(source, out, _COPY_BYTES)
-                os.replace(temporary, destination)
-            except BaseException:
-                temporary.unlink(missing_ok=True)
-                raise
+        with self.open(key) as source, _replacing(Path(destination)) as temporary, open(temporary, "wb") as out:
+            shutil.copyfileobj(source, out, _COPY_BYTES)
 
     def get_bytes(self, key: str) -> bytes:
         with self.open(key) as file, self._failures("read", key):
@@ -118,15 +115,6 @@ class FileStore(MediaStore):
             file.close()
             raise
         return ByteStream(self._chunks(key, file, last - first, chunk_bytes), first, last, size, file.close)
-
-    def _chunks(self, key: str, file: BinaryIO, length: int, chunk_bytes: int) -> Iterator[bytes]:
-        while length > 0:
-            with self._failures("read", key):
-                chunk = file.read(min(chunk_bytes, length))
-            if not chunk:  # the file was cut short meanwhile
-                raise MediaStoreError(f"media store {self.url}: {key} ended {length} bytes early while read")
-            length -= len(chunk)
-            yield chunk
 
     # --- what is there -------------------------------------------------------------------------------------------
 
@@ -199,15 +187,13 @@ class FileStore(MediaStore):
         path = self.path(key)
         with self._failures("write", key):
             path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = _temporary_beside(path)
-        try:
+        with _replacing(path, self._failures("write", key)) as temporary:
             yield temporary
-            with self._failures("write", key):
-                os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
 
     # --- errors --------------------------------------------------------------------------------------------------
+
+    def _ended_early(self, key: str, missing: int) -> MediaStoreError:  # the file was cut short meanwhile
+        return MediaStoreError(f"media store {self.url}: {key} ended {missing} bytes early while read")
 
     @contextmanager
     def _failures(self, doing: str, key: str, missing_is_not_found: bool = False) -> Iterator[None]:

@@ -219,24 +219,12 @@ class S3Store(MediaStore):
         elif header:  # a store that ignored the Range: the whole object came, cut it here
             first, last = slice_bounds(start, stop, size)
             skip = first
-        return ByteStream(self._chunks(key, body, skip, last - first, chunk_bytes), first, last, size, body.close)
+        return ByteStream(self._chunks(key, body, last - first, chunk_bytes, skip), first, last, size, body.close)
 
     def _empty(self, key: str, start: int, stop: int | None) -> ByteStream:
         size = self.stat(key).size
         first, _ = slice_bounds(start, stop, size)
         return ByteStream(iter(()), first, first, size)
-
-    def _chunks(self, key: str, body: Any, skip: int, length: int, chunk_bytes: int) -> Iterator[bytes]:
-        while length > 0:
-            with self._failures("read", key):
-                chunk = body.read(min(chunk_bytes, skip or length))
-            if not chunk:
-                raise MediaStoreUnavailable(f"media store {self.url} at {self.endpoint}: {key} ended early")
-            if skip:
-                skip -= len(chunk)
-                continue
-            length -= len(chunk)
-            yield chunk
 
     # --- what is there -------------------------------------------------------------------------------------------
 
@@ -306,6 +294,9 @@ class S3Store(MediaStore):
                 raise
 
     # --- errors --------------------------------------------------------------------------------------------------
+
+    def _ended_early(self, key: str, missing: int) -> MediaStoreError:
+        return MediaStoreUnavailable(f"media store {self.url} at {self.endpoint}: {key} ended early")
 
     @contextmanager
     def _failures(self, doing: str, key: str, missing_is_not_found: bool = False) -> Iterator[None]:
@@ -381,10 +372,7 @@ class _ObjectReader(ObjectReader):
     def _moved(self) -> None:
         self._drop_body()
 
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        if self._position >= self.size or not len(view):
-            return 0
+    def _read(self, most: int) -> bytes:
         if self._body is None:
             self._window_end = min(self.size, self._position + self._store.reader_window)
             with self._store._failures("read", self._key, missing_is_not_found=True):
@@ -395,14 +383,12 @@ class _ObjectReader(ObjectReader):
                 )
             self._body = response["Body"]
         with self._store._failures("read", self._key):
-            data = self._body.read(min(len(view), self._window_end - self._position))
+            data = self._body.read(min(most, self._window_end - self._position))
         if not data:
             raise MediaStoreUnavailable(f"media store {self._store.url}: {self._key} ended early")
-        view[: len(data)] = data
-        self._position += len(data)
-        if self._position >= self._window_end:
+        if self._position + len(data) >= self._window_end:
             self._drop_body()
-        return len(data)
+        return data
 
     def _drop_body(self) -> None:
         if self._body is not None:
