@@ -10,7 +10,6 @@ Jobs name files by their keys, relative to the store (``media_store.check_key`` 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import overload
 
 TASKS_DIR = "tasks"
 
@@ -19,36 +18,11 @@ class UnsafeMediaPath(ValueError):
     """A job named a path outside the media store (absolute, with "..", not normalized)."""
 
 
-class _Below:
-    """A read-only ``TaskMedia`` attribute: the key of the file ``name`` in the task's folder ``parent`` (the
-    attribute "directory" or "work")."""
-
-    def __init__(self, parent: str, name: str) -> None:
-        self.parent, self.name = parent, name
-
-    @overload
-    def __get__(self, media: None, owner: type) -> _Below: ...
-
-    @overload
-    def __get__(self, media: TaskMedia, owner: type) -> str: ...
-
-    def __get__(self, media: TaskMedia | None, owner: type) -> _Below | str:
-        return self if media is None else f"{getattr(media, self.parent)}/{self.name}"
-
-
 @dataclass(frozen=True)
 class TaskMedia:
-    """The keys of one video task's files in the media store: the upload and the results in the task's
-    directory, the face services' files in its ``work`` folder."""
+    """The keys of one video task's files in the media store."""
 
     task_id: str
-
-    work = _Below("directory", "work")
-    probe = _Below("directory", "probe.json")  # the upload's probe (JSON), written by the gateway that accepted it
-    video = _Below("directory", "video.mp4")
-    faces = _Below("directory", "faces.jsonl")
-    # The task's segments, as planned on its first attempt (JSON): work files are named by segment number.
-    plan = _Below("work", "plan.json")
 
     @property
     def directory(self) -> str:
@@ -57,18 +31,37 @@ class TaskMedia:
     def input(self, extension: str) -> str:
         return f"{self.directory}/input.{extension}"
 
+    @property
+    def probe(self) -> str:
+        """The upload's probe (JSON), written by the gateway that accepted it."""
+        return f"{self.directory}/probe.json"
+
+    @property
+    def work(self) -> str:
+        return f"{self.directory}/work"
+
+    @property
+    def plan(self) -> str:
+        """The task's segments, as planned on its first attempt (JSON): work files are named by segment number."""
+        return f"{self.work}/plan.json"
+
     def detections(self, segment: int) -> str:
-        return self._numbered("detect", segment, "json")
+        return f"{self.work}/detect-{segment:05d}.json"
 
     def plate_detections(self, segment: int) -> str:
         """A segment's licence plates (tasks with plates), beside its faces."""
-        return self._numbered("plates", segment, "json")
+        return f"{self.work}/plates-{segment:05d}.json"
 
     def segment(self, segment: int) -> str:
-        return self._numbered("segment", segment, "mp4")
+        return f"{self.work}/segment-{segment:05d}.mp4"
 
-    def _numbered(self, kind: str, segment: int, extension: str) -> str:
-        return f"{self.work}/{kind}-{segment:05d}.{extension}"
+    @property
+    def video(self) -> str:
+        return f"{self.directory}/video.mp4"
+
+    @property
+    def faces(self) -> str:
+        return f"{self.directory}/faces.jsonl"
 
 
 def quarter_turns(rotation: float | None) -> int:
