@@ -18,6 +18,8 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Reques
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from faceblur_proto.vocabulary import (
+    BOX_SCALE_RANGE,
+    DEFAULT_BOX_SCALE,
     MAX_FACES_RANGE,
     MAX_SIZE_RANGE,
     MIN_FACE_SIZE_RANGE,
@@ -101,6 +103,12 @@ Threshold = Annotated[
 ]
 ModeOption = Annotated[Mode | None, Form(description="blur, pixelate or solid (default: blur).")]
 MaskOption = Annotated[Mask | None, Form(description="ellipse or box (default: ellipse).")]
+BoxScaleOption = Annotated[
+    float | None,
+    ranged_form(
+        BOX_SCALE_RANGE, f"Grow each face box by this factor before anonymizing (default: {DEFAULT_BOX_SCALE})."
+    ),
+]
 PresetOption = Annotated[
     PresetName | None, Form(description="fast, balanced or max_recall (default: the face service's).")
 ]

@@ -8,17 +8,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Response, status
 
-from faceblur_proto.vocabulary import BOX_SCALE_RANGE, DEFAULT_BOX_SCALE
 from gateway_service.api.deps import CurrentCaller, Services
 from gateway_service.api.gallery_access import check_gallery_option
 from gateway_service.api.intake import (
+    BoxScaleOption,
     CommonFields,
     MaskOption,
     ModeOption,
     PlateFields,
     Wait,
     queue_each_image,
-    ranged_form,
     rendered,
     submit_route,
     task_not_found,
@@ -50,12 +49,7 @@ async def blur_faces(
     plates: PlateFields,
     mode: ModeOption = None,
     mask: MaskOption = None,
-    box_scale: Annotated[
-        float | None,
-        ranged_form(
-            BOX_SCALE_RANGE, f"Grow each face box by this factor before anonymizing (default: {DEFAULT_BOX_SCALE})."
-        ),
-    ] = None,
+    box_scale: BoxScaleOption = None,
     spare_gallery: Annotated[
         str | None,
         Form(description="Leave visible the faces matched to a person of this gallery (strict match); hide the rest."),

@@ -22,10 +22,11 @@ from fastapi.responses import FileResponse, RedirectResponse
 from faceblur_proto.image_formats import sniff_image_format
 from faceblur_proto.media import TaskMedia
 from faceblur_proto.media_store import MediaNotFound, StoredObject
-from faceblur_proto.vocabulary import BOX_SCALE_RANGE, CRF_RANGE, DEFAULT_BOX_SCALE
+from faceblur_proto.vocabulary import CRF_RANGE
 from gateway_service.api.byte_ranges import stored_download
 from gateway_service.api.deps import Caller, CurrentCaller, GatewayServices, Services
 from gateway_service.api.intake import (
+    BoxScaleOption,
     CallbackUrl,
     MaskOption,
     ModeOption,
@@ -79,10 +80,7 @@ async def blur_video(
     file: Annotated[UploadFile | None, File(description="The video: MP4, MOV, MKV, WebM or AVI.")] = None,
     mode: ModeOption = None,
     mask: MaskOption = None,
-    box_scale: Annotated[
-        float | None,
-        ranged_form(BOX_SCALE_RANGE, f"Grow each face box by this factor (default: {DEFAULT_BOX_SCALE})."),
-    ] = None,
+    box_scale: BoxScaleOption = None,
     threshold: Threshold = None,
     preset: PresetOption = None,
     crf: Annotated[
