@@ -142,6 +142,16 @@ def plate_options(plates: PlatesOption = False, plate_threshold: PlateThreshold 
 PlateFields = Annotated[JobOptions, Depends(plate_options)]
 
 
+def anonymize_options(
+    plates: PlateFields, mode: ModeOption = None, mask: MaskOption = None, box_scale: BoxScaleOption = None
+) -> JobOptions:
+    """How /blur_faces and /blur_video hide what they find: mode, mask, box scale, and the licence-plate options."""
+    return replace(plates, mode=mode, mask=mask, box_scale=box_scale)
+
+
+AnonymizeFields = Annotated[JobOptions, Depends(anonymize_options)]
+
+
 @dataclass(frozen=True)
 class Submission:
     """What every image endpoint takes: who asks, the images, their detection options, a webhook and ?wait."""

@@ -11,10 +11,8 @@ from fastapi import APIRouter, Form, HTTPException, Response, status
 from gateway_service.api.deps import CurrentCaller, Services
 from gateway_service.api.gallery_access import check_gallery_option
 from gateway_service.api.intake import (
-    BoxScaleOption,
+    AnonymizeFields,
     CommonFields,
-    MaskOption,
-    ModeOption,
     PlateFields,
     Wait,
     queue_each_image,
@@ -39,17 +37,14 @@ async def detect_faces(
     ] = False,
 ) -> Response:
     """Queue face detection; the answer is a task id to read the result with, at once (HTTP 202)."""
-    options = replace(fields.detection, draw=draw, plates=plates.plates, plate_threshold=plates.plate_threshold)
+    options = replace(fields.detection.merged(plates), draw=draw)
     return await queue_each_image(fields, TaskKind.DETECT, options)
 
 
 @submit_route(router, "/blur_faces", "Anonymize the faces in an image")
 async def blur_faces(
     fields: CommonFields,
-    plates: PlateFields,
-    mode: ModeOption = None,
-    mask: MaskOption = None,
-    box_scale: BoxScaleOption = None,
+    anonymize: AnonymizeFields,
     spare_gallery: Annotated[
         str | None,
         Form(description="Leave visible the faces matched to a person of this gallery (strict match); hide the rest."),
@@ -62,14 +57,9 @@ async def blur_faces(
     if spare_gallery is not None and only_gallery is not None:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "give spare_gallery or only_gallery, not both")
     options = replace(
-        fields.detection,
-        mode=mode,
-        mask=mask,
-        box_scale=box_scale,
+        fields.detection.merged(anonymize),
         spare_gallery=await check_gallery_option(fields.services, fields.caller, spare_gallery),
         only_gallery=await check_gallery_option(fields.services, fields.caller, only_gallery),
-        plates=plates.plates,
-        plate_threshold=plates.plate_threshold,
     )
     return await queue_each_image(fields, TaskKind.BLUR, options)
 

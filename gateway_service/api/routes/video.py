@@ -26,11 +26,8 @@ from faceblur_proto.vocabulary import CRF_RANGE
 from gateway_service.api.byte_ranges import stored_download
 from gateway_service.api.deps import Caller, CurrentCaller, GatewayServices, Services
 from gateway_service.api.intake import (
-    BoxScaleOption,
+    AnonymizeFields,
     CallbackUrl,
-    MaskOption,
-    ModeOption,
-    PlateFields,
     PresetOption,
     Threshold,
     Wait,
@@ -76,11 +73,8 @@ _VIDEO_ERRORS = {
 async def blur_video(
     services: Services,
     caller: CurrentCaller,
-    plates: PlateFields,
+    anonymize: AnonymizeFields,
     file: Annotated[UploadFile | None, File(description="The video: MP4, MOV, MKV, WebM or AVI.")] = None,
-    mode: ModeOption = None,
-    mask: MaskOption = None,
-    box_scale: BoxScaleOption = None,
     threshold: Threshold = None,
     preset: PresetOption = None,
     crf: Annotated[
@@ -102,7 +96,7 @@ async def blur_video(
         size, info = await asyncio.to_thread(_store_upload, file, services.media, task_id, extension, settings)
     except VideoRejected as rejected:
         raise HTTPException(rejected.status_code, str(rejected)) from None
-    options = replace(plates, mode=mode, mask=mask, box_scale=box_scale, threshold=threshold, preset=preset, crf=crf)
+    options = replace(anonymize, threshold=threshold, preset=preset, crf=crf)
     # The input is in the media store: the task's Redis image is empty, its size and frames are shown.
     state = {"image_bytes": str(size), "frames_done": "0", "frames_total": str(info.frame_count)}
     await create_task(
