@@ -69,14 +69,10 @@ def join_segments(segment_paths: Sequence[Path], input_path: Path, info: VideoIn
     try:
         joined = _join([Path(path) for path in segment_paths], Path(input_path), info, temporary)
         os.replace(temporary, output_path)
-    except JoinFailed:
+    except BaseException as error:
         temporary.unlink(missing_ok=True)
-        raise
-    except _FFMPEG_ERRORS as error:
-        temporary.unlink(missing_ok=True)
-        raise JoinFailed(f"joining the video failed: {error}") from error
-    except BaseException:
-        temporary.unlink(missing_ok=True)
+        if isinstance(error, _FFMPEG_ERRORS):
+            raise JoinFailed(f"joining the video failed: {error}") from error
         raise
     return joined
 
