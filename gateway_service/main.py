@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from faceblur_proto.media_store import MediaStoreError
@@ -24,7 +23,6 @@ from gateway_service.core.logging import configure_logging
 from gateway_service.dispatcher.consumer import Dispatcher
 from gateway_service.galleries.store import GalleryStore
 from gateway_service.readiness import ReadinessChecker
-from gateway_service.tasks.keys import RedisKeys
 from gateway_service.tasks.store import TaskStore
 from gateway_service.tasks.waiter import CompletionNotifier
 from gateway_service.uploads import UploadSizeLimitMiddleware
@@ -47,9 +45,8 @@ def create_app(settings: Settings | None = None, resolve: Resolver | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = Redis.from_url(settings.redis_url, health_check_interval=30)
-        keys = RedisKeys(settings.key_prefix)
-        store = TaskStore(redis, keys, settings.task_ttl_seconds)
+        store = TaskStore.from_settings(settings)
+        redis, keys = store.redis, store.keys
         galleries = GalleryStore(redis, keys)
         notifier = CompletionNotifier(redis, keys)
         # One view of the face services for the readiness checks and the dispatcher: resolved once, every

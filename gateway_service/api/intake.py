@@ -18,6 +18,8 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Reques
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from faceblur_proto.vocabulary import (
+    BOX_SCALE_RANGE,
+    DEFAULT_BOX_SCALE,
     MAX_FACES_RANGE,
     MAX_SIZE_RANGE,
     MIN_FACE_SIZE_RANGE,
@@ -101,6 +103,12 @@ Threshold = Annotated[
 ]
 ModeOption = Annotated[Mode | None, Form(description="blur, pixelate or solid (default: blur).")]
 MaskOption = Annotated[Mask | None, Form(description="ellipse or box (default: ellipse).")]
+BoxScaleOption = Annotated[
+    float | None,
+    ranged_form(
+        BOX_SCALE_RANGE, f"Grow each face box by this factor before anonymizing (default: {DEFAULT_BOX_SCALE})."
+    ),
+]
 PresetOption = Annotated[
     PresetName | None, Form(description="fast, balanced or max_recall (default: the face service's).")
 ]
@@ -132,6 +140,16 @@ def plate_options(plates: PlatesOption = False, plate_threshold: PlateThreshold 
 
 
 PlateFields = Annotated[JobOptions, Depends(plate_options)]
+
+
+def anonymize_options(
+    plates: PlateFields, mode: ModeOption = None, mask: MaskOption = None, box_scale: BoxScaleOption = None
+) -> JobOptions:
+    """How /blur_faces and /blur_video hide what they find: mode, mask, box scale, and the licence-plate options."""
+    return replace(plates, mode=mode, mask=mask, box_scale=box_scale)
+
+
+AnonymizeFields = Annotated[JobOptions, Depends(anonymize_options)]
 
 
 @dataclass(frozen=True)

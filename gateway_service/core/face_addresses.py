@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gateway_service.core.shutdown import cancel_all
+
 if TYPE_CHECKING:
     from gateway_service.core.config import Settings
 
@@ -192,8 +194,7 @@ class FaceReplicas:
 
     async def close(self) -> None:
         if self._watching is not None:
-            self._watching.cancel()
-            await asyncio.gather(self._watching, return_exceptions=True)
+            await cancel_all([self._watching])
             self._watching = None
 
     async def _watch(self) -> None:

@@ -9,13 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from redis.asyncio import Redis
-
 from faceblur_proto.stop_signals import stop_requested
 from gateway_service.core.config import get_settings
 from gateway_service.core.logging import configure_logging
 from gateway_service.dispatcher.consumer import Dispatcher
-from gateway_service.tasks.keys import RedisKeys
 from gateway_service.tasks.store import TaskStore
 
 log = logging.getLogger(__name__)
@@ -23,9 +20,7 @@ log = logging.getLogger(__name__)
 
 async def run() -> None:
     settings = get_settings()
-    redis = Redis.from_url(settings.redis_url, health_check_interval=30)
-    keys = RedisKeys(settings.key_prefix)
-    store = TaskStore(redis, keys, settings.task_ttl_seconds)
+    store = TaskStore.from_settings(settings)
     dispatcher = Dispatcher(settings, store)
     stop = stop_requested()
     await dispatcher.start()
@@ -33,7 +28,7 @@ async def run() -> None:
         await stop.wait()
     finally:
         await dispatcher.stop(settings.shutdown_grace_seconds)
-        await redis.aclose()
+        await store.redis.aclose()
 
 
 def main() -> None:

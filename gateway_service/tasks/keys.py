@@ -11,7 +11,7 @@ class RedisKeys:
 
     @property
     def job_stream(self) -> str:
-        return f"{self.prefix}:jobs"
+        return self._key("jobs")
 
     @property
     def dispatcher_group(self) -> str:
@@ -19,24 +19,24 @@ class RedisKeys:
 
     @property
     def done_channel_pattern(self) -> str:
-        return f"{self.prefix}:done:*"
+        return self._key("done", "*")
 
     def task(self, task_id: str) -> str:
-        return f"{self.prefix}:task:{task_id}"
+        return self._key("task", task_id)
 
     def image(self, task_id: str) -> str:
-        return f"{self.prefix}:image:{task_id}"
+        return self._key("image", task_id)
 
     def done_channel(self, task_id: str) -> str:
-        return f"{self.prefix}:done:{task_id}"
+        return self._key("done", task_id)
 
     # Galleries: names are hex-encoded in keys, so no name can reach into another's keys.
     def galleries(self, owner: str) -> str:
-        return f"{self.prefix}:galleries:{_hex(owner)}"
+        return self._key("galleries", _hex(owner))
 
     def gallery(self, owner: str, gallery: str) -> str:
         """The gallery's hash: model, version (bumped by every change), created_at."""
-        return f"{self.prefix}:gallery:{_hex(owner)}:{_hex(gallery)}"
+        return self._key("gallery", _hex(owner), _hex(gallery))
 
     def gallery_faces(self, owner: str, gallery: str) -> str:
         """face_id -> the enrolled face (subject, box, model, vector) as JSON."""
@@ -49,15 +49,18 @@ class RedisKeys:
     @property
     def embedding_model(self) -> str:
         """The embedding model the face services last answered with."""
-        return f"{self.prefix}:embedding_model"
+        return self._key("embedding_model")
 
     @property
     def face_vectors(self) -> str:
         """How many face vectors are stored, over all galleries (for /metrics)."""
-        return f"{self.prefix}:face_vectors"
+        return self._key("face_vectors")
 
     def task_id_from_done_channel(self, channel: str) -> str:
-        return channel.removeprefix(f"{self.prefix}:done:")
+        return channel.removeprefix(self.done_channel(""))
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
 
 
 def _hex(name: str) -> str:

@@ -6,7 +6,7 @@ Kinds and option values are the API's vocabulary (faceblur_proto.vocabulary), sh
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -54,8 +54,14 @@ class JobOptions:
 
     def as_dict(self) -> dict[str, object]:
         """The options the user chose (defaults left out), as the API shows them."""
-        chosen = {k: v for k, v in asdict(self).items() if v is not None and v is not False}
-        return {k: v.value if isinstance(v, Enum) else v for k, v in chosen.items()}
+        return {k: v.value if isinstance(v, Enum) else v for k, v in self._chosen().items()}
+
+    def merged(self, other: JobOptions) -> JobOptions:
+        """These options with the ones ``other`` chose in their place."""
+        return replace(self, **other._chosen())
+
+    def _chosen(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None and v is not False}
 
     def to_json(self) -> str:
         return json.dumps(self.as_dict())

@@ -12,11 +12,15 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
 from gateway_service.tasks.keys import RedisKeys
 from gateway_service.tasks.models import TaskKind, TaskRecord, TaskStatus, WebhookStatus, record_from_hash
+
+if TYPE_CHECKING:
+    from gateway_service.core.config import Settings
 
 _NOT_FINAL = "local s = redis.call('HGET', KEYS[1], 'status')\nif not s or s == 'SUCCESS' or s == 'FAILURE' then"
 
@@ -77,6 +81,13 @@ class TaskStore:
     redis: Redis
     keys: RedisKeys
     ttl_seconds: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TaskStore:
+        """The tasks of GATEWAY_REDIS_URL under GATEWAY_KEY_PREFIX, on a Redis client of their own (``redis``: the
+        caller closes it)."""
+        redis = Redis.from_url(settings.redis_url, health_check_interval=30)
+        return cls(redis, RedisKeys(settings.key_prefix), settings.task_ttl_seconds)
 
     def __post_init__(self) -> None:
         self._start_attempt = self.redis.register_script(_START_ATTEMPT)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from gateway_service.core.shutdown import cancel_all
 from gateway_service.tasks.keys import RedisKeys
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,7 @@ class CompletionNotifier:
 
     async def stop(self) -> None:
         if self._listener is not None:
-            self._listener.cancel()
-            await asyncio.gather(self._listener, return_exceptions=True)
+            await cancel_all([self._listener])
 
     @asynccontextmanager
     async def watch(self, task_id: str) -> AsyncIterator[asyncio.Event]:

@@ -69,14 +69,10 @@ def join_segments(segment_paths: Sequence[Path], input_path: Path, info: VideoIn
     try:
         joined = _join([Path(path) for path in segment_paths], Path(input_path), info, temporary)
         os.replace(temporary, output_path)
-    except JoinFailed:
+    except BaseException as error:
         temporary.unlink(missing_ok=True)
-        raise
-    except _FFMPEG_ERRORS as error:
-        temporary.unlink(missing_ok=True)
-        raise JoinFailed(f"joining the video failed: {error}") from error
-    except BaseException:
-        temporary.unlink(missing_ok=True)
+        if isinstance(error, _FFMPEG_ERRORS):
+            raise JoinFailed(f"joining the video failed: {error}") from error
         raise
     return joined
 
@@ -102,9 +98,7 @@ def _join(segment_paths: list[Path], input_path: Path, info: VideoInfo, output: 
         width, height = template.codec_context.width, template.codec_context.height
         container = av.open(str(output), "w", format="mp4", options={"movflags": "+faststart"})
         with container:
-            out_video = container.add_stream_from_template(template)
-            out_video.time_base = template.time_base
-            _clear_metadata(out_video)
+            out_video = _copied_stream(container, template)
             with _open(input_path, "the input") as source:
                 audio_in = source.streams.audio[0] if source.streams.audio else None
                 if audio_in is not None and audio_in.codec_context is None:
@@ -114,9 +108,7 @@ def _join(segment_paths: list[Path], input_path: Path, info: VideoInfo, output: 
                 if audio_in is not None:
                     copied = audio_in.codec_context.name in MP4_COPY_AUDIO
                     if copied:
-                        out_audio = container.add_stream_from_template(audio_in)
-                        out_audio.time_base = audio_in.time_base
-                        _clear_metadata(out_audio)
+                        out_audio = _copied_stream(container, audio_in)
                         audio_packets = _copied_audio(source, audio_in, out_audio, offset, video_end)
                     else:
                         out_audio = _aac_stream(container, audio_in)
@@ -168,9 +160,7 @@ def _video(
                 raise JoinFailed(f"segment {number}'s codec parameters (SPS/PPS) differ from segment 0's")
             time_base = Fraction(stream.time_base)
             shift = round(offset / time_base)
-            for packet in segment.demux(stream):
-                if packet.size == 0:
-                    continue
+            for packet in _packets(segment, stream):
                 if packet.pts is None:
                     raise JoinFailed(f"segment {number} has a packet without a timestamp")
                 dts = packet.dts if packet.dts is not None else packet.pts
@@ -193,9 +183,7 @@ def _copied_audio(
     """The input's audio packets, shifted like the video, as (dts in seconds, 1, packet); bytes untouched."""
     time_base = Fraction(audio_in.time_base)
     shift = round(offset / time_base)
-    for packet in source.demux(audio_in):
-        if packet.size == 0:
-            continue
+    for packet in _packets(source, audio_in):
         start = packet.pts if packet.pts is not None else packet.dts
         if start is None:
             continue
@@ -250,9 +238,18 @@ def _video_stream(container: Any, path: Path, number: int) -> Any:
     return container.streams.video[0]
 
 
-def _clear_metadata(stream: Any) -> None:
+def _packets(container: Any, stream: Any) -> Iterator[Any]:
+    """The stream's packets, without the empty one the demuxer ends with."""
+    return (packet for packet in container.demux(stream) if packet.size > 0)
+
+
+def _copied_stream(container: Any, template: Any) -> Any:
+    """An output stream for ``template``'s packets as they are: its codec and time base, none of its metadata."""
+    stream = container.add_stream_from_template(template)
+    stream.time_base = template.time_base
     for key in list(stream.metadata):
         del stream.metadata[key]
+    return stream
 
 
 class _open:

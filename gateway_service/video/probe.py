@@ -102,20 +102,28 @@ def probe_video(path: Path, limits: VideoLimits) -> VideoInfo:
     container = _open(path)
     with container:
         stream = container.streams.video[0]
-        time_base = stream.time_base or Fraction(1, 90000)
+        time_base = Fraction(stream.time_base or Fraction(1, 90000))
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         packets = _read_packets(container, stream, time_base, limits)
-    return _info(
-        packets,
+    frames = _frames(packets, Fraction(rate) if rate else None, time_base, limits)
+    return VideoInfo(
         format_name=format_name,
         codec_name=codec_name,
         width=width,
         height=height,
         rotation=rotation,
-        rate=Fraction(rate) if rate else None,
-        time_base=Fraction(time_base),
+        fps=float(frames.rate),
+        fps_num=frames.rate.numerator,
+        fps_den=frames.rate.denominator,
+        time_base_num=time_base.numerator,
+        time_base_den=time_base.denominator,
+        frame_count=len(frames.pts),
+        duration_s=frames.duration_s,
+        start_pts=frames.pts[0],
+        frame_pts=frames.pts,
+        keyframe_indexes=frames.keyframes or (0,),
+        seekable=frames.seekable,
         audio_codec=audio_codec,
-        limits=limits,
     )
 
 
@@ -209,19 +217,21 @@ def _first_frame(path: Path, codec_name: str) -> tuple[int, int, int]:
     raise VideoRejected("the video has no decodable frames")
 
 
-def _info(
-    packets: list[_Packet],
-    *,
-    format_name: str,
-    codec_name: str,
-    width: int,
-    height: int,
-    rotation: int,
-    rate: Fraction | None,
-    time_base: Fraction,
-    audio_codec: str | None,
-    limits: VideoLimits,
-) -> VideoInfo:
+@dataclass(frozen=True)
+class _Frames:
+    """The frames as the packets tell: their pts in presentation order, the keyframes' indexes, whether each frame
+    has a pts of its own (a segment can seek to it), the duration and the frame rate."""
+
+    pts: tuple[int, ...]
+    keyframes: tuple[int, ...]
+    seekable: bool
+    duration_s: float
+    rate: Fraction
+
+
+def _frames(packets: list[_Packet], rate: Fraction | None, time_base: Fraction, limits: VideoLimits) -> _Frames:
+    """The frames of the video stream's packets; VideoRejected (413) when there are too many or they last too
+    long. ``rate``: the stream's own frame rate, if it says one."""
     count = len(packets)
     pts = [packet.pts for packet in packets]
     seekable = all(stamp is not None for stamp in pts) and len(set(pts)) == count
@@ -263,25 +273,7 @@ def _info(
             "(GATEWAY_VIDEO_MAX_DURATION_SECONDS)",
             413,
         )
-    return VideoInfo(
-        format_name=format_name,
-        codec_name=codec_name,
-        width=width,
-        height=height,
-        rotation=rotation,
-        fps=float(rate),
-        fps_num=rate.numerator,
-        fps_den=rate.denominator,
-        time_base_num=time_base.numerator,
-        time_base_den=time_base.denominator,
-        frame_count=count,
-        duration_s=duration_s,
-        start_pts=frame_pts[0],
-        frame_pts=tuple(frame_pts),
-        keyframe_indexes=tuple(keyframes) or (0,),
-        seekable=seekable,
-        audio_codec=audio_codec,
-    )
+    return _Frames(tuple(frame_pts), tuple(keyframes), seekable, duration_s, rate)
 
 
 def _over_resolution(width: int, height: int, limits: VideoLimits) -> VideoRejected:

@@ -8,17 +8,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Response, status
 
-from faceblur_proto.vocabulary import BOX_SCALE_RANGE, DEFAULT_BOX_SCALE
 from gateway_service.api.deps import CurrentCaller, Services
 from gateway_service.api.gallery_access import check_gallery_option
 from gateway_service.api.intake import (
+    AnonymizeFields,
     CommonFields,
-    MaskOption,
-    ModeOption,
     PlateFields,
     Wait,
     queue_each_image,
-    ranged_form,
     rendered,
     submit_route,
     task_not_found,
@@ -40,22 +37,14 @@ async def detect_faces(
     ] = False,
 ) -> Response:
     """Queue face detection; the answer is a task id to read the result with, at once (HTTP 202)."""
-    options = replace(fields.detection, draw=draw, plates=plates.plates, plate_threshold=plates.plate_threshold)
+    options = replace(fields.detection.merged(plates), draw=draw)
     return await queue_each_image(fields, TaskKind.DETECT, options)
 
 
 @submit_route(router, "/blur_faces", "Anonymize the faces in an image")
 async def blur_faces(
     fields: CommonFields,
-    plates: PlateFields,
-    mode: ModeOption = None,
-    mask: MaskOption = None,
-    box_scale: Annotated[
-        float | None,
-        ranged_form(
-            BOX_SCALE_RANGE, f"Grow each face box by this factor before anonymizing (default: {DEFAULT_BOX_SCALE})."
-        ),
-    ] = None,
+    anonymize: AnonymizeFields,
     spare_gallery: Annotated[
         str | None,
         Form(description="Leave visible the faces matched to a person of this gallery (strict match); hide the rest."),
@@ -68,14 +57,9 @@ async def blur_faces(
     if spare_gallery is not None and only_gallery is not None:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "give spare_gallery or only_gallery, not both")
     options = replace(
-        fields.detection,
-        mode=mode,
-        mask=mask,
-        box_scale=box_scale,
+        fields.detection.merged(anonymize),
         spare_gallery=await check_gallery_option(fields.services, fields.caller, spare_gallery),
         only_gallery=await check_gallery_option(fields.services, fields.caller, only_gallery),
-        plates=plates.plates,
-        plate_threshold=plates.plate_threshold,
     )
     return await queue_each_image(fields, TaskKind.BLUR, options)
 

@@ -22,14 +22,12 @@ from fastapi.responses import FileResponse, RedirectResponse
 from faceblur_proto.image_formats import sniff_image_format
 from faceblur_proto.media import TaskMedia
 from faceblur_proto.media_store import MediaNotFound, StoredObject
-from faceblur_proto.vocabulary import BOX_SCALE_RANGE, CRF_RANGE, DEFAULT_BOX_SCALE
+from faceblur_proto.vocabulary import CRF_RANGE
 from gateway_service.api.byte_ranges import stored_download
 from gateway_service.api.deps import Caller, CurrentCaller, GatewayServices, Services
 from gateway_service.api.intake import (
+    AnonymizeFields,
     CallbackUrl,
-    MaskOption,
-    ModeOption,
-    PlateFields,
     PresetOption,
     Threshold,
     Wait,
@@ -75,14 +73,8 @@ _VIDEO_ERRORS = {
 async def blur_video(
     services: Services,
     caller: CurrentCaller,
-    plates: PlateFields,
+    anonymize: AnonymizeFields,
     file: Annotated[UploadFile | None, File(description="The video: MP4, MOV, MKV, WebM or AVI.")] = None,
-    mode: ModeOption = None,
-    mask: MaskOption = None,
-    box_scale: Annotated[
-        float | None,
-        ranged_form(BOX_SCALE_RANGE, f"Grow each face box by this factor (default: {DEFAULT_BOX_SCALE})."),
-    ] = None,
     threshold: Threshold = None,
     preset: PresetOption = None,
     crf: Annotated[
@@ -104,7 +96,7 @@ async def blur_video(
         size, info = await asyncio.to_thread(_store_upload, file, services.media, task_id, extension, settings)
     except VideoRejected as rejected:
         raise HTTPException(rejected.status_code, str(rejected)) from None
-    options = replace(plates, mode=mode, mask=mask, box_scale=box_scale, threshold=threshold, preset=preset, crf=crf)
+    options = replace(anonymize, threshold=threshold, preset=preset, crf=crf)
     # The input is in the media store: the task's Redis image is empty, its size and frames are shown.
     state = {"image_bytes": str(size), "frames_done": "0", "frames_total": str(info.frame_count)}
     await create_task(
