@@ -1,7 +1,8 @@
 """The face detection service's one settings object, read from ``FACE_*`` environment variables (README).
 
 A bad value fails at start naming the variable and what it expects (``FACE_WORKERS=abc`` -> "FACE_WORKERS:
-Input should be a valid integer").
+Input should be a valid integer"). The media store and log fields, read alike by the gateway, are in
+``faceblur_proto/settings.py``.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import tempfile
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from face_detection_service.detection.plates import PLATE_THRESHOLD
-from faceblur_proto.media_store import check_media_url
+from faceblur_proto.settings import ServiceSettings
 from faceblur_proto.vocabulary import (
     DEFAULT_PRESET,
     DEFAULT_VIDEO_ENCODER_PRESET,
@@ -27,7 +28,7 @@ DEFAULT_MODEL = REPO_ROOT.parent / "shared" / "models" / "yolov8n-face_int8.tfli
 MIB = 1024 * 1024
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="FACE_", case_sensitive=False, extra="ignore", frozen=True)
 
     model: str = str(DEFAULT_MODEL)
@@ -80,15 +81,6 @@ class Settings(BaseSettings):
     default_preset: str = DEFAULT_PRESET
     """FACE_DEFAULT_PRESET: the preset of jobs that name none."""
 
-    media_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "faceblur-media")
-    """FACE_MEDIA_DIR: the media directory shared with the gateways (GATEWAY_MEDIA_DIR), used when FACE_MEDIA_URL is
-    not set; video jobs read and write files under it, and only under it."""
-
-    media_url: str = ""
-    """FACE_MEDIA_URL: where video jobs read their input and write their segments, the gateways' GATEWAY_MEDIA_URL:
-    ``file:///path`` (a directory shared with them) or ``s3://bucket/prefix`` (endpoint and credentials from
-    AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION). Unset: ``file://`` of FACE_MEDIA_DIR."""
-
     scratch_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "faceblur-face-scratch")
     """FACE_SCRATCH_DIR: local work files of video jobs on an S3 store (a blur job's segment until it is stored),
     each deleted when its job ends; nothing there needs to outlive the process."""
@@ -102,25 +94,12 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(30.0, ge=0)
     """FACE_SHUTDOWN_GRACE_SECONDS: time the jobs in flight get to finish on SIGTERM."""
 
-    log_level: str = "INFO"
-    """FACE_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."""
-
-    log_format: str = Field("text", pattern="^(text|json)$")
-    """FACE_LOG_FORMAT: ``text`` for people, ``json`` (one object a line, with job_id) for log shippers."""
-
     @field_validator("default_preset")
     @classmethod
     def _known_preset(cls, value: str) -> str:
         if value not in PRESET_NAMES:
             raise ValueError(f"must be one of {', '.join(PRESET_NAMES)}")
         return value
-
-    _media_url = field_validator("media_url")(lambda value: check_media_url(value, "FACE_MEDIA_URL"))
-
-    @property
-    def media_store_url(self) -> str:
-        """FACE_MEDIA_URL, or the directory FACE_MEDIA_DIR as a file:// URL."""
-        return self.media_url or self.media_dir.absolute().as_uri()
 
     @property
     def model_path(self) -> Path | None:

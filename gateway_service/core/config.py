@@ -1,7 +1,8 @@
 """The gateway's one settings object, read from environment variables.
 
 Gateway-specific variables carry the ``GATEWAY_`` prefix; ``REDIS_URL`` and ``FACE_SERVICE_ADDRESSES`` are
-shared with the rest of the deployment and have none. Every field's docstring names its variable.
+shared with the rest of the deployment and have none. Every field's docstring names its variable; the media store
+and log fields, read alike by the face service, are in ``faceblur_proto/settings.py``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
-from faceblur_proto.media_store import check_media_url
+from faceblur_proto.settings import ServiceSettings
 from faceblur_proto.vocabulary import DEFAULT_CRF, DEFAULT_DETECT_EVERY, DEFAULT_PLATE_DETECT_EVERY
 from gateway_service.core.face_addresses import parse_face_addresses
 
@@ -29,7 +30,7 @@ def default_http_processes() -> int:
     return max(1, (os.cpu_count() or 1) // CORES_PER_HTTP_PROCESS)
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", case_sensitive=False, extra="ignore")
 
     host: str = "127.0.0.1"
@@ -173,17 +174,6 @@ class Settings(BaseSettings):
     for 774, 0.589 for 10,000, this ceiling from about 16,000. Lowering it trades strangers for enrolled people in
     the largest galleries only."""
 
-    media_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "faceblur-media")
-    """GATEWAY_MEDIA_DIR: where video uploads, their work files and results live (faceblur_proto/media.py) when
-    GATEWAY_MEDIA_URL is not set. Every gateway and face service must see the same directory (FACE_MEDIA_DIR), e.g. a
-    shared volume."""
-
-    media_url: str = ""
-    """GATEWAY_MEDIA_URL: the media store of videos, the face services' FACE_MEDIA_URL: ``file:///path`` (a directory
-    every gateway and face service sees) or ``s3://bucket/prefix`` (an S3 bucket: the endpoint and credentials come
-    from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION; the services then share no
-    directory). Unset: ``file://`` of GATEWAY_MEDIA_DIR."""
-
     media_redirect: bool = False
     """GATEWAY_MEDIA_REDIRECT: answer GET of a task's video and faces with a 307 to a presigned URL of the store (an
     hour long) where it gives one (S3), so the bytes do not pass through the gateway; HEAD is still answered here."""
@@ -231,12 +221,6 @@ class Settings(BaseSettings):
     video_segment_timeout_seconds: float = Field(900.0, gt=0)
     """GATEWAY_VIDEO_SEGMENT_TIMEOUT_SECONDS: longest one segment job may take before it is sent again."""
 
-    log_level: str = "INFO"
-    """GATEWAY_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."""
-
-    log_format: str = Field("text", pattern="^(text|json)$")
-    """GATEWAY_LOG_FORMAT: ``text`` for people, ``json`` (one object a line, with task_id) for log shippers."""
-
     @field_validator("api_keys", "face_service_addresses", "webhook_allowed_hosts", mode="before")
     @classmethod
     def _split_commas(cls, value: object, info: ValidationInfo) -> object:
@@ -245,13 +229,6 @@ class Settings(BaseSettings):
         if info.field_name == "webhook_allowed_hosts" and isinstance(value, list):
             value = [str(host).lower() for host in value]  # host names match case-insensitively
         return value
-
-    _media_url = field_validator("media_url")(lambda value: check_media_url(value, "GATEWAY_MEDIA_URL"))
-
-    @property
-    def media_store_url(self) -> str:
-        """GATEWAY_MEDIA_URL, or the directory GATEWAY_MEDIA_DIR as a file:// URL."""
-        return self.media_url or self.media_dir.absolute().as_uri()
 
     @field_validator("face_service_addresses")
     @classmethod
