@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from face_detection_service.detection.plates import PLATE_THRESHOLD
@@ -30,6 +30,7 @@ MIB = 1024 * 1024
 
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="FACE_", case_sensitive=False, extra="ignore", frozen=True)
+    service = "face service"
 
     model: str = str(DEFAULT_MODEL)
     """FACE_MODEL: .tflite, .onnx or .pt YOLOv8-face weights; empty or missing file: the CenterFace fallback."""
@@ -104,16 +105,3 @@ class Settings(ServiceSettings):
     @property
     def model_path(self) -> Path | None:
         return Path(self.model).expanduser().resolve() if self.model else None
-
-    @staticmethod
-    def from_env() -> Settings:
-        """The settings, or SystemExit naming each bad variable and what it expects."""
-        try:
-            return Settings()
-        except ValidationError as error:
-            problems = "; ".join(
-                f"FACE_{'_'.join(str(part) for part in problem['loc']).upper()}: "
-                f"{problem['msg'].removeprefix('Value error, ')}"
-                for problem in error.errors()
-            )
-            raise SystemExit(f"face service: bad setting: {problems}") from None

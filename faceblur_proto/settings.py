@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings
+from typing_extensions import Self
 
 from faceblur_proto.media_store import check_media_url
 
 
 class ServiceSettings(BaseSettings):
-    """The media store and log settings; a subclass sets ``env_prefix`` in its ``model_config``."""
+    """The media store and log settings; a subclass sets ``env_prefix`` in its ``model_config`` and names its
+    service for the message of a bad setting."""
+
+    service: ClassVar[str]
 
     media_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "faceblur-media")
     """*_MEDIA_DIR: the media directory every gateway and face service shares (GATEWAY_MEDIA_DIR = FACE_MEDIA_DIR,
@@ -45,3 +50,23 @@ class ServiceSettings(BaseSettings):
     def media_store_url(self) -> str:
         """*_MEDIA_URL, or the directory *_MEDIA_DIR as a file:// URL."""
         return self.media_url or self.media_dir.absolute().as_uri()
+
+    @classmethod
+    def from_env(cls) -> Self:
+        """The settings, or SystemExit naming each bad variable and what it expects."""
+        try:
+            return cls()
+        except ValidationError as error:
+            problems = setting_problems(error, cls.model_config["env_prefix"])
+            raise SystemExit(f"{cls.service}: bad setting: {problems}") from None
+
+
+def setting_problems(error: ValidationError, prefix: str) -> str:
+    """``GATEWAY_PORT: Input should be ...; FACE_SERVICE_ADDRESSES: ...``: each problem under its variable's name."""
+    problems = []
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        variable = field if field.isupper() else f"{prefix}{field.upper()}"  # aliases are the variables' names
+        message = problem["msg"].removeprefix("Value error, ")
+        problems.append(message if message.startswith(f"{variable}:") else f"{variable}: {message}")
+    return "; ".join(problems)

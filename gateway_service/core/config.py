@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from faceblur_proto.settings import ServiceSettings
@@ -32,6 +32,7 @@ def default_http_processes() -> int:
 
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", case_sensitive=False, extra="ignore")
+    service = "gateway"
 
     host: str = "127.0.0.1"
     """GATEWAY_HOST: address the HTTP server binds to."""
@@ -242,18 +243,4 @@ class Settings(ServiceSettings):
 @lru_cache
 def get_settings() -> Settings:
     """The settings, or SystemExit naming each bad variable and what it expects."""
-    try:
-        return Settings()
-    except ValidationError as error:
-        raise SystemExit(f"gateway: bad setting: {setting_problems(error)}") from None
-
-
-def setting_problems(error: ValidationError) -> str:
-    """``GATEWAY_PORT: Input should be ...; FACE_SERVICE_ADDRESSES: ...``: each problem under its variable's name."""
-    problems = []
-    for problem in error.errors():
-        field = str(problem["loc"][0]) if problem["loc"] else ""
-        variable = field if field.isupper() else f"GATEWAY_{field.upper()}"  # aliases are the variables' names
-        message = problem["msg"].removeprefix("Value error, ")
-        problems.append(message if message.startswith(f"{variable}:") else f"{variable}: {message}")
-    return "; ".join(problems)
+    return Settings.from_env()
