@@ -14,10 +14,6 @@ from dataclasses import dataclass
 
 from gateway_service.video.info import VideoInfo
 
-SEGMENTS_PER_WORKER = 2
-# A boundary moves to a keyframe at most this share of a segment's length away from the even split.
-KEYFRAME_REACH = 0.25
-
 
 @dataclass(frozen=True)
 class SegmentPlan:
@@ -47,6 +43,11 @@ def plan_segments(info: VideoInfo, workers: int, min_seconds: float, max_frames:
         _segment(info, number, first, end - first)
         for number, (first, end) in enumerate(_at_most(_spans(info, workers, min_seconds, max_frames), max_frames))
     ]
+
+
+SEGMENTS_PER_WORKER = 2
+# A boundary moves to a keyframe at most this share of a segment's length away from the even split.
+KEYFRAME_REACH = 0.25
 
 
 def _spans(info: VideoInfo, workers: int, min_seconds: float, max_frames: int) -> list[tuple[int, int]]:
