@@ -15,7 +15,6 @@ Video: a 720p 25 fps H.264 clip panned and zoomed across a plates_dev photo (a p
 from __future__ import annotations
 
 import argparse
-import fractions
 import json
 import os
 import sys
@@ -24,13 +23,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import av
 import cv2
 import httpx
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+
+from tests.videos import write_h264  # noqa: E402
 
 SHARED = REPO_ROOT.parent / "shared"
 PLATES_DEV = SHARED / "data" / "plates_dev"
@@ -99,25 +99,22 @@ def photo_costs(api: httpx.Client, paths: list[Path], kinds: list[str]) -> dict:
     return rows
 
 
+def pan_and_zoom(photo: np.ndarray, t: float, size: tuple[int, int]) -> np.ndarray:
+    """The frame at ``t`` (0 to 1) of a window panning across ``photo`` and slowly zooming in and out, at ``size``."""
+    height, width = photo.shape[:2]
+    zoom = 0.8 + 0.15 * np.sin(np.pi * t)
+    w, h = width * zoom, height * zoom
+    x, y = (width - w) * t, (height - h) * (0.5 + 0.4 * np.sin(2 * np.pi * t) / 2)
+    window = photo[round(y) : round(y + h), round(x) : round(x + w)]
+    return cv2.resize(window, size, interpolation=cv2.INTER_AREA)
+
+
 def write_clip(path: Path, seconds: float, fps: int = 25, size: tuple[int, int] = (1280, 720)) -> int:
     """A clip panned and slowly zoomed across VIDEO_PHOTO; returns its frame count."""
     photo = cv2.cvtColor(cv2.imread(str(PLATES_DEV / "images" / VIDEO_PHOTO)), cv2.COLOR_BGR2RGB)
-    height, width = photo.shape[:2]
     frames = round(seconds * fps)
-    with av.open(str(path), "w") as output:
-        video = output.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
-        video.options = {"crf": "20", "preset": "veryfast", "g": str(fps)}
-        for index in range(frames):
-            t = index / max(frames - 1, 1)
-            zoom = 0.8 + 0.15 * np.sin(np.pi * t)
-            w, h = width * zoom, height * zoom
-            x, y = (width - w) * t, (height - h) * (0.5 + 0.4 * np.sin(2 * np.pi * t) / 2)
-            window = photo[round(y) : round(y + h), round(x) : round(x + w)]
-            frame = av.VideoFrame.from_ndarray(cv2.resize(window, size, interpolation=cv2.INTER_AREA), format="rgb24")
-            frame.pts, frame.time_base = index, fractions.Fraction(1, fps)
-            output.mux(video.encode(frame))
-        output.mux(video.encode(None))
+    windows = (pan_and_zoom(photo, index / max(frames - 1, 1), size) for index in range(frames))
+    write_h264(path, windows, fps, size, {"crf": "20", "preset": "veryfast", "g": str(fps)})
     return frames
 
 

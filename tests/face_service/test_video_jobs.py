@@ -28,7 +28,7 @@ from face_detection_service.video.jobs import BlurVideoSpec, DetectVideoSpec, ru
 from face_detection_service.video.planes import upright_rgb
 from faceblur_proto.v1 import face_detection_pb2 as pb
 from faceblur_proto.vocabulary import Mask, Mode
-from tests.videos import write_clip, write_resizing_clip
+from tests.videos import write_clip, write_h264, write_resizing_clip
 
 from .faces import reference_boxes
 from .support import MODEL, REFERENCE_IMAGE, FaceServiceProcess
@@ -50,18 +50,9 @@ def upright_frames() -> list[np.ndarray]:
 
 def make_clip(path: Path, frames: list[np.ndarray], rotation: int = 0) -> None:
     """An H.264 MP4 at 25 fps with a keyframe every GOP frames, B-frames, and (if given) a display rotation."""
-    with av.open(str(path), "w") as container:
-        options = {"g": str(GOP), "crf": "12", "preset": "veryfast", "bf": "2", "sc_threshold": "0"}
-        stream = container.add_stream("libx264", rate=25, options=options)
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        if rotation:
-            stream.set_display_rotation(rotation)
-        for index, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+    height, width = frames[0].shape[:2]
+    options = {"g": str(GOP), "crf": "12", "preset": "veryfast", "bf": "2", "sc_threshold": "0"}
+    write_h264(path, frames, 25, (width, height), options, rotation=rotation)
 
 
 def full_decode(path: Path) -> list[tuple[int, np.ndarray]]:

@@ -3,12 +3,10 @@ the real plate model, on a real plates_dev photo (a car with a UK plate) set bes
 
 from __future__ import annotations
 
-import fractions
 import json
 from collections.abc import Callable
 from pathlib import Path
 
-import av
 import cv2
 import httpx
 import numpy as np
@@ -16,7 +14,7 @@ import pytest
 
 from tests.gateway.helpers import blur_video, decode_image, download_video, iou, submit, wait_for
 from tests.stack import REFERENCE_IMAGE, SHARED, FaceService, Gateway, RedisServer, Stack
-from tests.videos import decoded_frames
+from tests.videos import decoded_frames, write_h264
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -152,10 +150,15 @@ def test_bad_plate_options_of_a_video_are_422_naming_the_field(
 CLIP_FPS, CLIP_FRAMES, CLIP_SIZE, CLIP_SCALE, CLIP_TOP, CLIP_PAN = 25, 50, (640, 360), 0.75, 200, 150
 
 
+def clip_shift(frame: int) -> int:
+    """How far right of the scaled car photo's left edge the clip's window is in ``frame``."""
+    return round(CLIP_PAN * frame / (CLIP_FRAMES - 1))
+
+
 def clip_plate(frame: int) -> list[float]:
     """The annotated plate's box in a frame of the clip (the window pans right: the plate moves left)."""
     x1, y1, x2, y2 = (value * CLIP_SCALE for value in annotated_plate())
-    shift = round(CLIP_PAN * frame / (CLIP_FRAMES - 1))
+    shift = clip_shift(frame)
     return [x1 - shift, y1 - CLIP_TOP, x2 - shift, y2 - CLIP_TOP]
 
 
@@ -165,19 +168,10 @@ def plate_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     car = cv2.cvtColor(cv2.imread(str(PLATES_DEV / "images" / CAR)), cv2.COLOR_BGR2RGB)
     car = cv2.resize(car, None, fx=CLIP_SCALE, fy=CLIP_SCALE, interpolation=cv2.INTER_AREA)
     width, height = CLIP_SIZE
+    shifts = map(clip_shift, range(CLIP_FRAMES))
+    windows = (np.ascontiguousarray(car[CLIP_TOP : CLIP_TOP + height, shift : shift + width]) for shift in shifts)
     path = tmp_path_factory.mktemp("plates") / "car.mp4"
-    with av.open(str(path), "w") as output:
-        video = output.add_stream("libx264", rate=CLIP_FPS)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        video.options = {"crf": "20", "preset": "ultrafast", "g": "12"}
-        for index in range(CLIP_FRAMES):
-            shift = round(CLIP_PAN * index / (CLIP_FRAMES - 1))
-            window = np.ascontiguousarray(car[CLIP_TOP : CLIP_TOP + height, shift : shift + width])
-            frame = av.VideoFrame.from_ndarray(window, format="rgb24")
-            frame.pts, frame.time_base = index, fractions.Fraction(1, CLIP_FPS)
-            output.mux(video.encode(frame))
-        output.mux(video.encode(None))
-    return path
+    return write_h264(path, windows, CLIP_FPS, CLIP_SIZE, {"crf": "20", "preset": "ultrafast", "g": "12"})
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from gateway_service.video.info import VideoInfo, VideoLimits
 from gateway_service.video.join import JoinedVideo, JoinFailed, join_segments
 from gateway_service.video.plan import SegmentPlan, plan_segments
 from gateway_service.video.probe import VideoRejected, probe_video
+from tests.videos import h264_stream, mux_frames, write_h264
 
 WIDTH, HEIGHT, FPS = 320, 240, 25
 LIMITS = VideoLimits(max_duration_seconds=1800, max_width=3840, max_height=2160, max_frames=108_000)
@@ -42,34 +43,21 @@ def make_clip(
     container_format: str | None = None,
 ) -> Path:
     """A moving test pattern, ``seconds`` long at 25 fps, with a 440 Hz tone in ``audio`` (an encoder name)."""
-    output = av.open(str(path), "w", format=container_format)
-    video = output.add_stream("libx264", rate=FPS)
-    video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-    video.codec_context.gop_size = gop
-    video.codec_context.options = {
-        "preset": "ultrafast",
-        "bf": str(bframes),
-        "keyint_min": str(gop),
-        "sc_threshold": "0",
-    }
-    if rotation is not None:
-        video.set_display_rotation(rotation)
-    frames = round(seconds * FPS)
-    for index in range(frames):
-        image = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
-        image[:, (index * 6) % WIDTH : (index * 6) % WIDTH + 24] = 255
-        image[..., 1] = index * 5 % 256
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-        frame.pts = index
-        frame.time_base = Fraction(1, FPS)
-        for packet in video.encode(frame):
-            output.mux(packet)
-    for packet in video.encode():
-        output.mux(packet)
-    output.close()
+    frames = map(_test_pattern, range(round(seconds * FPS)))
+    keyframes = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}  # every gop frames, no others
+    options = {"preset": "ultrafast", "bf": str(bframes), **keyframes}
+    write_h264(path, frames, FPS, (WIDTH, HEIGHT), options, container=container_format, rotation=rotation)
     if audio:
         _add_audio(path, audio, seconds, container_format)
     return path
+
+
+def _test_pattern(index: int) -> np.ndarray:
+    """Frame ``index`` of the clips: a 24-pixel bar moving 6 pixels a frame, over a green level stepping 5 a frame."""
+    image = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    image[:, (index * 6) % WIDTH : (index * 6) % WIDTH + 24] = 255
+    image[..., 1] = index * 5 % 256
+    return image
 
 
 def _add_audio(path: Path, codec: str, seconds: float, container_format: str | None) -> None:
@@ -133,13 +121,12 @@ def encode_segment(input_path: Path, info: VideoInfo, plan: SegmentPlan, output_
     """Decode ``plan``'s frames of ``input_path`` and write them, upright, as an H.264 MP4 without B-frames whose
     codec time base is the input stream's and whose pts are the input frames' pts."""
     time_base = info.time_base
+    options = {"preset": "ultrafast", "bf": "0", "crf": "23"}
     with av.open(str(input_path)) as source, av.open(str(output_path), "w", format="mp4") as output:
         stream = source.streams.video[0]
-        encoder = output.add_stream("libx264", rate=info.frame_rate)
-        encoder.width, encoder.height, encoder.pix_fmt = info.width, info.height, "yuv420p"
+        encoder = h264_stream(output, info.frame_rate, (info.width, info.height), options)
         encoder.time_base = time_base
         encoder.codec_context.time_base = time_base
-        encoder.codec_context.options = {"preset": "ultrafast", "bf": "0", "crf": "23"}
         if info.seekable:
             source.seek(plan.seek_pts, stream=stream, backward=True)
         written = 0
@@ -295,14 +282,8 @@ def test_a_file_cut_short_in_its_first_frame_is_called_truncated_not_an_unsuppor
     still = tmp_path / "still.mp4"
     noise = np.random.default_rng(0).integers(0, 256, (HEIGHT, WIDTH, 3), np.uint8)  # a keyframe of ~100 KB
     with av.open(str(still), "w", format="mp4", options={"movflags": "+faststart"}) as output:
-        video = output.add_stream("libx264", rate=FPS)
-        video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        video.codec_context.options = {"preset": "ultrafast", "g": str(FPS)}
-        for index in range(FPS):  # the same picture: every frame after the first is a few bytes
-            frame = av.VideoFrame.from_ndarray(noise, format="rgb24")
-            frame.pts, frame.time_base = index, Fraction(1, FPS)
-            output.mux(video.encode(frame))
-        output.mux(video.encode(None))
+        video = h264_stream(output, FPS, (WIDTH, HEIGHT), {"preset": "ultrafast", "g": str(FPS)})
+        mux_frames(output, video, [noise] * FPS)  # the same picture: every frame after the first is a few bytes
     data = still.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) * 3 // 10])
@@ -521,10 +502,9 @@ def test_a_failing_join_leaves_no_file(clips: SimpleNamespace, tmp_path: Path) -
     broken = tmp_path / "work" / "broken.mp4"
     broken.write_bytes(b"not an mp4 at all")
     other = tmp_path / "other.mp4"  # different encoder settings: a different SPS/PPS
+    options = {"preset": "ultrafast", "bf": "0", "crf": "40", "profile": "main"}
     with av.open(str(clips.short_gop)) as source, av.open(str(other), "w", format="mp4") as out:
-        encoder = out.add_stream("libx264", rate=25)
-        encoder.width, encoder.height, encoder.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        encoder.codec_context.options = {"preset": "ultrafast", "bf": "0", "crf": "40", "profile": "main"}
+        encoder = h264_stream(out, 25, (WIDTH, HEIGHT), options)
         for frame in source.decode(video=0):
             out.mux(encoder.encode(frame))
         out.mux(encoder.encode(None))
