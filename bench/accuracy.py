@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .common import SIZE_BUCKETS, Dataset, Evaluation, evaluate, face_coverage, load_dataset, subset, write_results
+from .common import SIZE_BUCKETS, Dataset, Evaluation, evaluate, face_coverage, load_dataset, subset, write_run
 from .detectors import COLLECT_THRESHOLD, Config, DetectFn, all_configs
 from .misses import describe, face_table, write_contact_sheet
 
@@ -310,11 +309,9 @@ def main(argv: list[str] | None = None) -> int:
         "stride": args.stride,
         "offset": args.offset,
         "limit": args.limit,
-        "machine": platform.platform(),
-        "processor": platform.processor(),
         "collect_threshold": COLLECT_THRESHOLD,
     }
-    write_results(args.json, {"meta": meta, "results": rows})
+    write_run(args.json, meta, rows)
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +120,12 @@ def write_results(path: Path, results: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=1))
     print(f"\nJSON: {path}")
+
+
+def write_run(path: Path, meta: dict, rows: list[dict]) -> None:
+    """Save a benchmark run's rows with its settings (`meta`) and the machine it ran on."""
+    machine = {"machine": platform.platform(), "processor": platform.processor()}
+    write_results(path, {"meta": {**meta, **machine}, "results": rows})
 
 
 def _natural_key(text: str) -> tuple:

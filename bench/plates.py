@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -57,7 +56,7 @@ from face_detection_service.detection.plates import (
 from face_detection_service.detection.presets import DEFAULT_PRESET, PRESETS
 from face_detection_service.detection.yolo import letterbox
 
-from .common import DATASETS, SHARED, load_wider, write_results
+from .common import DATASETS, SHARED, load_wider, write_run
 from .detectors import YOLO_MODEL
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
@@ -446,14 +445,12 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "threads": args.threads,
         "wider_stride": args.wider_stride,
-        "machine": platform.platform(),
-        "processor": platform.processor(),
         "face_detector": faces.name,
         "face_preset": preset.name,
         "face_seconds_per_photo": face_time,
         "collect": COLLECT,
     }
-    write_results(args.json, {"meta": meta, "results": rows})
+    write_run(args.json, meta, rows)
     return 0
 
 
