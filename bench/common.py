@@ -122,6 +122,15 @@ def write_results(path: Path, results: dict) -> None:
     print(f"\nJSON: {path}")
 
 
+def markdown_table(header: list[str], lines: list[list[str]]) -> str:
+    """A Markdown table, its columns padded to their widest cell."""
+    lines = [header, *lines]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    rendered = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) + " |" for line in lines]
+    rendered.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(rendered)
+
+
 def write_run(path: Path, meta: dict, rows: list[dict]) -> None:
     """Save a benchmark run's rows with its settings (`meta`) and the machine it ran on."""
     machine = {"machine": platform.platform(), "processor": platform.processor()}
