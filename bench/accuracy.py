@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -29,7 +28,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .common import SIZE_BUCKETS, Dataset, Evaluation, evaluate, face_coverage, load_dataset, subset, write_results
+from .common import (
+    SIZE_BUCKETS,
+    Dataset,
+    Evaluation,
+    evaluate,
+    face_coverage,
+    load_dataset,
+    markdown_table,
+    subset,
+    write_run,
+)
 from .detectors import COLLECT_THRESHOLD, Config, DetectFn, all_configs
 from .misses import describe, face_table, write_contact_sheet
 
@@ -141,7 +150,7 @@ def format_table(rows: list[dict]) -> str:
     header = ["data set", "configuration", "thr", "AP50", "P", "R", "R>=32", "missed>=32"]
     header += [*(f"R{n}" for n in size_names), "s/img", "vs was"]
     seconds = {(row["dataset"], row["config"]): row["seconds_per_image"] for row in rows}
-    lines = [header]
+    lines: list[list[str]] = []
     for row in rows:
 
         def number(value: float | None) -> str:
@@ -163,10 +172,7 @@ def format_table(rows: list[dict]) -> str:
                 "-" if before is None else f"{before / row['seconds_per_image']:.2f}x",
             ]
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    rendered = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) + " |" for line in lines]
-    rendered.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(rendered)
+    return markdown_table(header, lines)
 
 
 def format_rotation_table(rows: list[dict]) -> str:
@@ -310,11 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         "stride": args.stride,
         "offset": args.offset,
         "limit": args.limit,
-        "machine": platform.platform(),
-        "processor": platform.processor(),
         "collect_threshold": COLLECT_THRESHOLD,
     }
-    write_results(args.json, {"meta": meta, "results": rows})
+    write_run(args.json, meta, rows)
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +120,21 @@ def write_results(path: Path, results: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=1))
     print(f"\nJSON: {path}")
+
+
+def markdown_table(header: list[str], lines: list[list[str]]) -> str:
+    """A Markdown table, its columns padded to their widest cell."""
+    lines = [header, *lines]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    rendered = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) + " |" for line in lines]
+    rendered.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(rendered)
+
+
+def write_run(path: Path, meta: dict, rows: list[dict]) -> None:
+    """Save a benchmark run's rows with its settings (`meta`) and the machine it ran on."""
+    machine = {"machine": platform.platform(), "processor": platform.processor()}
+    write_results(path, {"meta": {**meta, **machine}, "results": rows})
 
 
 def _natural_key(text: str) -> tuple:

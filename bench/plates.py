@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -57,7 +56,7 @@ from face_detection_service.detection.plates import (
 from face_detection_service.detection.presets import DEFAULT_PRESET, PRESETS
 from face_detection_service.detection.yolo import letterbox
 
-from .common import DATASETS, SHARED, load_wider, write_results
+from .common import DATASETS, SHARED, load_wider, markdown_table, write_run
 from .detectors import YOLO_MODEL
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
@@ -275,14 +274,6 @@ def summarize(
 # --------------------------------------------------------------------------------------------------------- tables
 
 
-def render(header: list[str], lines: list[list[str]]) -> str:
-    lines = [header, *lines]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    rendered = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) + " |" for line in lines]
-    rendered.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(rendered)
-
-
 def main_table(rows: list[dict]) -> str:
     mosaic_names = list(rows[0]["recall_mosaic"]) if rows else []
     header = [
@@ -312,7 +303,7 @@ def main_table(rows: list[dict]) -> str:
         ]
         for row in rows
     ]
-    return render(header, lines)
+    return markdown_table(header, lines)
 
 
 def threshold_table(rows: list[dict]) -> str:
@@ -330,7 +321,7 @@ def threshold_table(rows: list[dict]) -> str:
         for row in rows
         for entry in row["by_threshold"]
     ]
-    return render(header, lines)
+    return markdown_table(header, lines)
 
 
 def padding_table(rows: list[dict]) -> str:
@@ -343,7 +334,7 @@ def padding_table(rows: list[dict]) -> str:
         ]
         for row in rows
     ]
-    return render(header, lines)
+    return markdown_table(header, lines)
 
 
 # ------------------------------------------------------------------------------------------------------------ run
@@ -446,14 +437,12 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "threads": args.threads,
         "wider_stride": args.wider_stride,
-        "machine": platform.platform(),
-        "processor": platform.processor(),
         "face_detector": faces.name,
         "face_preset": preset.name,
         "face_seconds_per_photo": face_time,
         "collect": COLLECT,
     }
-    write_results(args.json, {"meta": meta, "results": rows})
+    write_run(args.json, meta, rows)
     return 0
 
 

@@ -1543,8 +1543,7 @@ def report(r: dict) -> None:
         lg = v["service_largest_face"]
         print(f"  service (SFace), largest face: {pct(lg['mean_accuracy'])} +- {pct(lg['std_accuracy'])}")
         print(f"  global best threshold {ours['global_best_threshold']:.3f} ({pct(ours['global_best_accuracy'])})")
-        for key in ("at_verify_threshold", "at_spare_threshold"):
-            x = ours[key]
+        for x in (ours["at_verify_threshold"], ours["at_spare_threshold"]):
             print(
                 f"  at {x['threshold']}: FAR {pct(x['far'])} ({x['false_accepts']}/{x['different_pairs']}), "
                 f"FRR {pct(x['frr'])} ({x['false_rejects']}/{x['same_pairs']}), accuracy {pct(x['accuracy'])}"
@@ -1582,8 +1581,7 @@ def report(r: dict) -> None:
             f"({i['unknown_probes_without_a_face']} without a face)"
         )
         print(f"  rank-1 (top match right): {pct(i['rank1'])}")
-        for key in ("identify", "spare"):
-            x = i[key]
+        for x in (i["identify"], i["spare"]):
             print(
                 f"  at {x['threshold']}: known named right {pct(x['known_identified_right'])}, known given a wrong "
                 f"subject {pct(x['known_given_wrong_subject'])}, unknown given a subject "

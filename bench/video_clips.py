@@ -27,9 +27,6 @@ from .photos import SHARED
 
 WIDER = SHARED / "data" / "wider_train"
 MIN_FACE = 32  # px wide in the output: a face-frame that counts
-KEPT_FRACTION = 0.5  # a face cut by the frame edge is kept while this much of its box is inside
-AUDIO_RATE = 48000
-TONE_HZ = 440.0
 
 
 @dataclass(frozen=True)
@@ -102,6 +99,9 @@ def _window_path(canvas_wh: tuple[int, int], frames: int, aspect: float, rng: np
     return points[segment] + (points[segment + 1] - points[segment]) * eased[:, None]
 
 
+KEPT_FRACTION = 0.5  # a face cut by the frame edge is kept while this much of its box is inside
+
+
 def _frame_boxes(boxes: np.ndarray, window: np.ndarray, size: tuple[int, int]) -> list[list[float]]:
     x0, y0, w = window
     s = size[0] / w
@@ -148,6 +148,10 @@ def make_clip(
     write_mp4(out, render_windows(canvas, windows, size), fps, size, frames / fps if audio else 0.0)
     out.with_suffix(".json").write_text(json.dumps({"fps": fps, "size": list(size), "frames": gt}))
     return out, gt
+
+
+AUDIO_RATE = 48000
+TONE_HZ = 440.0
 
 
 def write_mp4(path: Path, frames: Iterator[np.ndarray], fps: int, size: tuple[int, int], audio_s: float) -> None:

@@ -28,6 +28,28 @@ class Request:
     box_scale: float = DEFAULT_BOX_SCALE
     plates: bool = False  # licence plates too (listed; hidden in the same mode)
 
+    @classmethod
+    def from_controls(
+        cls,
+        action: str,
+        preset: str,
+        threshold: float,
+        mode: str,
+        mask: str,
+        box_scale: float,
+        plates: bool = False,
+    ) -> Request:
+        """What the page's controls ask for, given in their order."""
+        return cls(
+            action="blur" if action == "blur" else "detect",
+            preset=preset,
+            threshold=threshold or None,  # 0 on the slider: the preset's own threshold
+            mode=mode,
+            mask=mask,
+            box_scale=box_scale,
+            plates=plates,
+        )
+
 
 @dataclass(frozen=True)
 class Outcome:

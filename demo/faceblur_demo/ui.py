@@ -55,31 +55,11 @@ class ResultFiles:
                 path.unlink(missing_ok=True)
 
 
-def process_photo(
-    backend: Backend,
-    files: ResultFiles,
-    photo: str | None,
-    action: str,
-    preset: str,
-    threshold: float,
-    mode: str,
-    mask: str,
-    box_scale: float,
-    plates: bool = False,
-) -> ResultRow:
+def process_photo(backend: Backend, files: ResultFiles, photo: str | None, request: Request) -> ResultRow:
     """One click (or upload): the anonymized image's path, the photo with the faces drawn, the count, the JSON."""
     if not photo:
         return None, None, None, None
     path = Path(photo)
-    request = Request(
-        action="blur" if action == "blur" else "detect",
-        preset=preset,
-        threshold=threshold or None,  # 0 on the slider: the preset's own threshold
-        mode=mode,
-        mask=mask,
-        box_scale=box_scale,
-        plates=plates,
-    )
     try:
         data = path.read_bytes()
         outcome = backend.process(data, path.name, request)
@@ -93,8 +73,8 @@ def process_photo(
 def build_page(backend: Backend, examples: list[Path]) -> gr.Blocks:
     files = ResultFiles()
 
-    def handle(*inputs: Any) -> ResultRow:
-        return process_photo(backend, files, *inputs)
+    def handle(photo: str | None, *controls: Any) -> ResultRow:
+        return process_photo(backend, files, photo, Request.from_controls(*controls))
 
     with gr.Blocks(title="FaceBlur", analytics_enabled=False, delete_cache=(900, 3600)) as page:
         gr.Markdown(INTRODUCTION.format(backend=backend.description))

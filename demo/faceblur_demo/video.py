@@ -20,24 +20,12 @@ VIDEO_TYPES = [".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"]
 
 
 def blur_video(
-    backend: Backend,
-    files: ResultFiles,
-    video: str | None,
-    preset: str,
-    threshold: float,
-    mode: str,
-    mask: str,
-    box_scale: float,
-    plates: bool = False,
-    progress: gr.Progress | None = None,
+    backend: Backend, files: ResultFiles, video: str | None, request: Request, progress: gr.Progress | None = None
 ) -> tuple[str | None, dict[str, Any] | None]:
     """The anonymized MP4's path and the task's result (frames, fps, tracks, audio...)."""
     if not video:
         return None, None
     path = Path(video)
-    request = Request(
-        "blur", preset=preset, threshold=threshold or None, mode=mode, mask=mask, box_scale=box_scale, plates=plates
-    )
     output = files.new_path("anonymized", ".mp4")
 
     def frames(done: int, total: int) -> None:
@@ -73,8 +61,12 @@ def video_tab(backend: Backend, files: ResultFiles) -> None:
             anonymized = gr.Video(label="Anonymized", interactive=False, elem_id="video-anonymized")
             details = gr.JSON(label="Result (JSON)", elem_id="video-details")
 
-    def handle(*inputs: Any, progress: gr.Progress = gr.Progress()) -> tuple[str | None, dict[str, Any] | None]:  # noqa: B008
-        return blur_video(backend, files, *inputs, progress=progress)
+    def handle(
+        video: str | None,
+        *controls: Any,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple[str | None, dict[str, Any] | None]:
+        return blur_video(backend, files, video, Request.from_controls("blur", *controls), progress=progress)
 
     inputs = [video, preset, threshold, mode, mask, box_scale, plates]
     run.click(handle, inputs, [anonymized, details], api_name="blur_video")
