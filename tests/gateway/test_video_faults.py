@@ -118,8 +118,9 @@ def test_a_full_disk_fails_the_task_and_leaves_no_video(make_stack: Callable[...
         assert "writing the video segment failed" in body["error"]
         if stack.s3 is not None:  # the file refused is the segment's, in the scratch directory
             assert str(stack.face_scratch) in body["error"], body["error"]
-        assert stack.task_files(body["task_id"]) == []
-        assert not (stack.media_dir / "tasks" / body["task_id"]).exists()
+        # The flow deletes the task's files once the dispatcher has written FAILURE, a moment after the answer.
+        directory = stack.media_dir / "tasks" / body["task_id"]
+        wait_until(lambda: stack.task_files(body["task_id"]) == [] and not directory.exists(), 10, "files deleted")
         assert not stack.face_scratch.exists() or not any(stack.face_scratch.iterdir()), "no partial segment left"
     finally:
         limited.stop()
