@@ -16,10 +16,13 @@ import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, TypedDict, Unpack
+from typing import IO, TYPE_CHECKING, Any, Literal, TypedDict
 
 from faceblur_client.errors import ApiError, GatewayUnreachable, TaskFailed, TaskTimeout
 from faceblur_client.multipart import FilePart, closing, encode_form, field_parts, file_header, new_boundary
+
+if TYPE_CHECKING:  # typing.Unpack is Python 3.11's; the client runs on 3.10 with the standard library only
+    from typing_extensions import Unpack
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 JobKind = Literal["detect", "blur", "embed"]
