@@ -65,12 +65,11 @@ class FaceDetector:
         if preset.all_turns:
             faces = self._every_way_up(image, whole, preset, collect, threshold)
         else:
-            quarter_turns, turned_whole = (
-                self._upright_turn(image, whole, collect) if preset.find_turned else (0, whole)
+            quarter_turns, view, view_whole = (
+                self._upright_turn(image, whole, collect) if preset.find_turned else (0, image, whole)
             )
             if quarter_turns:
-                view = turn(image, quarter_turns)
-                found = self._pipeline(view, turned_whole, preset, collect, threshold)
+                found = self._pipeline(view, view_whole, preset, collect, threshold)
                 found = turned_back(found, quarter_turns, width, height)
                 kept = whole.above(max(KEEP_AS_GIVEN, threshold))
                 faces = fuse([Proposal(found), Proposal(kept, preferred=False)])
@@ -87,11 +86,11 @@ class FaceDetector:
     ) -> Detections:
         """The preset's looks at the image as it is (`whole`: its whole-image pass), above the threshold."""
         height, width = image.shape[:2]
-        faces = self._looks(image, whole, preset, collect)
+        plan = plan_tiles(width, height, self.input_size, preset.max_tiles, preset.tile_zoom)
+        faces = self._looks(image, whole, plan, preset, collect)
         faces = faces.above(threshold)
         if self.fuses_centerface(preset):
             # CenterFace is fully convolutional: one pass over the image at the tiles' scale sees what they see.
-            plan = plan_tiles(width, height, self.input_size, preset.max_tiles, preset.tile_zoom)
             scale = plan.scale if plan is not None else 1.0
             view = _resize_to(image, max(1, round(width * scale)), max(1, round(height * scale)))
             found = self._run(self.centerface, view, threshold)
@@ -106,7 +105,8 @@ class FaceDetector:
         way up whose pass finds most (and also the runner-up's, when it finds nearly as much); the other turned
         passes' sure faces (people lying down, heads tipped over) fused in."""
         height, width = image.shape[:2]
-        wholes = [whole] + [self._run(self.primary, turn(image, k), collect) for k in (1, 2, 3)]
+        views = [turn(image, k) for k in range(4)]
+        wholes = [whole] + [self._run(self.primary, views[k], collect) for k in (1, 2, 3)]
         evidence = [_evidence(found) for found in wholes]
         main = max(range(4), key=lambda k: (evidence[k], k == 0))
         runner_up = max((k for k in range(4) if k != main), key=lambda k: (evidence[k], k == 0))
@@ -114,7 +114,7 @@ class FaceDetector:
         proposals = []
         for k in range(4):
             if k == main or (k == runner_up and both):
-                found = self._pipeline(turn(image, k), wholes[k], preset, collect, threshold)
+                found = self._pipeline(views[k], wholes[k], preset, collect, threshold)
             else:
                 found = wholes[k]
             if k != main:
@@ -122,10 +122,11 @@ class FaceDetector:
             proposals.append(Proposal(turned_back(found, k, width, height), preferred=k == main))
         return fuse(proposals)
 
-    def _looks(self, image: np.ndarray, whole: Detections, preset: Preset, threshold: float) -> Detections:
-        """Every look of the preset at the image (as it is, upright), merged: by `fuse` or by `vote`."""
-        height, width = image.shape[:2]
-        plan = plan_tiles(width, height, self.input_size, preset.max_tiles, preset.tile_zoom)
+    def _looks(
+        self, image: np.ndarray, whole: Detections, plan: TilePlan | None, preset: Preset, threshold: float
+    ) -> Detections:
+        """Every look of the preset at the image (as it is, upright; `plan`: its tiles), merged: by `fuse` or by
+        `vote`."""
         looks = [Look(whole)]
         if plan is not None:
             looks += self._tile_looks(image, plan, preset, threshold)
@@ -173,8 +174,11 @@ class FaceDetector:
             looks.append(Look(mirrored, max_face=largest_tile_face, regions=regions))
         return looks
 
-    def _upright_turn(self, image: np.ndarray, whole: Detections, threshold: float) -> tuple[int, Detections]:
-        """How many quarter turns (np.rot90) make the photo's faces upright, and the whole-image pass turned so."""
+    def _upright_turn(
+        self, image: np.ndarray, whole: Detections, threshold: float
+    ) -> tuple[int, np.ndarray, Detections]:
+        """How many quarter turns (np.rot90) make the photo's faces upright, the photo turned so, and its
+        whole-image pass."""
         height, width = image.shape[:2]
         turns = (0, 1, 2, 3)
         canvas, cells = mosaic(image, turns, self.input_size)
@@ -182,9 +186,10 @@ class FaceDetector:
         evidence = [_evidence(found) for found in per_turn]
         best = max(turns[1:], key=lambda k: evidence[k])
         if evidence[best] <= max(evidence[0], _evidence(whole) / 2):
-            return 0, whole
-        turned = self._run(self.primary, turn(image, best), threshold)
-        return (best, turned) if _evidence(turned) > _evidence(whole) else (0, whole)
+            return 0, image, whole
+        view = turn(image, best)
+        turned = self._run(self.primary, view, threshold)
+        return (best, view, turned) if _evidence(turned) > _evidence(whole) else (0, image, whole)
 
     @staticmethod
     def _run(model: FaceModel, image: np.ndarray, threshold: float) -> Detections:

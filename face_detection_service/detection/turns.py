@@ -17,8 +17,7 @@ import cv2
 import numpy as np
 
 from .types import Detections
-
-MOSAIC_PAD_VALUE = 114  # YOLO's letterbox grey, so the cell borders look like the padding it was trained with
+from .yolo import LETTERBOX_PAD_VALUE
 
 
 def turn(image: np.ndarray, quarter_turns: int) -> np.ndarray:
@@ -73,7 +72,8 @@ def mosaic(image: np.ndarray, quarter_turns: tuple[int, ...], side: int) -> tupl
     if not 1 <= len(quarter_turns) <= 4:
         raise ValueError("a mosaic holds 1 to 4 turns")
     cell = side // 2
-    canvas = np.full((side, side, image.shape[2]), MOSAIC_PAD_VALUE, image.dtype)
+    # YOLO's letterbox grey between the cells: borders that look like the padding the model was trained with.
+    canvas = np.full((side, side, image.shape[2]), LETTERBOX_PAD_VALUE, image.dtype)
     height, width = image.shape[:2]
     scale = cell / max(width, height)
     # Shrunk once, then turned: turning the full-size photo three times cost as much as the model pass.

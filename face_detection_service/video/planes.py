@@ -13,6 +13,7 @@ import av
 import numpy as np
 
 from ..anonymize import AnonymizeOptions, anonymize
+from ..detection.turns import turn
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def yuv420_planes(frame: av.VideoFrame, turns: int) -> Yuv420:
 def upright_rgb(frame: av.VideoFrame, turns: int) -> np.ndarray:
     """The frame as RGB [H, W, 3] uint8, upright: what the detector sees."""
     rgb = frame.to_ndarray(format="rgb24")
-    return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
+    return turn(rgb, turns)
 
 
 # SOLID mode in YUV: luma 16 is black in the limited range almost every video uses; chroma 128 is "no colour"
