@@ -43,15 +43,7 @@ import numpy as np
 
 from ..model_runtime import WheelModel, cpu_session, model_file_setting, sha256_file
 from .geometry import clip_boxes, iou_matrix
-from .yolo import decode_predictions, letterbox
-
-Size = int | tuple[int, int]  # a model input: square side, or (width, height)
-
-
-def input_shape(size: Size) -> tuple[int, int]:
-    """(width, height) of a model input."""
-    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-
+from .yolo import Size, decode_predictions, input_shape, letterbox
 
 PLATEDET_PACKAGE = "platedet"
 PLATEDET_FILE = "artifacts/platedet.onnx"
@@ -64,6 +56,7 @@ PLATE_INPUT_SIZE = 640  # the whole-image pass
 # goes to the smallest that holds it at the square's scale (same pixels seen, 0.6-0.75x the work).
 PLATE_SHAPES = ((640, 384), (384, 640), (640, 480), (480, 640))
 LOOK_INPUT_SIZE = 320  # second looks
+DERIVED_SIZES = (PLATE_INPUT_SIZE, LOOK_INPUT_SIZE, *PLATE_SHAPES)  # every input platedet is derived for
 PLATE_PRECISION = "int8"  # of the derived models: "int8" or "fp32"
 PLATE_THRESHOLD = 0.15  # default score threshold (FACE_PLATE_THRESHOLD)
 # Anonymization box: grown by this fraction of the plate's height on every side (bench.plates: the whole annotated
@@ -411,6 +404,12 @@ def synthetic_images(count: int = CALIBRATION_IMAGES, seed: int = CALIBRATION_SE
     return images
 
 
+def size_name(size: Size) -> str:
+    """How a derived model's file and name state its input: "640" (square) or "640x384" (width x height)."""
+    width, height = input_shape(size)
+    return str(width) if width == height else f"{width}x{height}"
+
+
 def cached_plate_model(
     source: Path,
     input_size: Size = PLATE_INPUT_SIZE,
@@ -420,9 +419,7 @@ def cached_plate_model(
     """The derived model's file in the cache, made now if missing or if its bytes no longer match the hash
     recorded beside it; the bytes themselves where the cache cannot be written."""
     folder = plate_cache_dir() if cache is None else cache
-    width, height = input_shape(input_size)
-    shape = str(width) if width == height else f"{width}x{height}"
-    stem = f"platedet-{PLATEDET_SHA256[:16]}-{RECIPE}-{precision}-{shape}"
+    stem = f"platedet-{PLATEDET_SHA256[:16]}-{RECIPE}-{precision}-{size_name(input_size)}"
     path, record = folder / f"{stem}.onnx", folder / f"{stem}.json"
     try:
         expected = json.loads(record.read_text())["sha256"]
@@ -437,7 +434,7 @@ def cached_plate_model(
         "source_sha256": PLATEDET_SHA256,
         "recipe": RECIPE,
         "precision": precision,
-        "input_size": [width, height],
+        "input_size": list(input_shape(input_size)),
     }
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -613,16 +610,14 @@ def load_plate_detector(
     path = resolve_plate_model(setting)
     if setting:
         return PlateDetector(PlateNetwork(path, threads, path.name), threshold=threshold)
-    networks = [
-        PlateNetwork(cached_plate_model(path, size, precision, cache), threads, f"platedet-{precision}-{size}")
-        for size in (PLATE_INPUT_SIZE, LOOK_INPUT_SIZE)
-    ]
-    shaped = tuple(
-        PlateNetwork(cached_plate_model(path, shape, precision, cache), threads, f"platedet-{precision}-{w}x{h}")
-        for shape in PLATE_SHAPES
-        for w, h in [input_shape(shape)]
-    )
-    return PlateDetector(networks[0], networks[1], threshold, shaped=shaped)
+    networks = {
+        size: PlateNetwork(
+            cached_plate_model(path, size, precision, cache), threads, f"platedet-{precision}-{size_name(size)}"
+        )
+        for size in DERIVED_SIZES
+    }
+    shaped = tuple(networks[shape] for shape in PLATE_SHAPES)
+    return PlateDetector(networks[PLATE_INPUT_SIZE], networks[LOOK_INPUT_SIZE], threshold, shaped=shaped)
 
 
 def check_plate_model(setting: str = "") -> str:
@@ -632,7 +627,7 @@ def check_plate_model(setting: str = "") -> str:
     path = resolve_plate_model(setting)
     if setting:
         return PlateNetwork(path, 1, path.name).name
-    for size in (PLATE_INPUT_SIZE, LOOK_INPUT_SIZE, *PLATE_SHAPES):
+    for size in DERIVED_SIZES:
         cached_plate_model(path, size, PLATE_PRECISION)
     return f"platedet-{PLATE_PRECISION}-{PLATE_INPUT_SIZE} + platedet-{PLATE_PRECISION}-{LOOK_INPUT_SIZE}"
 
@@ -646,7 +641,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         source = resolve_plate_model("")
-        for size in (PLATE_INPUT_SIZE, LOOK_INPUT_SIZE, *PLATE_SHAPES):
+        for size in DERIVED_SIZES:
             made = cached_plate_model(source, size, PLATE_PRECISION, args.cache)
             print(made if isinstance(made, Path) else f"{size}: cache not writable, made in memory")
     except PlateModelError as error:

@@ -31,12 +31,18 @@ class Letterbox:
 
 
 LETTERBOX_PAD_VALUE = 114  # the grey around a letterboxed image
+Size = int | tuple[int, int]  # a network input: a square's side, or (width, height)
 
 
-def letterbox(image_rgb: np.ndarray, size: int | tuple[int, int]) -> tuple[np.ndarray, Letterbox]:
+def input_shape(size: Size) -> tuple[int, int]:
+    """(width, height) of a network input."""
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def letterbox(image_rgb: np.ndarray, size: Size) -> tuple[np.ndarray, Letterbox]:
     """Resize keeping the aspect ratio to fit a `size` square (or a (width, height) input), centre it on a grey
     canvas of that size."""
-    canvas_w, canvas_h = (size, size) if isinstance(size, int) else size
+    canvas_w, canvas_h = input_shape(size)
     height, width = image_rgb.shape[:2]
     scale = min(canvas_h / height, canvas_w / width)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
